@@ -1,0 +1,33 @@
+"""What the HTTP layer needs from the rest of the server, handed in by `create_app`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.registry.store import Store
+from server.scheme.registry import Scheme
+
+
+@dataclass
+class ApiContext:
+    """The scheme, one store per resource, and the request limits in force."""
+
+    scheme: Scheme
+    stores: dict[tuple[str, str], Store]
+    request_timeout: float = 60.0
+    max_body_bytes: int = 3 * 1024 * 1024
+    server_address: str = "127.0.0.1:6080"
+    # Documents derived from the scheme, keyed by name and rebuilt when scheme.generation moves.
+    cache: dict[Any, tuple[int, Any]] = field(default_factory=dict)
+
+    def store(self, group: str, plural: str) -> Store | None:
+        return self.stores.get((group, plural))
+
+    def cached(self, key: Any, build: Any) -> Any:
+        """`build()` once per scheme generation (discovery and OpenAPI documents are costly to make)."""
+        hit = self.cache.get(key)
+        if hit is not None and hit[0] == self.scheme.generation:
+            return hit[1]
+        value = build()
+        self.cache[key] = (self.scheme.generation, value)
+        return value

@@ -1,0 +1,113 @@
+"""Non-resource paths: discovery, OpenAPI, /version and the health checks.
+
+Documents are derived from the scheme and cached as bytes per scheme
+generation, so a discovery request costs a dictionary lookup.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from server.api import errors
+from server.api.requestinfo import RequestInfo
+from server.endpoints import discovery, negotiation as neg, openapi
+from server.endpoints.context import ApiContext
+
+_NOT_FOUND = "the server could not find the requested resource"
+HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
+
+
+def _json(body: bytes, content_type: str = neg.JSON, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, media_type=content_type, headers=headers)
+
+
+def _aggregated_version(accept: str | None) -> str | None:
+    """v2 or v2beta1 when the client asks for APIGroupDiscoveryList before plain JSON."""
+    for mt in neg.parse_accept(accept):
+        if mt.params.get("as") == "APIGroupDiscoveryList" and mt.params.get("g") == "apidiscovery.k8s.io":
+            if mt.params.get("v") in ("v2", "v2beta1"):
+                return mt.params["v"]
+            continue
+        if mt.type in (neg.JSON, "*/*", "application/*"):
+            return None
+    return None
+
+
+def _discovery_root(request: Request, ctx: ApiContext, core: bool) -> Response:
+    version = _aggregated_version(request.headers.get("accept"))
+    if version is not None:
+        body = ctx.cached(("aggregated", core, version),
+                          lambda: orjson.dumps(discovery.aggregated_discovery(ctx.scheme, core, version)))
+        content_type = (discovery.AGGREGATED_CONTENT_TYPE_V2 if version == "v2"
+                        else discovery.AGGREGATED_CONTENT_TYPE_V2BETA1)
+        return _json(body, content_type)
+    if core:
+        return _json(ctx.cached("api", lambda: orjson.dumps(discovery.api_versions(ctx.server_address))))
+    return _json(ctx.cached("apis", lambda: orjson.dumps(discovery.api_group_list(ctx.scheme))))
+
+
+def handle_discovery(request: Request, info: RequestInfo, ctx: ApiContext) -> Response:
+    """`/api`, `/api/v1`, `/apis`, `/apis/<g>`, `/apis/<g>/<v>`."""
+    if request.method not in ("GET", "HEAD"):
+        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+    core = info.api_prefix == "api"
+    if core and info.group == "" and not info.version:
+        return _discovery_root(request, ctx, core=True)
+    if not core and not info.group:
+        return _discovery_root(request, ctx, core=False)
+    if not core and not info.version:
+        body = ctx.cached(("group", info.group), lambda: _dumps_or_none(discovery.api_group(ctx.scheme, info.group)))
+    else:
+        group = "" if core else info.group
+        body = ctx.cached(("resources", group, info.version),
+                          lambda: _dumps_or_none(discovery.api_resource_list(ctx.scheme, group, info.version)))
+    if body is None:
+        raise errors.NotFound(_NOT_FOUND)
+    return _json(body)
+
+
+def _dumps_or_none(doc: object) -> bytes | None:
+    return None if doc is None else orjson.dumps(doc)
+
+
+def handle_openapi(request: Request, ctx: ApiContext) -> Response:
+    """`/openapi/v2`, `/openapi/v3` and `/openapi/v3/(api|apis)/...` group-version documents."""
+    if request.method not in ("GET", "HEAD"):
+        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+    path = request.url.path.rstrip("/")
+    if path == "/openapi/v2":
+        body = ctx.cached("openapi-v2", lambda: orjson.dumps(openapi.openapi_v2(ctx.scheme)))
+        return _json(body, headers=_etag(body))
+    if path == "/openapi/v3":
+        return _json(ctx.cached("openapi-v3", lambda: orjson.dumps(openapi.openapi_v3_index(ctx.scheme))))
+    rest = path[len("/openapi/v3/"):] if path.startswith("/openapi/v3/") else ""
+    parts = rest.split("/")
+    if len(parts) == 2 and parts[0] == "api":
+        group, version = "", parts[1]
+    elif len(parts) == 3 and parts[0] == "apis":
+        group, version = parts[1], parts[2]
+    else:
+        raise errors.NotFound(_NOT_FOUND)
+    body = ctx.cached(("openapi-v3", group, version),
+                      lambda: _dumps_or_none(openapi.openapi_v3_group_version(ctx.scheme, group, version)))
+    if body is None:
+        raise errors.NotFound(_NOT_FOUND)
+    headers = _etag(body)
+    if request.query_params.get("hash"):
+        headers["Cache-Control"] = "public, immutable"
+    return _json(body, headers=headers)
+
+
+def _etag(body: bytes) -> dict[str, str]:
+    return {"ETag": '"' + hashlib.sha512(body).hexdigest().upper() + '"'}
+
+
+def handle_version(request: Request, ctx: ApiContext) -> Response:
+    return _json(ctx.cached("version", lambda: orjson.dumps(discovery.version_info())))
+
+
+def handle_health(request: Request) -> Response:
+    return PlainTextResponse("ok")

@@ -1,0 +1,212 @@
+"""Generic handlers for the resource verbs: get, list, create, update, patch, delete, deletecollection.
+
+Nothing here knows a particular resource: the store and its definition,
+found from the request path, drive everything.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from server.api import errors
+from server.api.patch import json_merge_patch, json_patch, strategic_merge_patch
+from server.api.requestinfo import RequestInfo
+from server.endpoints import negotiation as neg
+from server.endpoints.context import ApiContext
+from server.endpoints.params import QueryOptions, parse_query
+from server.registry.store import Store, WriteOptions
+from server.registry.table import to_table
+from server.storage.interfaces import Preconditions
+
+_ITEM_METHODS = {"GET", "PUT", "PATCH", "DELETE", "HEAD"}
+_COLLECTION_METHODS = {"GET", "POST", "DELETE", "HEAD"}
+_NOT_FOUND = "the server could not find the requested resource"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing anything over `limit` bytes with 413 before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise errors.RequestEntityTooLarge(f"the request body is too large: limit is {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.RequestEntityTooLarge(f"the request body is too large: limit is {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def respond(request: Request, obj: Any, status: int = 200, warnings: list[str] | None = None,
+            output: neg.Output | None = None) -> Response:
+    output = output or neg.negotiate(request.headers.get("accept"), allow_table=False)
+    body, content_type = neg.encode(obj, output)
+    headers = {}
+    if warnings:
+        headers["Warning"] = ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in warnings)
+    return Response(body, status_code=status, media_type=content_type, headers=headers)
+
+
+def _resolve(ctx: ApiContext, info: RequestInfo) -> tuple[Store, str]:
+    found = ctx.scheme.lookup(info.group, info.version, info.resource)
+    store = ctx.store(info.group, info.resource) if found else None
+    if store is None or info.extra_parts:
+        raise errors.NotFound(_NOT_FOUND)
+    definition, version = found  # type: ignore[misc]
+    if info.subresource and not (info.subresource == "status" and version.status_subresource):
+        raise errors.NotFound(_NOT_FOUND)
+    if definition.namespaced and not info.namespace and info.name:
+        raise errors.NotFound(_NOT_FOUND)
+    if not definition.namespaced and info.namespace and not (info.group == "" and info.resource == "namespaces"):
+        raise errors.NotFound(_NOT_FOUND)
+    return store, version.name
+
+
+def _write_options(q: QueryOptions) -> WriteOptions:
+    return WriteOptions(dry_run=q.dry_run, field_validation=q.field_validation)
+
+
+def _namespace(store: Store, info: RequestInfo) -> str:
+    return info.namespace if store.definition.namespaced else ""
+
+
+async def handle_resource(request: Request, info: RequestInfo, ctx: ApiContext) -> Response:
+    """Dispatch one resource request to its verb."""
+    store, version = _resolve(ctx, info)
+    method = request.method
+    allowed = _ITEM_METHODS if info.name else _COLLECTION_METHODS
+    if method not in allowed or (info.subresource and method not in ("GET", "PUT", "PATCH")):
+        raise errors.MethodNotSupported(f"the server does not allow this method on the requested resource")
+    if store.definition.namespaced and not info.namespace and method != "GET":
+        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+    q = parse_query(request.query_params)
+    if q.watch:
+        raise errors.MethodNotSupported("watch is not supported by this server yet")
+    ns = _namespace(store, info)
+    if method in ("GET", "HEAD"):
+        return await _read(request, store, info, version, ns, q)
+    if method == "POST":
+        return await _create(request, ctx, store, version, ns, q)
+    if method == "PUT":
+        return await _update(request, ctx, store, info, version, ns, q)
+    if method == "PATCH":
+        return await _patch(request, ctx, store, info, version, ns, q)
+    return await _delete(request, ctx, store, info, version, ns, q)
+
+
+async def _read(request: Request, store: Store, info: RequestInfo, version: str, ns: str,
+                q: QueryOptions) -> Response:
+    output = neg.negotiate(request.headers.get("accept"))
+    vdef = store.definition.version(version)
+    if info.name:
+        obj = await store.get(ns, info.name, version)
+        if output.format == "table" and vdef is not None:
+            meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+            return respond(request, to_table(vdef, [obj], list_metadata=meta, include_object=q.include_object,
+                                             table_version=output.version), output=neg.Output("json"))
+        if output.format == "partial":
+            obj = {"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{output.version}",
+                   "metadata": obj.get("metadata", {})}
+            output = neg.Output("json")
+        return respond(request, obj, output=output)
+    listed = await store.list(ns, version, limit=q.limit, continue_token=q.continue_token)
+    if output.format == "table" and vdef is not None:
+        return respond(request, to_table(vdef, listed["items"], list_metadata=listed["metadata"],
+                                         include_object=q.include_object, table_version=output.version),
+                       output=neg.Output("json"))
+    if output.format == "partial":
+        listed = {"kind": "PartialObjectMetadataList", "apiVersion": f"meta.k8s.io/{output.version}",
+                  "metadata": listed["metadata"],
+                  "items": [{"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{output.version}",
+                             "metadata": o.get("metadata", {})} for o in listed["items"]]}
+        output = neg.Output("json")
+    return respond(request, listed, output=output)
+
+
+async def _body(request: Request, ctx: ApiContext) -> Any:
+    return neg.decode_body(request.headers.get("content-type"), await read_body(request, ctx.max_body_bytes))
+
+
+async def _create(request: Request, ctx: ApiContext, store: Store, version: str, ns: str,
+                  q: QueryOptions) -> Response:
+    obj = await _body(request, ctx)
+    if not isinstance(obj, dict):
+        raise errors.BadRequest("the body of the request must be a JSON or YAML object")
+    opts = _write_options(q)
+    created = await store.create(ns, obj, version, opts)
+    return respond(request, created, status=201, warnings=opts.warnings)
+
+
+async def _update(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
+                  q: QueryOptions) -> Response:
+    obj = await _body(request, ctx)
+    if not isinstance(obj, dict):
+        raise errors.BadRequest("the body of the request must be a JSON or YAML object")
+    opts = _write_options(q)
+    updated = await store.update(ns, info.name, obj, version, info.subresource, opts)
+    return respond(request, updated, warnings=opts.warnings)
+
+
+async def _patch(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
+                 q: QueryOptions) -> Response:
+    content_type = neg.parse_media_type(request.headers.get("content-type") or "").type
+    if content_type not in (neg.JSON_PATCH, neg.MERGE_PATCH, neg.STRATEGIC_PATCH):
+        raise errors.UnsupportedMediaType(
+            f'the body of the request was in an unknown format - accepted media types include: '
+            f'{neg.JSON_PATCH}, {neg.MERGE_PATCH}, {neg.STRATEGIC_PATCH}'
+        )
+    body = neg.decode_body(content_type, await read_body(request, ctx.max_body_bytes))
+    vdef = store.definition.version(version)
+    schema = vdef.schema if vdef else None
+    if content_type == neg.JSON_PATCH:
+        if not isinstance(body, list):
+            raise errors.BadRequest("json patch must be a list of operations")
+        apply = lambda current: json_patch(current, body)  # noqa: E731
+    elif content_type == neg.MERGE_PATCH:
+        if not isinstance(body, dict):
+            raise errors.BadRequest("merge patch must be a JSON object")
+        apply = lambda current: json_merge_patch(current, body)  # noqa: E731
+    else:
+        if not isinstance(body, dict):
+            raise errors.BadRequest("strategic merge patch must be a JSON object")
+        apply = lambda current: strategic_merge_patch(current, body, schema)  # noqa: E731
+    opts = _write_options(q)
+    patched = await store.patch(ns, info.name, version, info.subresource, apply, opts)
+    return respond(request, patched, warnings=opts.warnings)
+
+
+def _delete_options(raw: Any) -> tuple[Preconditions | None, bool]:
+    """Preconditions and dryRun from a DeleteOptions body (kind optional, as kubectl sends it)."""
+    if raw is None:
+        return None, False
+    if not isinstance(raw, dict):
+        raise errors.BadRequest("the body of a delete request must be a DeleteOptions object")
+    if raw.get("kind") not in (None, "DeleteOptions"):
+        raise errors.BadRequest(f'the body of a delete request must be DeleteOptions, not {raw.get("kind")}')
+    policy = raw.get("propagationPolicy")
+    if policy not in (None, "Orphan", "Background", "Foreground"):
+        raise errors.invalid("", "DeleteOptions", "", [errors.field_invalid(
+            "propagationPolicy", policy, 'must be one of "Orphan", "Background", "Foreground"')])
+    dry_run = raw.get("dryRun") or []
+    if not isinstance(dry_run, list) or any(v != "All" for v in dry_run):
+        raise errors.BadRequest(f'dryRun: Unsupported value: {dry_run!r}: supported values: "All"')
+    pre = raw.get("preconditions")
+    if pre is None:
+        return None, bool(dry_run)
+    if not isinstance(pre, dict):
+        raise errors.BadRequest("preconditions must be an object")
+    return Preconditions(uid=pre.get("uid"), resource_version=pre.get("resourceVersion")), bool(dry_run)
+
+
+async def _delete(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
+                  q: QueryOptions) -> Response:
+    raw = await read_body(request, ctx.max_body_bytes)
+    preconditions, body_dry_run = _delete_options(
+        neg.decode_body(request.headers.get("content-type"), raw) if raw.strip() else None)
+    opts = _write_options(q)
+    opts.dry_run = opts.dry_run or body_dry_run
+    if info.name:
+        return respond(request, await store.delete(ns, info.name, version, preconditions, opts))
+    return respond(request, await store.delete_collection(ns, version, opts))

@@ -1,0 +1,34 @@
+"""Route a request, by its parsed RequestInfo, to a resource verb or a non-resource document."""
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from server.api import errors
+from server.endpoints import nonresource
+from server.endpoints.context import ApiContext
+from server.endpoints.filters import Handler, build_handler_chain, request_info
+from server.endpoints.resources import handle_resource
+
+_NOT_FOUND = "the server could not find the requested resource"
+
+
+def make_api_handler(ctx: ApiContext) -> Handler:
+    """The endpoint behind every Kubernetes path, wrapped in the filter chain."""
+
+    async def route(request: Request) -> Response:
+        info = request_info(request)
+        path = request.url.path
+        if info.is_resource_request:
+            return await handle_resource(request, info, ctx)
+        if info.api_prefix:
+            return nonresource.handle_discovery(request, info, ctx)
+        if path == "/version" or path == "/version/":
+            return nonresource.handle_version(request, ctx)
+        if path in nonresource.HEALTH_PATHS or path.startswith(tuple(p + "/" for p in nonresource.HEALTH_PATHS)):
+            return nonresource.handle_health(request)
+        if path.startswith("/openapi/"):
+            return nonresource.handle_openapi(request, ctx)
+        raise errors.NotFound(_NOT_FOUND)
+
+    return build_handler_chain(route, ctx)

@@ -1,0 +1,328 @@
+"""The generic REST store: Kubernetes semantics over any `Storage` backend.
+
+One `Store` serves one resource, driven by its definition and strategy
+(k8s.io/apiserver `registry/generic/registry.Store`). Every write funnels
+through `storage.guaranteed_update` or `storage.create`, so update and all
+patch kinds share one path: a patch is only a function from the current
+object to the wanted one.
+
+Storage errors are translated into `Status` errors here, once.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import orjson
+
+from server.admission.interfaces import AdmissionPlugin
+from server.api import errors
+from server.api.attributes import AdmissionAttributes
+from server.api.errors import Cause
+from server.api.meta import carry_system_fields_for_update, fill_system_fields_for_create, generate_name, metadata
+from server.registry.strategy import Strategy
+from server.scheme.conversion import convert
+from server.scheme.pruning import prune
+from server.storage import keys
+from server.storage.interfaces import (
+    ConflictError,
+    InvalidKeyError,
+    KeyExistsError,
+    KeyNotFoundError,
+    Preconditions,
+    Storage,
+)
+
+Object = dict[str, Any]
+PatchFunction = Callable[[Object], Object]
+_GENERATE_NAME_TRIES = 5
+_FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
+
+
+@dataclass
+class WriteOptions:
+    """Per-request write settings; `warnings` collects what goes back in `Warning` headers."""
+
+    dry_run: bool = False
+    field_validation: str = "Warn"
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """Server-wide switches that change REST semantics."""
+
+    unrestricted_update: bool = False
+
+
+def _copy(obj: Object) -> Object:
+    return orjson.loads(orjson.dumps(obj))
+
+
+class Store:
+    """CRUD, patch and delete for one resource."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        storage: Storage,
+        admission: AdmissionPlugin | None = None,
+        options: StoreOptions = StoreOptions(),
+    ) -> None:
+        self.strategy = strategy
+        self.definition = strategy.definition
+        self._storage = storage
+        self._admission = admission
+        self._options = options
+
+    # -- keys and errors -------------------------------------------------
+    def _key(self, namespace: str, name: str) -> str:
+        d = self.definition
+        try:
+            return keys.object_key(d.group, d.plural, namespace if d.namespaced else "", name)
+        except ValueError:
+            raise errors.not_found(d.group, d.plural, name) from None
+
+    def collection_prefix(self, namespace: str) -> str:
+        d = self.definition
+        try:
+            return keys.collection_prefix(d.group, d.plural, namespace if d.namespaced else "")
+        except ValueError:
+            raise errors.BadRequest(f"invalid namespace {namespace!r}") from None
+
+    @contextmanager
+    def _translated(self, name: str) -> Iterator[None]:
+        d = self.definition
+        try:
+            yield
+        except KeyNotFoundError:
+            raise errors.not_found(d.group, d.plural, name) from None
+        except KeyExistsError:
+            raise errors.already_exists(d.group, d.plural, name) from None
+        except ConflictError as exc:
+            raise errors.conflict(d.group, d.plural, name, str(exc)) from None
+        except InvalidKeyError:
+            raise errors.BadRequest(f"invalid object name {name!r}") from None
+
+    def _out(self, obj: Object, version: str) -> Object:
+        return convert(obj, self.definition, version)
+
+    # -- checks shared by create and update --------------------------------
+    def _check_identity(self, obj: Object, version: str, namespace: str, name: str = "") -> None:
+        """The body must name the resource, version and namespace the URL names (422 otherwise)."""
+        d = self.definition
+        if not isinstance(obj, dict):
+            raise errors.BadRequest("the body of the request must be a JSON or YAML object")
+        causes: list[Cause] = []
+        expected_api = d.api_version(version)
+        api_version = obj.setdefault("apiVersion", expected_api)
+        kind = obj.setdefault("kind", d.kind)
+        if api_version != expected_api:
+            causes.append(errors.field_invalid("apiVersion", api_version, f"must be {expected_api}"))
+        if kind != d.kind:
+            causes.append(errors.field_invalid("kind", kind, f"must be {d.kind}"))
+        meta = obj.get("metadata")
+        if meta is None:
+            meta = obj["metadata"] = {}
+        if not isinstance(meta, dict):
+            causes.append(errors.field_invalid("metadata", meta, "must be an object"))
+        else:
+            if d.namespaced:
+                body_ns = meta.get("namespace")
+                if body_ns in (None, ""):
+                    meta["namespace"] = namespace
+                elif body_ns != namespace:
+                    causes.append(errors.field_invalid(
+                        "metadata.namespace", body_ns,
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ))
+            if name and meta.get("name") not in (None, "", name):
+                causes.append(errors.field_invalid(
+                    "metadata.name", meta.get("name"),
+                    "the name of the object does not match the name on the URL",
+                ))
+            elif name:
+                meta["name"] = name
+        if causes:
+            raise errors.invalid(d.group, d.kind, name or _name_of(obj), causes)
+
+    def _validate(self, obj: Object, version: str, opts: WriteOptions, creating: bool) -> None:
+        d = self.definition
+        vdef = d.version(version)
+        unknown = prune(obj, vdef.schema if vdef else None)
+        if unknown:
+            if opts.field_validation == "Strict":
+                raise errors.BadRequest(
+                    "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in unknown),
+                )
+            if opts.field_validation == "Warn":
+                opts.warnings.extend(f'unknown field "{p}"' for p in unknown)
+        causes = self.strategy.validate(obj, creating=creating)
+        if causes:
+            raise errors.invalid(d.group, d.kind, _name_of(obj), causes)
+
+    async def _admit(self, operation: str, version: str, obj: Object | None, old: Object | None,
+                     namespace: str, name: str, subresource: str, dry_run: bool) -> None:
+        if self._admission is None:
+            return
+        d = self.definition
+        await self._admission.admit(AdmissionAttributes(
+            operation=operation, group=d.group, version=version, resource=d.plural, kind=d.kind,
+            namespace=namespace, name=name, subresource=subresource, obj=obj, old_obj=old, dry_run=dry_run,
+        ))
+
+    # -- verbs -------------------------------------------------------------
+    async def get(self, namespace: str, name: str, version: str) -> Object:
+        with self._translated(name):
+            return self._out(await self._storage.get(self._key(namespace, name)), version)
+
+    async def list(self, namespace: str, version: str, limit: int = 0, continue_token: str = "") -> Object:
+        """A `<Kind>List` of the collection; `limit`/`continue` page through it in key order."""
+        prefix = self.collection_prefix(namespace)
+        start = _decode_continue(continue_token, prefix) if continue_token else ""
+        page = await self._storage.list(prefix, limit=limit, continue_key=start)
+        list_meta: dict[str, Any] = {"resourceVersion": str(page.revision)}
+        if page.continue_key:
+            list_meta["continue"] = _encode_continue(page.continue_key, page.revision)
+            if page.remaining is not None:
+                list_meta["remainingItemCount"] = page.remaining
+        return {
+            "apiVersion": self.definition.api_version(version),
+            "kind": self.definition.list_kind_name,
+            "metadata": list_meta,
+            "items": [self._out(o, version) for o in page.items],
+        }
+
+    async def create(self, namespace: str, obj: Object, version: str, opts: WriteOptions) -> Object:
+        d = self.definition
+        self._check_identity(obj, version, namespace)
+        meta = metadata(obj)
+        fill_system_fields_for_create(obj)
+        self.strategy.prepare_for_create(obj)
+        wants_generated = not meta.get("name") and isinstance(meta.get("generateName"), str) and meta["generateName"]
+        if wants_generated:
+            meta["name"] = generate_name(meta["generateName"])
+        self._validate(obj, version, opts, creating=True)
+        await self._admit("CREATE", version, obj, None, namespace, meta["name"], "", opts.dry_run)
+        convert(obj, d, d.storage_version.name)
+        if opts.dry_run:
+            return self._out(obj, version)
+        for _ in range(_GENERATE_NAME_TRIES if wants_generated else 1):
+            try:
+                with self._translated(meta["name"]):
+                    return self._out(await self._storage.create(self._key(namespace, meta["name"]), obj), version)
+            except errors.AlreadyExists:
+                if not wants_generated:
+                    raise
+                meta["name"] = generate_name(meta["generateName"])
+        raise errors.already_exists(d.group, d.plural, meta["name"])
+
+    def _updated(self, old: Object, new: Object, version: str, namespace: str, name: str,
+                 subresource: str, opts: WriteOptions, require_rv: bool) -> Object:
+        """Turn a requested new state into the object to store (shared by PUT and every PATCH)."""
+        d = self.definition
+        self._check_identity(new, version, namespace, name)
+        new_meta, old_meta = metadata(new), metadata(old)
+        rv = new_meta.get("resourceVersion")
+        if rv in (None, ""):
+            if require_rv and not (self.strategy.allow_unconditional_update or self._options.unrestricted_update):
+                raise errors.invalid(d.group, d.kind, name, [errors.field_invalid(
+                    "metadata.resourceVersion", 0, "must be specified for an update")])
+        elif rv != old_meta.get("resourceVersion"):
+            raise errors.conflict(
+                d.group, d.plural, name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            )
+        if new_meta.get("uid") not in (None, "", old_meta.get("uid")):
+            raise errors.invalid(d.group, d.kind, name, [errors.field_invalid(
+                "metadata.uid", new_meta.get("uid"), "field is immutable")])
+        carry_system_fields_for_update(new, old)
+        self.strategy.prepare_for_update(new, old, subresource)
+        self._validate(new, version, opts, creating=False)
+        convert(new, d, d.storage_version.name)
+        if self.strategy.spec_changed(new, old):
+            new_meta = metadata(new)
+            new_meta["generation"] = int(old_meta.get("generation") or 1) + 1
+        return new
+
+    async def _write(self, namespace: str, name: str, version: str, subresource: str, opts: WriteOptions,
+                     make_new: Callable[[Object], Object], require_rv: bool) -> Object:
+        key = self._key(namespace, name)
+
+        async def try_update(current: Object | None) -> Object:
+            assert current is not None
+            old = _copy(current)
+            new = self._updated(old, make_new(self._out(_copy(current), version)), version,
+                                namespace, name, subresource, opts, require_rv)
+            await self._admit("UPDATE", version, new, old, namespace, name, subresource, opts.dry_run)
+            return new
+
+        with self._translated(name):
+            if opts.dry_run:
+                return self._out(await try_update(await self._storage.get(key)), version)
+            return self._out(await self._storage.guaranteed_update(key, try_update), version)
+
+    async def update(self, namespace: str, name: str, obj: Object, version: str, subresource: str,
+                     opts: WriteOptions) -> Object:
+        """PUT: replace the object, with optimistic concurrency on metadata.resourceVersion."""
+        return await self._write(namespace, name, version, subresource, opts,
+                                 lambda _current: _copy(obj), require_rv=True)
+
+    async def patch(self, namespace: str, name: str, version: str, subresource: str,
+                    apply: PatchFunction, opts: WriteOptions) -> Object:
+        """PATCH: `apply` maps the current object (in `version`) to the wanted one."""
+        return await self._write(namespace, name, version, subresource, opts, apply, require_rv=False)
+
+    async def delete(self, namespace: str, name: str, version: str, preconditions: Preconditions | None,
+                     opts: WriteOptions) -> Object:
+        key = self._key(namespace, name)
+        with self._translated(name):
+            current = await self._storage.get(key)
+            if preconditions is not None:
+                preconditions.check(key, current)
+            await self._admit("DELETE", version, None, current, namespace, name, "", opts.dry_run)
+            if opts.dry_run:
+                return self._out(current, version)
+            return self._out(await self._storage.delete(key, preconditions), version)
+
+    async def delete_collection(self, namespace: str, version: str, opts: WriteOptions) -> Object:
+        """Delete every object of the collection; answer the list of what was deleted."""
+        listed = await self.list(namespace, version)
+        deleted = []
+        for item in listed["items"]:
+            meta = item["metadata"]
+            try:
+                deleted.append(await self.delete(meta.get("namespace", ""), meta["name"], version, None, opts))
+            except errors.NotFound:
+                continue  # deleted meanwhile: that is what was asked
+        listed["items"] = deleted
+        return listed
+
+    async def count(self, namespace: str = "") -> int:
+        return await self._storage.count(self.collection_prefix(namespace))
+
+
+def _name_of(obj: Object) -> str:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    return str(meta.get("name") or "") if isinstance(meta, dict) else ""
+
+
+def _encode_continue(key: str, revision: int) -> str:
+    raw = orjson.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": key})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_continue(token: str, prefix: str) -> str:
+    """The key to resume after; a token that is garbled or from another collection is a 400."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = orjson.loads(raw)
+        start = data["start"]
+    except (binascii.Error, ValueError, TypeError, KeyError, orjson.JSONDecodeError):
+        raise errors.BadRequest("continue key is not valid: malformed token") from None
+    if not isinstance(start, str) or not start.startswith(prefix):
+        raise errors.BadRequest("continue key is not valid: it does not belong to this collection")
+    return start

@@ -1,0 +1,86 @@
+"""Per-resource behaviour on top of the generic Store (kube's RESTCreateStrategy & co).
+
+A new resource costs a definition and, at most, a small strategy subclass.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from server.api.errors import Cause
+from server.api.meta import without
+from server.api.validation import validate_object_meta
+from server.scheme.definitions import ResourceDef
+
+Object = dict[str, Any]
+
+
+class Strategy:
+    """Defaults for custom resources: subdomain names, status kept apart when it is a subresource."""
+
+    name_rule = "subdomain"
+    allow_unconditional_update = False
+
+    def __init__(self, definition: ResourceDef) -> None:
+        self.definition = definition
+
+    @property
+    def namespaced(self) -> bool:
+        return self.definition.namespaced
+
+    def prepare_for_create(self, obj: Object) -> None:
+        """Drop what a create may not set: status, when status is a subresource."""
+        if self.definition.has_status:
+            obj.pop("status", None)
+
+    def prepare_for_update(self, new: Object, old: Object, subresource: str) -> None:
+        """Keep the half of the object the request may not touch.
+
+        A main-resource update keeps the stored status; a status update keeps
+        everything but status (metadata changes through /status are ignored).
+        """
+        if not self.definition.has_status:
+            return
+        if subresource == "status":
+            status = new.get("status")
+            new.clear()
+            new.update({k: v for k, v in old.items() if k != "status"})
+            if status is not None:
+                new["status"] = status
+        elif "status" in old:
+            new["status"] = old["status"]
+        else:
+            new.pop("status", None)
+
+    def validate(self, obj: Object, *, creating: bool) -> list[Cause]:
+        """Field errors for `obj`; empty means valid."""
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            return [Cause("FieldValueRequired", "Required value", "metadata")]
+        return validate_object_meta(meta, namespaced=self.namespaced, name_rule=self.name_rule)
+
+    def spec_changed(self, new: Object, old: Object) -> bool:
+        """Whether generation should move: anything but metadata (and status, when separate) changed."""
+        ignored = ("metadata", "status") if self.definition.has_status else ("metadata",)
+        return without(new, *ignored) != without(old, *ignored)
+
+
+class NamespaceStrategy(Strategy):
+    """Namespaces: DNS-1123 label names, phase Active, the `kubernetes` finalizer, free PUTs."""
+
+    name_rule = "label"
+    allow_unconditional_update = True
+
+    def prepare_for_create(self, obj: Object) -> None:
+        super().prepare_for_create(obj)
+        obj["status"] = {"phase": "Active"}
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            spec = obj["spec"] = {}
+        spec.setdefault("finalizers", ["kubernetes"])
+
+
+def strategy_for(definition: ResourceDef) -> Strategy:
+    """The strategy that serves `definition`."""
+    if definition.builtin and definition.group == "" and definition.plural == "namespaces":
+        return NamespaceStrategy(definition)
+    return Strategy(definition)

@@ -1,0 +1,76 @@
+"""`meta.k8s.io/v1 Table` rendering: what `kubectl get` prints, cell for cell.
+
+kubectl prints cells verbatim, so the server formats them (Age as `5m3s`).
+Columns: Name, the version's printer columns, then Age unless a printer
+column already carries that name.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from server.api.humanize import age
+from server.api.jsonpath import cell
+from server.scheme.definitions import PrinterColumn, VersionDef
+
+Object = dict[str, Any]
+
+INCLUDE_OBJECT = ("None", "Metadata", "Object")
+_NAME_COLUMN = {
+    "name": "Name", "type": "string", "format": "name", "priority": 0,
+    "description": "Name must be unique within a namespace. Is required when creating resources, although some "
+                   "resources may allow a client to request the generation of an appropriate name automatically. "
+                   "Name is primarily intended for creation idempotence and configuration definition. Cannot be "
+                   "updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
+}
+_AGE_COLUMN = {
+    "name": "Age", "type": "date", "format": "", "priority": 0,
+    "description": "CreationTimestamp is a timestamp representing the server time when this object was created. "
+                   "It is not guaranteed to be set in happens-before order across separate operations. Clients "
+                   "may not set this value. It is represented in RFC3339 form and is in UTC.",
+}
+
+
+def _column_definition(c: PrinterColumn) -> dict[str, Any]:
+    return {"name": c.name, "type": c.type, "format": c.format, "description": c.description, "priority": c.priority}
+
+
+def _partial_metadata(obj: Object) -> Object:
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
+
+
+def to_table(
+    version: VersionDef,
+    objects: Iterable[Object],
+    *,
+    list_metadata: dict[str, Any] | None = None,
+    include_object: str = "Metadata",
+    table_version: str = "v1",
+    now: datetime | None = None,
+) -> Object:
+    """Render `objects` as a Table in `meta.k8s.io/<table_version>`."""
+    now = now or datetime.now(timezone.utc)
+    columns = list(version.printer_columns)
+    with_age = not any(c.name.lower() == "age" for c in columns)
+    definitions = [_NAME_COLUMN] + [_column_definition(c) for c in columns] + ([_AGE_COLUMN] if with_age else [])
+    rows = []
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        cells: list[Any] = [meta.get("name", "")]
+        cells += [cell(obj, c.json_path, c.type, c.format, now=now) for c in columns]
+        if with_age:
+            created = meta.get("creationTimestamp")
+            cells.append(age(created, now) if created else "<unknown>")
+        row: Object = {"cells": cells}
+        if include_object == "Object":
+            row["object"] = obj
+        elif include_object == "Metadata":
+            row["object"] = _partial_metadata(obj)
+        rows.append(row)
+    return {
+        "kind": "Table",
+        "apiVersion": f"meta.k8s.io/{table_version}",
+        "metadata": dict(list_metadata or {}),
+        "columnDefinitions": definitions,
+        "rows": rows,
+    }

@@ -1,0 +1,17 @@
+"""Version conversion: one place that turns an object into another served version.
+
+Today every resource converts with kube's `None` strategy (only apiVersion
+changes); typed versions with a hub arrive with their own converters.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from server.scheme.definitions import ResourceDef
+
+
+def convert(obj: dict[str, Any], definition: ResourceDef, to_version: str) -> dict[str, Any]:
+    """Return `obj` as `to_version` (in place: callers own their copies)."""
+    obj["apiVersion"] = definition.api_version(to_version)
+    obj["kind"] = definition.kind
+    return obj

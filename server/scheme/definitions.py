@@ -1,0 +1,78 @@
+"""Resource definitions: what kapi serves, read from CRD manifests.
+
+A resource is data, not code (sample-apiserver's flunder is a definition plus
+a strategy): group, names, scope, versions with their schemas and printer
+columns. Built-in types (`v1` namespaces) are described the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    """One `additionalPrinterColumns` entry: a Table column fed by a JSONPath."""
+
+    name: str
+    type: str
+    json_path: str
+    description: str = ""
+    format: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class VersionDef:
+    """One served version of a resource."""
+
+    name: str
+    served: bool = True
+    storage: bool = False
+    schema: dict[str, Any] | None = None
+    printer_columns: tuple[PrinterColumn, ...] = ()
+    status_subresource: bool = False
+
+
+@dataclass(frozen=True)
+class ResourceDef:
+    """A resource type and everything the server needs to serve it."""
+
+    group: str
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool
+    versions: tuple[VersionDef, ...]
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    list_kind: str = ""
+    builtin: bool = False
+
+    @property
+    def list_kind_name(self) -> str:
+        return self.list_kind or f"{self.kind}List"
+
+    @property
+    def storage_version(self) -> VersionDef:
+        for v in self.versions:
+            if v.storage:
+                return v
+        return self.versions[0]
+
+    @property
+    def served_versions(self) -> tuple[VersionDef, ...]:
+        return tuple(v for v in self.versions if v.served)
+
+    def version(self, name: str) -> VersionDef | None:
+        for v in self.versions:
+            if v.name == name and v.served:
+                return v
+        return None
+
+    def api_version(self, version: str) -> str:
+        return f"{self.group}/{version}" if self.group else version
+
+    @property
+    def has_status(self) -> bool:
+        return any(v.status_subresource for v in self.versions)

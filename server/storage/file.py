@@ -1,0 +1,217 @@
+"""The file backend: one YAML file per object under a root directory.
+
+Layout: the key `/registry/<group>/<resource>/<ns>/<name>` lives at
+`<root>/registry/<group>/<resource>/<ns>/<name>.yaml`, and the revision
+counter at `<root>/revision`. Each file holds the whole object including its
+`metadata.resourceVersion`, so a restart restores objects exactly.
+
+`FileStorage(root)` loads every object synchronously in `__init__` into the
+shared in-memory index (`IndexedStorage`), so reads never touch the disk;
+writes go to disk first (atomically: temp file, fsync, rename, fsync of the
+directory, run in a worker thread) and only then into the index. The
+revision file is written before each object change, so after a crash it is
+never behind what the objects show; on load the counter is the larger of the
+file and the newest resourceVersion found, so revisions never go backwards,
+even after the newest object was deleted.
+
+Keys are refused (InvalidKeyError) unless `keys.is_safe_key` accepts them,
+and the resolved path must stay inside the root (symlinks included).
+Unreadable files found at load are skipped with a warning, never fatal.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pathlib
+import tempfile
+from typing import Any
+
+import orjson
+import yaml
+
+from .index import IndexedStorage
+from .interfaces import InvalidKeyError
+from .keys import ROOT, is_safe_key
+
+__all__ = ["FileStorage"]
+
+log = logging.getLogger(__name__)
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+SUFFIX = ".yaml"
+TEMP_SUFFIX = ".tmp"
+REVISION_FILE = "revision"
+
+
+def _fsync_dir(path: pathlib.Path) -> None:
+    """Make a rename or unlink in `path` durable (not supported everywhere)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: pathlib.Path, data: bytes) -> None:
+    """Replace `path` with `data` so readers see the old or the new file, never half.
+
+    The temp file starts with '.', which no safe key segment can, so a
+    leftover from a crash is never mistaken for an object.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+class FileStorage(IndexedStorage):
+    """`Storage` persisted as YAML files under `root`, served from memory.
+
+    The constructor creates `root` if needed and loads what is there; there
+    is no separate open step.
+    """
+
+    persistent = True
+
+    def __init__(self, root: pathlib.Path) -> None:
+        super().__init__()
+        root.mkdir(parents=True, exist_ok=True)
+        self._root = pathlib.Path(os.path.realpath(root))
+        self._load()
+
+    @property
+    def root(self) -> pathlib.Path:
+        return self._root
+
+    # ----- keys and paths ---------------------------------------------------
+
+    def _check_key(self, key: str) -> None:
+        if not isinstance(key, str) or key.endswith("/") or not is_safe_key(key):
+            raise InvalidKeyError(str(key), f"invalid storage key: {key!r}")
+
+    def _path_for(self, key: str) -> pathlib.Path:
+        """The file for `key`, after proving it cannot land outside the root."""
+        self._check_key(key)
+        path = self._root / (key.lstrip("/") + SUFFIX)
+        resolved = pathlib.Path(os.path.realpath(path))
+        if resolved == self._root or not resolved.is_relative_to(self._root):
+            raise InvalidKeyError(key, f"storage key escapes the root directory: {key!r}")
+        return path
+
+    # ----- persistence hooks (run under the write lock) ---------------------
+
+    async def _persist_put(self, key: str, data: bytes, revision: int) -> None:
+        path = self._path_for(key)
+        try:
+            await asyncio.to_thread(self._write_object, path, data, revision)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+            raise InvalidKeyError(key, f"storage key clashes with another key's file: {key!r}") from exc
+
+    async def _persist_delete(self, key: str, revision: int) -> None:
+        path = self._path_for(key)
+        await asyncio.to_thread(self._remove_object, path, revision)
+
+    def _write_revision(self, revision: int) -> None:
+        atomic_write(self._root / REVISION_FILE, f"{revision}\n".encode())
+
+    def _write_object(self, path: pathlib.Path, data: bytes, revision: int) -> None:
+        """Runs in a worker thread: YAML encoding and fsync stay off the event loop."""
+        text = yaml.dump(
+            orjson.loads(data), Dumper=_Dumper, default_flow_style=False,
+            sort_keys=False, allow_unicode=True,
+        )
+        self._write_revision(revision)
+        atomic_write(path, text.encode("utf-8"))
+
+    def _remove_object(self, path: pathlib.Path, revision: int) -> None:
+        self._write_revision(revision)
+        path.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+        self._prune(path.parent)
+
+    def _prune(self, directory: pathlib.Path) -> None:
+        """Remove now-empty directories up to (not including) `<root>/registry`."""
+        stop = self._root / ROOT.lstrip("/")
+        while directory != stop and directory.is_relative_to(stop):
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
+
+    # ----- loading ----------------------------------------------------------
+
+    def _load(self) -> None:
+        """Fill the index from disk; skip (and log) anything unreadable."""
+        newest = 0
+        base = self._root / ROOT.lstrip("/")
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                path = pathlib.Path(dirpath) / name
+                if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+                    self._discard_temp(path)
+                    continue
+                loaded = self._load_file(path)
+                if loaded is not None:
+                    key, data, revision = loaded
+                    self._index_put(key, data, revision)
+                    newest = max(newest, revision)
+        self._revision = max(newest, self._read_revision_file())
+
+    def _discard_temp(self, path: pathlib.Path) -> None:
+        """A temp file left by a crash mid-write; the old object file is intact."""
+        log.warning("removing leftover temporary file %s", path)
+        try:
+            path.unlink()
+        except OSError as exc:
+            log.warning("cannot remove %s: %s", path, exc)
+
+    def _load_file(self, path: pathlib.Path) -> tuple[str, bytes, int] | None:
+        rel = path.relative_to(self._root).as_posix()
+        if not rel.endswith(SUFFIX):
+            log.warning("skipping %s: not a %s object file", path, SUFFIX)
+            return None
+        key = "/" + rel[: -len(SUFFIX)]
+        if not is_safe_key(key):
+            log.warning("skipping %s: %r is not a valid storage key", path, key)
+            return None
+        try:
+            obj = yaml.load(path.read_bytes(), Loader=_Loader)
+            rv = obj["metadata"]["resourceVersion"]
+            revision = int(rv)
+            if not isinstance(rv, str) or revision <= 0:
+                raise ValueError(f"bad resourceVersion {rv!r}")
+            data = orjson.dumps(obj)
+        except Exception as exc:  # any parse or shape problem: skip, never crash
+            log.warning("skipping unreadable storage file %s: %s", path, exc)
+            return None
+        return key, data, revision
+
+    def _read_revision_file(self) -> int:
+        path = self._root / REVISION_FILE
+        try:
+            return max(0, int(path.read_text().strip()))
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable revision file %s: %s", path, exc)
+            return 0

@@ -1,0 +1,245 @@
+"""The in-memory core shared by the memory and file backends.
+
+Both backends serve every read from the same structure: a dict
+`key -> (revision, orjson bytes)` plus a sorted key list for prefix listing
+with bisect. Keeping serialized bytes (not dicts) means every read decodes a
+fresh copy, so callers can never mutate what the store keeps, and a write
+cannot be half-visible.
+
+`IndexedStorage` implements the whole `Storage` protocol on top of that
+index. Writes are serialized by one `asyncio.Lock`; a subclass that persists
+(the file backend) sets `persistent` and overrides the `_persist_put` /
+`_persist_delete` hooks, which run under the lock *before* the index
+changes, so a failed disk write leaves both disk and memory at the old state
+(and a cancelled caller cannot leave them apart: see `run_to_completion`). The memory backend overrides
+nothing. Keeping this logic in one module is what lets the backends stay
+independent of each other (import-linter contract) without duplicating it.
+"""
+from __future__ import annotations
+
+import asyncio
+import bisect
+import inspect
+from typing import Any, ClassVar, Coroutine
+
+import orjson
+
+from .interfaces import (
+    KeyExistsError,
+    KeyNotFoundError,
+    ListResult,
+    Object,
+    Preconditions,
+    TryUpdate,
+)
+
+Entry = tuple[int, bytes]
+
+
+def stamp(obj: Object, revision: int) -> Object:
+    """A shallow copy of `obj` whose metadata.resourceVersion is `revision`.
+
+    Shallow on purpose: only the top level and `metadata` are rebuilt, so the
+    caller's dict is never mutated and the cost stays independent of size.
+    """
+    if not isinstance(obj, dict):
+        raise TypeError(f"storage objects must be dicts, got {type(obj).__name__}")
+    out = dict(obj)
+    meta: dict[str, Any] = dict(obj.get("metadata") or {})
+    meta["resourceVersion"] = str(revision)
+    out["metadata"] = meta
+    return out
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with `prefix`.
+
+    None for the empty prefix (every key matches). Used as the exclusive
+    upper bound of a bisect range so a listing of `/registry/foos/` never
+    spills into `/registry/foosx/`.
+    """
+    if not prefix:
+        return None
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+async def run_to_completion(hook: Coroutine[Any, Any, None]) -> bool:
+    """Await `hook` even if the caller is cancelled meanwhile; True if it was.
+
+    A disk write running in a thread cannot be stopped half way. If a
+    cancelled caller stopped waiting for it, the index would miss a write
+    that is on disk and the next write would reuse its revision. So the
+    commit waits for the write, updates the index, and only then re-raises
+    the cancellation.
+    """
+    task = asyncio.ensure_future(hook)
+    interrupted = False
+    while True:
+        try:
+            await asyncio.shield(task)
+            return interrupted
+        except asyncio.CancelledError:
+            if task.done():  # the hook itself was cancelled (loop shutting down)
+                raise
+            interrupted = True
+
+
+def _revision_of(entry: Entry | None) -> int | None:
+    return None if entry is None else entry[0]
+
+
+class IndexedStorage:
+    """`Storage` over a sorted in-memory index, with persistence hooks.
+
+    The global revision starts at 0 and every create, update and delete
+    increments it by one; an object's resourceVersion is the revision of its
+    last write. `delete` returns the last state stamped with the deletion's
+    revision, as kube-apiserver (1.27+) does, so a later watch can report
+    the DELETED event at that revision.
+    """
+
+    #: Subclasses that implement the persistence hooks set this to True; the
+    #: memory backend leaves it False and so skips them (and their task) entirely.
+    persistent: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {}
+        self._keys: list[str] = []
+        self._revision = 0
+        self._lock = asyncio.Lock()
+
+    # ----- hooks for persistent subclasses ---------------------------------
+
+    def _check_key(self, key: str) -> None:
+        """Raise InvalidKeyError for keys this backend cannot hold (none here)."""
+
+    async def _persist_put(self, key: str, data: bytes, revision: int) -> None:
+        """Make the write of `data` at `revision` durable before it becomes visible."""
+
+    async def _persist_delete(self, key: str, revision: int) -> None:
+        """Make the delete at `revision` durable before it becomes visible."""
+
+    # ----- index primitives (no awaits: atomic with respect to the loop) ----
+
+    def _index_put(self, key: str, data: bytes, revision: int) -> None:
+        if key not in self._entries:
+            bisect.insort(self._keys, key)
+        self._entries[key] = (revision, data)
+
+    def _index_remove(self, key: str) -> None:
+        del self._entries[key]
+        i = bisect.bisect_left(self._keys, key)
+        del self._keys[i]
+
+    def _range(self, prefix: str) -> tuple[int, int]:
+        start = bisect.bisect_left(self._keys, prefix)
+        end_key = prefix_end(prefix)
+        end = len(self._keys) if end_key is None else bisect.bisect_left(self._keys, end_key)
+        return start, end
+
+    async def _commit_put(self, key: str, obj: Object) -> Object:
+        """Write `obj` at the next revision; caller holds the lock."""
+        revision = self._revision + 1
+        data = orjson.dumps(stamp(obj, revision))
+        interrupted = self.persistent and await run_to_completion(
+            self._persist_put(key, data, revision)
+        )
+        self._index_put(key, data, revision)
+        self._revision = revision
+        if interrupted:
+            raise asyncio.CancelledError()
+        result: Object = orjson.loads(data)
+        return result
+
+    # ----- the Storage protocol --------------------------------------------
+
+    async def create(self, key: str, obj: Object) -> Object:
+        self._check_key(key)
+        async with self._lock:
+            if key in self._entries:
+                raise KeyExistsError(key, f"key already exists: {key}")
+            return await self._commit_put(key, obj)
+
+    async def get(self, key: str) -> Object:
+        self._check_key(key)
+        entry = self._entries.get(key)
+        if entry is None:
+            raise KeyNotFoundError(key, f"key not found: {key}")
+        result: Object = orjson.loads(entry[1])
+        return result
+
+    async def list(self, prefix: str, limit: int = 0, continue_key: str = "") -> ListResult:
+        start, end = self._range(prefix)
+        if continue_key:
+            start = max(start, bisect.bisect_right(self._keys, continue_key))
+        stop = end if limit <= 0 else min(end, start + limit)
+        keys = self._keys[start:stop]
+        items = [orjson.loads(self._entries[k][1]) for k in keys]
+        remaining = max(0, end - stop)
+        return ListResult(
+            items=items,
+            revision=self._revision,
+            continue_key=keys[-1] if remaining and keys else "",
+            remaining=remaining,
+        )
+
+    async def guaranteed_update(
+        self,
+        key: str,
+        try_update: TryUpdate,
+        preconditions: Preconditions | None = None,
+        ignore_not_found: bool = False,
+    ) -> Object:
+        self._check_key(key)
+        while True:
+            entry = self._entries.get(key)
+            current: Object | None = None
+            if entry is None:
+                if not ignore_not_found:
+                    raise KeyNotFoundError(key, f"key not found: {key}")
+            else:
+                current = orjson.loads(entry[1])
+            if preconditions is not None:
+                # Like the etcd3 store: an absent object is checked as an empty one.
+                preconditions.check(key, current if current is not None else {})
+            # try_update gets its own copy so `current` stays pristine for the
+            # no-op comparison and the return value.
+            arg: Object | None = None if entry is None else orjson.loads(entry[1])
+            result = try_update(arg)
+            new: Object = await result if inspect.isawaitable(result) else result
+            async with self._lock:
+                now = self._entries.get(key)
+                if _revision_of(now) != _revision_of(entry):
+                    continue  # modified while try_update ran: retry on the new state
+                if entry is not None and current is not None and stamp(new, entry[0]) == current:
+                    return current  # no-op: nothing written, revision unchanged
+                return await self._commit_put(key, new)
+
+    async def delete(self, key: str, preconditions: Preconditions | None = None) -> Object:
+        self._check_key(key)
+        async with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                raise KeyNotFoundError(key, f"key not found: {key}")
+            last: Object = orjson.loads(entry[1])
+            if preconditions is not None:
+                preconditions.check(key, last)
+            revision = self._revision + 1
+            interrupted = self.persistent and await run_to_completion(
+                self._persist_delete(key, revision)
+            )
+            self._index_remove(key)
+            self._revision = revision
+            if interrupted:
+                raise asyncio.CancelledError()
+            return stamp(last, revision)
+
+    async def current_revision(self) -> int:
+        return self._revision
+
+    async def count(self, prefix: str) -> int:
+        start, end = self._range(prefix)
+        return end - start
+
+    async def close(self) -> None:
+        """Nothing to release: the index is plain memory."""

@@ -1,0 +1,41 @@
+"""Storage key layout, as kube-apiserver lays out etcd.
+
+`/registry/<group>/<resource>/<namespace>/<name>` for namespaced objects,
+`/registry/<group>/<resource>/<name>` for cluster-scoped ones; the core
+group ("") is left out (`/registry/namespaces/default`).
+"""
+from __future__ import annotations
+
+import re
+
+ROOT = "/registry"
+_SEGMENT = re.compile(r"^[a-z0-9]([a-z0-9.\-]*[a-z0-9])?$")
+
+
+def _segment(value: str, what: str) -> str:
+    if not _SEGMENT.match(value) or ".." in value:
+        raise ValueError(f"invalid {what} for a storage key: {value!r}")
+    return value
+
+
+def collection_prefix(group: str, resource: str, namespace: str = "") -> str:
+    """The prefix that every object of `resource` (in `namespace`) lives under, ending in '/'."""
+    parts = [ROOT]
+    if group:
+        parts.append(_segment(group, "group"))
+    parts.append(_segment(resource, "resource"))
+    if namespace:
+        parts.append(_segment(namespace, "namespace"))
+    return "/".join(parts) + "/"
+
+
+def object_key(group: str, resource: str, namespace: str, name: str) -> str:
+    return collection_prefix(group, resource, namespace) + _segment(name, "name")
+
+
+def is_safe_key(key: str) -> bool:
+    """True when every segment of `key` is a plain DNS-style word (no '..', no empty parts)."""
+    if not key.startswith(ROOT + "/"):
+        return False
+    parts = key[len(ROOT) + 1:].rstrip("/").split("/")
+    return all(_SEGMENT.match(p) and ".." not in p for p in parts)

@@ -1,0 +1,122 @@
+"""End-to-end fixtures: real `kapi start` processes on free ports, and real kubectl."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class KapiProcess:
+    """A running `kapi start`, with an HTTP client and a kubectl bound to it."""
+
+    port: int
+    root: Path
+    args: list[str]
+    cache_dir: Path
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        cmd = [sys.executable, "-m", "kapi_cli.main", "start", "--insecure-port", str(self.port),
+               "--file-rootpath", str(self.root), *self.args]
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kapi exited early:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"kapi did not become ready:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against this server, with its own discovery cache."""
+        cmd = [KUBECTL, "--server", self.url, "--cache-dir", str(self.cache_dir), *args]
+        env = {**os.environ, "KUBECONFIG": "/dev/null", **self.extra_env}
+        result = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=60, env=env)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"stdout: {result.stdout}\nstderr: {result.stderr}")
+        return result
+
+
+def make_kapi(tmp_path: Path, *args: str) -> KapiProcess:
+    return KapiProcess(port=free_port(), root=tmp_path / "data", args=list(args),
+                       cache_dir=tmp_path / "kube-cache", log_path=tmp_path / "kapi.log")
+
+
+@pytest.fixture
+def kapi_factory(tmp_path: Path) -> Iterator[object]:
+    """Start servers with chosen flags; every one is stopped at teardown."""
+    started: list[KapiProcess] = []
+
+    def factory(*args: str, name: str = "k") -> KapiProcess:
+        server = make_kapi(tmp_path / name, *args)
+        server.start()
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def kapi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KapiProcess]:
+    """One file-backed server shared by a test module."""
+    server = make_kapi(tmp_path_factory.mktemp("kapi"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)

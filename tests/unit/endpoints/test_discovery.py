@@ -1,0 +1,198 @@
+"""Discovery documents: the shapes kubectl, client-go, kopf and the Python client read."""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+import configs
+from server.endpoints import discovery
+from server.scheme.builtin import NAMESPACES
+from server.scheme.crd import load_crd_dir
+from server.scheme.definitions import ResourceDef, VersionDef
+from server.scheme.registry import Scheme
+
+RESOURCES = Path(configs.__file__).parent / "resources"
+
+WIDGETS = ResourceDef(
+    group="example.kapi.dev",
+    kind="Widget",
+    plural="widgets",
+    singular="widget",
+    namespaced=False,
+    versions=(
+        VersionDef(name="v1beta1", served=True, storage=False),
+        VersionDef(name="v1", served=True, storage=True, status_subresource=True),
+        VersionDef(name="v2alpha1", served=False),
+    ),
+)
+
+
+@pytest.fixture
+def scheme() -> Scheme:
+    return Scheme([NAMESPACES, *load_crd_dir(RESOURCES), WIDGETS])
+
+
+def test_version_reports_kube_1_32_and_kapi() -> None:
+    info = discovery.version_info()
+    assert (info["major"], info["minor"]) == ("1", "32")
+    assert info["gitVersion"].startswith("v1.32.")
+    assert info["goVersion"].startswith("go1.")
+    assert info["compiler"] == "gc" and info["platform"] == "linux/amd64"
+    assert info["gitCommit"].startswith("kapi-")
+    assert all(isinstance(v, str) for v in info.values())
+
+
+def test_api_versions() -> None:
+    doc = discovery.api_versions("127.0.0.1:6443")
+    assert doc == {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}],
+    }
+
+
+def test_group_list_has_every_named_group_preferred_first(scheme: Scheme) -> None:
+    doc = discovery.api_group_list(scheme)
+    assert doc["kind"] == "APIGroupList" and doc["apiVersion"] == "v1"
+    names = [g["name"] for g in doc["groups"]]
+    assert names == sorted(names)
+    assert "" not in names
+    assert set(names) == {"hello.zeng.dev", "autobusi.group.cicd", "restaurant.wukong.com", "example.kapi.dev"}
+    widgets = next(g for g in doc["groups"] if g["name"] == "example.kapi.dev")
+    assert widgets["versions"] == [
+        {"groupVersion": "example.kapi.dev/v1", "version": "v1"},
+        {"groupVersion": "example.kapi.dev/v1beta1", "version": "v1beta1"},
+    ]
+    assert widgets["preferredVersion"] == {"groupVersion": "example.kapi.dev/v1", "version": "v1"}
+
+
+def test_api_group(scheme: Scheme) -> None:
+    doc = discovery.api_group(scheme, "hello.zeng.dev")
+    assert doc == {
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": "hello.zeng.dev",
+        "versions": [{"groupVersion": "hello.zeng.dev/v1", "version": "v1"}],
+        "preferredVersion": {"groupVersion": "hello.zeng.dev/v1", "version": "v1"},
+    }
+    assert discovery.api_group(scheme, "nope.example.com") is None
+    assert discovery.api_group(scheme, "") is None
+
+
+def test_core_resource_list_lists_namespaces_with_status(scheme: Scheme) -> None:
+    doc = discovery.api_resource_list(scheme, "", "v1")
+    assert doc is not None
+    assert doc["kind"] == "APIResourceList" and doc["apiVersion"] == "v1" and doc["groupVersion"] == "v1"
+    by_name = {r["name"]: r for r in doc["resources"]}
+    ns = by_name["namespaces"]
+    assert ns["singularName"] == "namespace" and ns["namespaced"] is False and ns["kind"] == "Namespace"
+    assert ns["shortNames"] == ["ns"]
+    assert ns["verbs"] == sorted(discovery.RESOURCE_VERBS)
+    assert by_name["namespaces/status"] == {
+        "name": "namespaces/status",
+        "singularName": "",
+        "namespaced": False,
+        "kind": "Namespace",
+        "verbs": ["get", "patch", "update"],
+    }
+
+
+def test_crd_resource_list(scheme: Scheme) -> None:
+    doc = discovery.api_resource_list(scheme, "hello.zeng.dev", "v1")
+    assert doc is not None and doc["groupVersion"] == "hello.zeng.dev/v1"
+    assert [r["name"] for r in doc["resources"]] == ["foos"]  # no status subresource
+    foo = doc["resources"][0]
+    assert foo["namespaced"] is True and foo["kind"] == "Foo" and foo["singularName"] == "foo"
+    assert foo["shortNames"] == ["fo"] and foo["categories"] == ["all"]
+    assert len(base64.b64decode(foo["storageVersionHash"])) == 8
+
+    pizzas = discovery.api_resource_list(scheme, "restaurant.wukong.com", "v1alpha1")
+    assert pizzas is not None
+    assert [r["name"] for r in pizzas["resources"]] == ["pizzas", "pizzas/status"]
+    assert "categories" not in pizzas["resources"][0]  # omitted when empty
+
+
+def test_storage_version_hash_is_stable_and_uses_the_storage_version(scheme: Scheme) -> None:
+    hashes = {
+        v: next(r for r in discovery.api_resource_list(scheme, "example.kapi.dev", v)["resources"]  # type: ignore[index]
+                if r["name"] == "widgets")["storageVersionHash"]
+        for v in ("v1", "v1beta1")
+    }
+    assert hashes["v1"] == hashes["v1beta1"] == discovery.storage_version_hash("example.kapi.dev", "v1", "Widget")
+    assert discovery.storage_version_hash("a", "v1", "K") != discovery.storage_version_hash("a", "v1", "L")
+
+
+def test_unserved_group_versions_are_none(scheme: Scheme) -> None:
+    assert discovery.api_resource_list(scheme, "hello.zeng.dev", "v2") is None
+    assert discovery.api_resource_list(scheme, "example.kapi.dev", "v2alpha1") is None  # served: false
+    assert discovery.api_resource_list(scheme, "nope.example.com", "v1") is None
+    assert discovery.api_resource_list(scheme, "", "v2") is None
+
+
+def test_cluster_scoped_resource(scheme: Scheme) -> None:
+    doc = discovery.api_resource_list(scheme, "example.kapi.dev", "v1")
+    assert doc is not None
+    widget, status = doc["resources"]
+    assert widget["namespaced"] is False and "shortNames" not in widget
+    assert status["name"] == "widgets/status" and status["namespaced"] is False
+    # the status subresource is per version: v1beta1 has none
+    beta = discovery.api_resource_list(scheme, "example.kapi.dev", "v1beta1")
+    assert beta is not None and [r["name"] for r in beta["resources"]] == ["widgets"]
+
+
+@pytest.mark.parametrize("version", ["v2", "v2beta1"])
+def test_aggregated_core(scheme: Scheme, version: str) -> None:
+    doc = discovery.aggregated_discovery(scheme, core=True, version=version)
+    assert doc["kind"] == "APIGroupDiscoveryList"
+    assert doc["apiVersion"] == f"apidiscovery.k8s.io/{version}"
+    [core] = doc["items"]
+    assert "name" not in core["metadata"]
+    [v1] = core["versions"]
+    assert v1["version"] == "v1" and v1["freshness"] == "Current"
+    [ns] = v1["resources"]
+    assert ns == {
+        "resource": "namespaces",
+        "responseKind": {"group": "", "version": "v1", "kind": "Namespace"},
+        "scope": "Cluster",
+        "singularResource": "namespace",
+        "verbs": sorted(discovery.RESOURCE_VERBS),
+        "shortNames": ["ns"],
+        "subresources": [
+            {
+                "subresource": "status",
+                "responseKind": {"group": "", "version": "v1", "kind": "Namespace"},
+                "verbs": ["get", "patch", "update"],
+            }
+        ],
+    }
+
+
+def test_aggregated_named_groups(scheme: Scheme) -> None:
+    doc = discovery.aggregated_discovery(scheme, core=False, version="v2")
+    names = [item["metadata"]["name"] for item in doc["items"]]
+    assert names == [g["name"] for g in discovery.api_group_list(scheme)["groups"]]
+    widgets = next(i for i in doc["items"] if i["metadata"]["name"] == "example.kapi.dev")
+    assert [v["version"] for v in widgets["versions"]] == ["v1", "v1beta1"]
+    v1_widget = widgets["versions"][0]["resources"][0]
+    assert v1_widget["scope"] == "Cluster" and v1_widget["subresources"][0]["subresource"] == "status"
+    assert "subresources" not in widgets["versions"][1]["resources"][0]
+    foos = next(i for i in doc["items"] if i["metadata"]["name"] == "hello.zeng.dev")
+    foo = foos["versions"][0]["resources"][0]
+    assert foo["scope"] == "Namespaced" and foo["shortNames"] == ["fo"] and foo["categories"] == ["all"]
+    assert foo["responseKind"] == {"group": "hello.zeng.dev", "version": "v1", "kind": "Foo"}
+    assert "subresources" not in foo
+
+
+def test_aggregated_rejects_unknown_version(scheme: Scheme) -> None:
+    with pytest.raises(ValueError):
+        discovery.aggregated_discovery(scheme, core=True, version="v1")
+
+
+def test_content_types() -> None:
+    assert discovery.AGGREGATED_CONTENT_TYPE_V2 == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    assert discovery.AGGREGATED_CONTENT_TYPE_V2BETA1 == (
+        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+    )
+    assert discovery.aggregated_content_type("v2beta1") == discovery.AGGREGATED_CONTENT_TYPE_V2BETA1

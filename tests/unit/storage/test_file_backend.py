@@ -1,0 +1,189 @@
+"""What only the file backend promises: restart, key safety, atomic writes.
+
+Everything both backends share is in `test_conformance.py`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import pathlib
+import threading
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from server.storage.file import FileStorage
+from server.storage.interfaces import InvalidKeyError, Object
+
+PREFIX = "/registry/hello.zeng.dev/foos/default/"
+
+
+def foo(name: str, **spec: Any) -> Object:
+    return {"kind": "Foo", "metadata": {"name": name, "uid": f"uid-{name}"}, "spec": dict(spec)}
+
+
+def rv(obj: Object) -> str:
+    return str(obj["metadata"]["resourceVersion"])
+
+
+def set_size(size: int) -> Callable[[Object | None], Object]:
+    def update(cur: Object | None) -> Object:
+        assert cur is not None
+        cur["spec"]["size"] = size
+        return cur
+
+    return update
+
+
+
+async def test_file_restart_keeps_everything(tmp_path: pathlib.Path) -> None:
+    store = FileStorage(tmp_path)
+    for name in ["a", "b", "c"]:
+        await store.create(PREFIX + name, foo(name, size=1))
+    await store.guaranteed_update(PREFIX + "b", set_size(5))
+    await store.create("/registry/namespaces/default", {"metadata": {"name": "default"}})
+    before = (await store.list("/registry/")).items
+    await store.delete("/registry/namespaces/default")  # the newest object
+    revision = await store.current_revision()
+    assert revision == 6
+    await store.close()
+
+    again = FileStorage(tmp_path)
+    assert await again.current_revision() == revision
+    after = (await again.list("/registry/")).items
+    assert after == before[:-1]
+    assert (await again.get(PREFIX + "b"))["spec"]["size"] == 5
+    assert rv(await again.get(PREFIX + "b")) == "4"
+    created = await again.create(PREFIX + "d", foo("d"))
+    assert rv(created) == "7"
+
+
+async def test_file_layout(tmp_path: pathlib.Path) -> None:
+    store = FileStorage(tmp_path)
+    await store.create(PREFIX + "x", foo("x", size=1))
+    path = tmp_path / "registry/hello.zeng.dev/foos/default/x.yaml"
+    on_disk = yaml.safe_load(path.read_text())
+    assert on_disk["metadata"]["resourceVersion"] == "1" and on_disk["spec"] == {"size": 1}
+    assert (tmp_path / "revision").read_text().strip() == "1"
+    await store.delete(PREFIX + "x")
+    assert not path.exists()
+    assert (tmp_path / "revision").read_text().strip() == "2"
+    assert not (tmp_path / "registry/hello.zeng.dev").exists()  # empty dirs pruned
+
+
+UNSAFE = [
+    "/registry/../etc/x",
+    "/registry/foos/a/../../b",
+    "/registry//a",
+    "/registry/foos//a",
+    "//registry/foos/a",
+    "/etc/passwd",
+    "registry/foos/a",
+    "/registry/foos/a/",
+    "/registry/foos/.hidden",
+    "/registry/foos/A",
+    "/registry/foos/a b",
+]
+
+
+@pytest.mark.parametrize("key", UNSAFE)
+async def test_file_unsafe_keys(tmp_path: pathlib.Path, key: str) -> None:
+    root = tmp_path / "root"
+    store = FileStorage(root)
+    with pytest.raises(InvalidKeyError):
+        await store.create(key, foo("a"))
+    with pytest.raises(InvalidKeyError):
+        await store.guaranteed_update(key, lambda _: foo("a"), ignore_not_found=True)
+    with pytest.raises(InvalidKeyError):
+        await store.get(key)
+    with pytest.raises(InvalidKeyError):
+        await store.delete(key)
+    assert [p.name for p in tmp_path.iterdir()] == ["root"]
+    assert list(root.rglob("*")) == []
+    assert await store.current_revision() == 0
+
+
+async def test_file_symlink_escape_refused(tmp_path: pathlib.Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    outside.mkdir()
+    (root / "registry").mkdir(parents=True)
+    (root / "registry" / "evil").symlink_to(outside)
+    store = FileStorage(root)
+    with pytest.raises(InvalidKeyError):
+        await store.create("/registry/evil/a", foo("a"))
+    assert list(outside.iterdir()) == []
+
+
+async def test_file_key_clash_is_invalid(tmp_path: pathlib.Path) -> None:
+    store = FileStorage(tmp_path)
+    await store.create("/registry/foos/x", foo("x"))
+    with pytest.raises(InvalidKeyError):
+        await store.create("/registry/foos/x.yaml/y", foo("y"))
+    assert await store.count("/registry/") == 1 and await store.current_revision() == 1
+
+
+async def test_file_corrupt_files_skipped(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FileStorage(tmp_path)
+    await store.create(PREFIX + "good", foo("good"))
+    base = tmp_path / "registry/hello.zeng.dev/foos/default"
+    (base / "broken.yaml").write_text("metadata: [unclosed\n  : :")
+    (base / "list.yaml").write_text("- 1\n- 2\n")
+    (base / "norv.yaml").write_text("metadata:\n  name: norv\n")
+    (base / "Bad_Name.yaml").write_text(yaml.safe_dump({"metadata": {"name": "x", "resourceVersion": "1"}}))
+    (base / "notes.txt").write_text("hello")
+    (tmp_path / "revision").write_text("garbage")
+    with caplog.at_level(logging.WARNING, logger="server.storage.file"):
+        again = FileStorage(tmp_path)
+    assert [o["metadata"]["name"] for o in (await again.list("/registry/")).items] == ["good"]
+    assert await again.current_revision() == 1
+    text = caplog.text
+    for name in ["broken.yaml", "list.yaml", "norv.yaml", "Bad_Name.yaml", "notes.txt", "revision"]:
+        assert name in text
+
+
+async def test_file_no_temp_files_left(tmp_path: pathlib.Path) -> None:
+    store = FileStorage(tmp_path)
+    for i in range(5):
+        await store.create(PREFIX + f"o{i}", foo(f"o{i}", n=i))
+        await store.guaranteed_update(PREFIX + f"o{i}", set_size(i))
+    await store.delete(PREFIX + "o0")
+    assert [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []
+    # A temp file left by a crash mid-write is cleaned up at load, not loaded.
+    stale = tmp_path / "registry/hello.zeng.dev/foos/default/.o1.yaml.abc.tmp"
+    stale.write_text("half a file")
+    again = FileStorage(tmp_path)
+    assert not stale.exists() and await again.count(PREFIX) == 4
+
+
+class GatedFileStorage(FileStorage):
+    """Holds each object write in its worker thread until the test opens the gate."""
+
+    def __init__(self, root: pathlib.Path) -> None:
+        super().__init__(root)
+        self.started = threading.Event()
+        self.gate = threading.Event()
+
+    def _write_object(self, path: pathlib.Path, data: bytes, revision: int) -> None:
+        self.started.set()
+        self.gate.wait(5)
+        super()._write_object(path, data, revision)
+
+
+async def test_file_cancelled_write_keeps_disk_and_memory_together(tmp_path: pathlib.Path) -> None:
+    store = GatedFileStorage(tmp_path)
+    task = asyncio.create_task(store.create(PREFIX + "a", foo("a")))
+    while not store.started.is_set():
+        await asyncio.sleep(0.001)
+    task.cancel()
+    await asyncio.sleep(0.01)
+    store.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The write reached the disk, so it is visible and its revision is taken.
+    assert rv(await store.get(PREFIX + "a")) == "1"
+    assert rv(await store.create(PREFIX + "b", foo("b"))) == "2"
+    again = FileStorage(tmp_path)
+    assert (await again.list(PREFIX)).items == (await store.list(PREFIX)).items
