@@ -79,7 +79,7 @@ def handle_openapi(request: Request, ctx: ApiContext) -> Response:
         raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
     path = request.url.path.rstrip("/")
     if path == "/openapi/v2":
-        body = ctx.cached("openapi-v2", lambda: orjson.dumps(openapi.openapi_v2(ctx.scheme)))
+        body = ctx.cached("openapi-v2", lambda: openapi.document_bytes(openapi.openapi_v2(ctx.scheme)))
         return _json(body, headers=_etag(body))
     if path == "/openapi/v3":
         return _json(ctx.cached("openapi-v3", lambda: orjson.dumps(openapi.openapi_v3_index(ctx.scheme))))
@@ -92,13 +92,18 @@ def handle_openapi(request: Request, ctx: ApiContext) -> Response:
     else:
         raise errors.NotFound(_NOT_FOUND)
     body = ctx.cached(("openapi-v3", group, version),
-                      lambda: _dumps_or_none(openapi.openapi_v3_group_version(ctx.scheme, group, version)))
+                      lambda: _document_or_none(openapi.openapi_v3_group_version(ctx.scheme, group, version)))
     if body is None:
         raise errors.NotFound(_NOT_FOUND)
     headers = _etag(body)
     if request.query_params.get("hash"):
         headers["Cache-Control"] = "public, immutable"
     return _json(body, headers=headers)
+
+
+def _document_or_none(doc: dict | None) -> bytes | None:
+    """The exact bytes the index's `?hash=` was computed over."""
+    return None if doc is None else openapi.document_bytes(doc)
 
 
 def _etag(body: bytes) -> dict[str, str]:

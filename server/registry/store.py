@@ -197,6 +197,7 @@ class Store:
         }
 
     async def create(self, namespace: str, obj: Object, version: str, opts: WriteOptions) -> Object:
+        """Store a new object; takes ownership of `obj` (it is completed and pruned in place)."""
         d = self.definition
         self._check_identity(obj, version, namespace)
         meta = metadata(obj)

@@ -1,0 +1,342 @@
+"""OpenAPI v3 and v2 documents: what kubectl apply, create and explain look for."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Iterator
+
+import orjson
+import pytest
+
+import configs
+from server.endpoints import openapi
+from server.scheme.builtin import NAMESPACES
+from server.scheme.crd import load_crd_dir
+from server.scheme.definitions import ResourceDef, VersionDef
+from server.scheme.registry import Scheme
+
+RESOURCES = Path(configs.__file__).parent / "resources"
+META = "io.k8s.apimachinery.pkg.apis.meta.v1"
+METHODS = ("get", "put", "post", "patch", "delete")
+
+WIDGETS = ResourceDef(
+    group="example.kapi.dev",
+    kind="Widget",
+    plural="widgets",
+    singular="widget",
+    namespaced=False,
+    versions=(
+        VersionDef(name="v1", storage=True, status_subresource=True),
+        VersionDef(
+            name="v1beta1",
+            schema={
+                "type": "object",
+                "properties": {
+                    "spec": {
+                        "type": "object",
+                        "nullable": True,
+                        "properties": {"size": {"type": "integer"}},
+                    },
+                    "extra": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                        "properties": {"a": {"type": "string"}},
+                    },
+                    "port": {
+                        "x-kubernetes-int-or-string": True,
+                        "anyOf": [{"type": "integer"}, {"type": "string"}],
+                    },
+                },
+            },
+        ),
+    ),
+)
+
+
+@pytest.fixture
+def scheme() -> Scheme:
+    return Scheme([NAMESPACES, *load_crd_dir(RESOURCES), WIDGETS])
+
+
+def _doc(scheme: Scheme, group: str, version: str) -> dict[str, Any]:
+    doc = openapi.openapi_v3_group_version(scheme, group, version)
+    assert doc is not None
+    return doc
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            assert method in METHODS
+            yield path, method, op
+
+
+def _params(op: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in op.get("parameters", [])}
+
+
+# --- v3 index -----------------------------------------------------------------
+
+def test_index_lists_every_group_version_with_its_hash(scheme: Scheme) -> None:
+    index = openapi.openapi_v3_index(scheme)
+    assert set(index["paths"]) == {
+        "api/v1",
+        "apis/hello.zeng.dev/v1",
+        "apis/autobusi.group.cicd/v1alpha",
+        "apis/restaurant.wukong.com/v1alpha1",
+        "apis/example.kapi.dev/v1",
+        "apis/example.kapi.dev/v1beta1",
+    }
+    url = index["paths"]["apis/hello.zeng.dev/v1"]["serverRelativeURL"]
+    doc = _doc(scheme, "hello.zeng.dev", "v1")
+    expected = hashlib.sha512(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest().upper()
+    assert url == f"/openapi/v3/apis/hello.zeng.dev/v1?hash={expected}"
+    assert index["paths"]["api/v1"]["serverRelativeURL"].startswith("/openapi/v3/api/v1?hash=")
+
+
+def test_hash_changes_when_the_scheme_changes(scheme: Scheme) -> None:
+    before = openapi.openapi_v3_index(scheme)["paths"]
+    assert openapi.openapi_v3_index(scheme)["paths"] == before  # deterministic
+    scheme.add(ResourceDef(group="hello.zeng.dev", kind="Bar", plural="bars", singular="bar", namespaced=True,
+                           versions=(VersionDef(name="v1", storage=True),)))
+    after = openapi.openapi_v3_index(scheme)["paths"]
+    assert after["apis/hello.zeng.dev/v1"] != before["apis/hello.zeng.dev/v1"]
+    assert after["api/v1"] == before["api/v1"]
+    scheme.remove("hello.zeng.dev", "bars")
+    assert openapi.openapi_v3_index(scheme)["paths"] == before
+
+
+def test_unknown_group_version_is_none(scheme: Scheme) -> None:
+    assert openapi.openapi_v3_group_version(scheme, "hello.zeng.dev", "v2") is None
+    assert openapi.openapi_v3_group_version(scheme, "nope.example.com", "v1") is None
+    assert openapi.openapi_v3_group_version(scheme, "", "v2") is None
+
+
+# --- v3 group-version documents --------------------------------------------------
+
+def test_namespaced_crd_paths(scheme: Scheme) -> None:
+    doc = _doc(scheme, "hello.zeng.dev", "v1")
+    assert doc["openapi"].startswith("3.0")
+    base = "/apis/hello.zeng.dev/v1"
+    assert set(doc["paths"]) == {
+        f"{base}/",
+        f"{base}/foos",
+        f"{base}/namespaces/{{namespace}}/foos",
+        f"{base}/namespaces/{{namespace}}/foos/{{name}}",
+    }
+    collection = doc["paths"][f"{base}/namespaces/{{namespace}}/foos"]
+    item = doc["paths"][f"{base}/namespaces/{{namespace}}/foos/{{name}}"]
+    actions = {m: op["x-kubernetes-action"] for m, op in collection.items()}
+    assert actions == {"get": "list", "post": "post", "delete": "deletecollection"}
+    assert {m: op["x-kubernetes-action"] for m, op in item.items()} == {
+        "get": "get", "put": "put", "patch": "patch", "delete": "delete"
+    }
+    assert doc["paths"][f"{base}/foos"]["get"]["x-kubernetes-action"] == "list"
+    assert "namespace" not in _params(doc["paths"][f"{base}/foos"]["get"])
+    assert _params(item["get"])["namespace"] == {
+        "name": "namespace",
+        "in": "path",
+        "description": "object name and auth scope, such as for teams and projects",
+        "required": True,
+        "schema": {"type": "string", "uniqueItems": True},
+    }
+    assert _params(item["get"])["name"]["required"] is True
+    assert collection["get"]["operationId"] == "listHelloZengDevV1NamespacedFoo"
+    assert item["patch"]["operationId"] == "patchHelloZengDevV1NamespacedFoo"
+
+
+def test_every_resource_operation_carries_id_action_and_gvk(scheme: Scheme) -> None:
+    for gv in [("", "v1"), ("hello.zeng.dev", "v1"), ("restaurant.wukong.com", "v1alpha1"), ("example.kapi.dev", "v1")]:
+        doc = _doc(scheme, *gv)
+        ids = []
+        for path, method, op in _operations(doc):
+            ids.append(op["operationId"])
+            assert op["x-kubernetes-action"] in ("get", "list", "post", "put", "patch", "delete", "deletecollection")
+            assert "pretty" in _params(op) or path.endswith("/")
+            if path.endswith("/"):
+                continue  # the group-version's resource list
+            gvk = op["x-kubernetes-group-version-kind"]
+            assert (gvk["group"], gvk["version"]) == gv and set(gvk) == {"group", "version", "kind"}
+            for name in ("{namespace}", "{name}"):
+                if name in path:
+                    assert _params(op)[name.strip("{}")]["in"] == "path"
+        assert len(ids) == len(set(ids))
+
+
+def test_patch_operation_has_field_validation_and_gvk(scheme: Scheme) -> None:
+    """kubectl apply/create only validate server-side when this is present."""
+    doc = _doc(scheme, "hello.zeng.dev", "v1")
+    patches = [(p, op) for p, m, op in _operations(doc) if m == "patch"]
+    assert patches
+    for _, op in patches:
+        assert op["x-kubernetes-group-version-kind"] == {"group": "hello.zeng.dev", "version": "v1", "kind": "Foo"}
+        params = _params(op)
+        assert params["fieldValidation"]["in"] == "query"
+        assert {"dryRun", "fieldManager", "force", "pretty"} <= set(params)
+        assert op["requestBody"]["required"] is True
+
+
+def test_write_and_list_parameters(scheme: Scheme) -> None:
+    doc = _doc(scheme, "hello.zeng.dev", "v1")
+    collection = doc["paths"]["/apis/hello.zeng.dev/v1/namespaces/{namespace}/foos"]
+    item = doc["paths"]["/apis/hello.zeng.dev/v1/namespaces/{namespace}/foos/{name}"]
+    for op in (collection["post"], item["put"]):
+        assert {"pretty", "dryRun", "fieldManager", "fieldValidation"} <= set(_params(op))
+        assert set(op["requestBody"]["content"]) == {"application/json", "application/yaml"}
+        assert "force" not in _params(op)
+    assert {"limit", "continue", "labelSelector", "fieldSelector", "resourceVersion", "resourceVersionMatch",
+            "timeoutSeconds", "watch", "allowWatchBookmarks", "sendInitialEvents"} <= set(_params(collection["get"]))
+    assert _params(collection["get"])["limit"]["schema"]["type"] == "integer"
+    assert set(collection["post"]["responses"]) >= {"200", "201"}
+    ref = collection["post"]["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref == "#/components/schemas/dev.zeng.hello.v1.Foo"
+    list_ref = collection["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert list_ref == "#/components/schemas/dev.zeng.hello.v1.FooList"
+
+
+def test_patch_content_types_custom_vs_builtin(scheme: Scheme) -> None:
+    foo = _doc(scheme, "hello.zeng.dev", "v1")["paths"]["/apis/hello.zeng.dev/v1/namespaces/{namespace}/foos/{name}"]
+    assert set(foo["patch"]["requestBody"]["content"]) == {
+        "application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"
+    }
+    ns = _doc(scheme, "", "v1")["paths"]["/api/v1/namespaces/{name}"]
+    assert "application/strategic-merge-patch+json" in ns["patch"]["requestBody"]["content"]
+
+
+def test_status_paths_only_with_status_subresource(scheme: Scheme) -> None:
+    pizzas = _doc(scheme, "restaurant.wukong.com", "v1alpha1")
+    status = pizzas["paths"]["/apis/restaurant.wukong.com/v1alpha1/namespaces/{namespace}/pizzas/{name}/status"]
+    assert set(status) == {"get", "put", "patch"}
+    assert status["patch"]["operationId"] == "patchRestaurantWukongComV1alpha1NamespacedPizzaStatus"
+    assert "fieldValidation" in _params(status["patch"])
+    foos = _doc(scheme, "hello.zeng.dev", "v1")
+    assert not [p for p in foos["paths"] if p.endswith("/status")]
+
+
+def test_cluster_scoped_paths_have_no_namespace(scheme: Scheme) -> None:
+    doc = _doc(scheme, "example.kapi.dev", "v1")
+    assert set(doc["paths"]) == {
+        "/apis/example.kapi.dev/v1/",
+        "/apis/example.kapi.dev/v1/widgets",
+        "/apis/example.kapi.dev/v1/widgets/{name}",
+        "/apis/example.kapi.dev/v1/widgets/{name}/status",
+    }
+    for _, _, op in _operations(doc):
+        assert "namespace" not in _params(op)
+    assert doc["paths"]["/apis/example.kapi.dev/v1/widgets"]["get"]["operationId"] == "listExampleKapiDevV1Widget"
+    core = _doc(scheme, "", "v1")
+    assert {"/api/v1/namespaces", "/api/v1/namespaces/{name}", "/api/v1/namespaces/{name}/status"} <= set(core["paths"])
+    assert core["paths"]["/api/v1/namespaces/{name}"]["get"]["operationId"] == "readCoreV1Namespace"
+
+
+def test_kind_schema_for_explain(scheme: Scheme) -> None:
+    schemas = _doc(scheme, "hello.zeng.dev", "v1")["components"]["schemas"]
+    foo = schemas["dev.zeng.hello.v1.Foo"]
+    assert foo["x-kubernetes-group-version-kind"] == [{"group": "hello.zeng.dev", "version": "v1", "kind": "Foo"}]
+    assert foo["description"] == "Foo is a sample resource with a message."
+    assert foo["properties"]["metadata"]["$ref"] == f"#/components/schemas/{META}.ObjectMeta"
+    assert foo["properties"]["apiVersion"]["description"].startswith("APIVersion defines")
+    assert foo["properties"]["kind"]["description"].startswith("Kind is a string value")
+    assert foo["properties"]["spec"]["properties"]["msg"]["description"] == "msg says hello"
+    foo_list = schemas["dev.zeng.hello.v1.FooList"]
+    assert foo_list["x-kubernetes-group-version-kind"][0]["kind"] == "FooList"
+    assert foo_list["properties"]["items"]["items"]["$ref"] == "#/components/schemas/dev.zeng.hello.v1.Foo"
+    assert foo_list["properties"]["metadata"]["$ref"] == f"#/components/schemas/{META}.ListMeta"
+    meta = schemas[f"{META}.ObjectMeta"]
+    assert {"name", "namespace", "labels", "annotations", "uid", "resourceVersion", "creationTimestamp",
+            "finalizers", "ownerReferences", "managedFields"} <= set(meta["properties"])
+    assert all(p.get("description") for p in meta["properties"].values())
+    for name in ("ListMeta", "Status", "DeleteOptions", "Patch"):
+        assert f"{META}.{name}" in schemas
+    ns = _doc(scheme, "", "v1")["components"]["schemas"]["io.k8s.api.core.v1.Namespace"]
+    assert ns["x-kubernetes-group-version-kind"] == [{"group": "", "version": "v1", "kind": "Namespace"}]
+
+
+def test_version_without_schema_preserves_unknown_fields(scheme: Scheme) -> None:
+    widget = _doc(scheme, "example.kapi.dev", "v1")["components"]["schemas"]["dev.kapi.example.v1.Widget"]
+    assert widget["type"] == "object" and widget["x-kubernetes-preserve-unknown-fields"] is True
+    assert widget["x-kubernetes-group-version-kind"][0]["kind"] == "Widget"
+
+
+def test_schemas_do_not_alias_the_definition(scheme: Scheme) -> None:
+    foos = scheme.resource("hello.zeng.dev", "foos")
+    assert foos is not None
+    _doc(scheme, "hello.zeng.dev", "v1")
+    assert foos.versions[0].schema["properties"]["metadata"] == {"type": "object"}  # type: ignore[index]
+
+
+@pytest.mark.parametrize("gv", [("", "v1"), ("hello.zeng.dev", "v1"), ("restaurant.wukong.com", "v1alpha1"),
+                                ("autobusi.group.cicd", "v1alpha"), ("example.kapi.dev", "v1"),
+                                ("example.kapi.dev", "v1beta1")])
+def test_v3_refs_resolve(scheme: Scheme, gv: tuple[str, str]) -> None:
+    doc = _doc(scheme, *gv)
+    schemas = doc["components"]["schemas"]
+    refs = set(_refs(doc))
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/components/schemas/")
+        assert ref.removeprefix("#/components/schemas/") in schemas, ref
+
+
+# --- v2 ------------------------------------------------------------------------
+
+def test_v2_document(scheme: Scheme) -> None:
+    doc = openapi.openapi_v2(scheme)
+    assert doc["swagger"] == "2.0"
+    patch = doc["paths"]["/apis/hello.zeng.dev/v1/namespaces/{namespace}/foos/{name}"]["patch"]
+    assert patch["x-kubernetes-group-version-kind"] == {"group": "hello.zeng.dev", "version": "v1", "kind": "Foo"}
+    assert "application/merge-patch+json" in patch["consumes"]
+    assert "application/strategic-merge-patch+json" not in patch["consumes"]
+    params = {p["name"]: p for p in patch["parameters"]}
+    assert params["fieldValidation"] == {**params["fieldValidation"], "in": "query", "type": "string"}
+    assert params["body"]["in"] == "body" and params["body"]["schema"]["$ref"] == f"#/definitions/{META}.Patch"
+    assert patch["responses"]["200"]["schema"]["$ref"] == "#/definitions/dev.zeng.hello.v1.Foo"
+    assert "application/json" in patch["produces"]
+    assert "/api/v1/namespaces/{name}/status" in doc["paths"]
+    assert "/apis/example.kapi.dev/v1beta1/widgets" in doc["paths"]
+    for item in doc["paths"].values():
+        for op in item.values():
+            for p in op.get("parameters", []):
+                assert p["in"] in ("path", "query", "body")
+                assert ("schema" in p) == (p["in"] == "body")
+
+
+def test_v2_refs_resolve(scheme: Scheme) -> None:
+    doc = openapi.openapi_v2(scheme)
+    refs = set(_refs(doc))
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/definitions/"), ref
+        assert ref.removeprefix("#/definitions/") in doc["definitions"], ref
+
+
+def test_v2_drops_v3_only_keywords(scheme: Scheme) -> None:
+    definitions = openapi.openapi_v2(scheme)["definitions"]
+    widget = definitions["dev.kapi.example.v1beta1.Widget"]
+    props = widget["properties"]
+    assert "nullable" not in props["spec"] and "type" not in props["spec"] and "properties" not in props["spec"]
+    assert "properties" not in props["extra"] and props["extra"]["x-kubernetes-preserve-unknown-fields"] is True
+    assert "anyOf" not in props["port"]
+    assert widget["x-kubernetes-group-version-kind"][0] == {"group": "example.kapi.dev", "version": "v1beta1",
+                                                            "kind": "Widget"}
+    # a schemaless version keeps its typed metadata even though its root preserves unknown fields
+    assert definitions["dev.kapi.example.v1.Widget"]["properties"]["metadata"]["$ref"] == (
+        f"#/definitions/{META}.ObjectMeta"
+    )
+    text = orjson.dumps(definitions).decode()
+    assert "nullable" not in text and "anyOf" not in text and "#/components/" not in text
+    # the v3 document keeps them
+    v3 = _doc(scheme, "example.kapi.dev", "v1beta1")["components"]["schemas"]["dev.kapi.example.v1beta1.Widget"]
+    assert v3["properties"]["spec"]["nullable"] is True and "anyOf" in v3["properties"]["port"]

@@ -1,0 +1,171 @@
+"""The generic Store's REST semantics, over the memory backend."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from server.api import errors
+from server.config import shipped_resources_dir
+from server.registry.store import Store, StoreOptions, WriteOptions
+from server.registry.strategy import strategy_for
+from server.scheme.builtin import NAMESPACES
+from server.scheme.crd import load_crd_dir
+from server.storage.interfaces import Preconditions
+from server.storage.memory import MemoryStorage
+
+DEFS = {d.plural: d for d in load_crd_dir(shipped_resources_dir())}
+
+
+def make_store(plural: str = "foos", **options: Any) -> Store:
+    definition = NAMESPACES if plural == "namespaces" else DEFS[plural]
+    return Store(strategy_for(definition), MemoryStorage(), None, StoreOptions(**options))
+
+
+def foo(name: str = "a", msg: str = "hi", **extra: Any) -> dict[str, Any]:
+    return {"apiVersion": "hello.zeng.dev/v1", "kind": "Foo", "metadata": {"name": name, **extra},
+            "spec": {"msg": msg}}
+
+
+async def test_create_sets_system_fields() -> None:
+    store = make_store()
+    obj = await store.create("default", foo(), "v1", WriteOptions())
+    meta = obj["metadata"]
+    assert meta["namespace"] == "default"
+    assert meta["uid"] and meta["creationTimestamp"].endswith("Z")
+    assert meta["generation"] == 1 and int(meta["resourceVersion"]) > 0
+    assert obj["apiVersion"] == "hello.zeng.dev/v1" and obj["kind"] == "Foo"
+
+
+async def test_generate_name() -> None:
+    store = make_store()
+    obj = await store.create("default", {"metadata": {"generateName": "x-"}, "spec": {}}, "v1", WriteOptions())
+    assert obj["metadata"]["name"].startswith("x-") and len(obj["metadata"]["name"]) == 7
+
+
+async def test_create_twice_is_already_exists() -> None:
+    store = make_store()
+    await store.create("default", foo(), "v1", WriteOptions())
+    with pytest.raises(errors.AlreadyExists):
+        await store.create("default", foo(msg="other"), "v1", WriteOptions())
+    assert (await store.get("default", "a", "v1"))["spec"]["msg"] == "hi"
+
+
+async def test_identity_mismatch_is_invalid_with_causes() -> None:
+    store = make_store()
+    bad = foo()
+    bad["kind"] = "Bar"
+    bad["metadata"]["namespace"] = "other"
+    with pytest.raises(errors.Invalid) as exc:
+        await store.create("default", bad, "v1", WriteOptions())
+    fields = {c.field for c in exc.value.causes}
+    assert fields == {"kind", "metadata.namespace"}
+
+
+async def test_update_bumps_generation_only_on_spec_change() -> None:
+    store = make_store()
+    created = await store.create("default", foo(), "v1", WriteOptions())
+    relabeled = dict(created, metadata={**created["metadata"], "labels": {"a": "b"}})
+    after_label = await store.update("default", "a", relabeled, "v1", "", WriteOptions())
+    assert after_label["metadata"]["generation"] == 1
+    assert after_label["metadata"]["resourceVersion"] != created["metadata"]["resourceVersion"]
+    changed = dict(after_label, spec={"msg": "new"})
+    after_spec = await store.update("default", "a", changed, "v1", "", WriteOptions())
+    assert after_spec["metadata"]["generation"] == 2
+
+
+async def test_stale_resource_version_conflicts() -> None:
+    store = make_store()
+    created = await store.create("default", foo(), "v1", WriteOptions())
+    await store.update("default", "a", dict(created, spec={"msg": "x"}), "v1", "", WriteOptions())
+    with pytest.raises(errors.Conflict):
+        await store.update("default", "a", dict(created, spec={"msg": "y"}), "v1", "", WriteOptions())
+    assert (await store.get("default", "a", "v1"))["spec"]["msg"] == "x"
+
+
+async def test_update_without_resource_version_needs_unrestricted() -> None:
+    store = make_store()
+    await store.create("default", foo(), "v1", WriteOptions())
+    with pytest.raises(errors.Invalid):
+        await store.update("default", "a", foo(msg="z"), "v1", "", WriteOptions())
+    free = make_store(unrestricted_update=True)
+    await free.create("default", foo(), "v1", WriteOptions())
+    assert (await free.update("default", "a", foo(msg="z"), "v1", "", WriteOptions()))["spec"]["msg"] == "z"
+
+
+async def test_status_subresource_is_kept_apart() -> None:
+    store = make_store("jenkinsservices")
+    obj = {"metadata": {"name": "j"}, "spec": {"instanceamount": 1}, "status": {"approvalstatus": "yes"}}
+    created = await store.create("default", obj, "v1alpha", WriteOptions())
+    assert "status" not in created
+    with_status = await store.patch("default", "j", "v1alpha", "status",
+                                    lambda cur: {**cur, "status": {"approvalstatus": "ok"}, "spec": {"x": 1}},
+                                    WriteOptions())
+    assert with_status["status"] == {"approvalstatus": "ok"}
+    assert with_status["spec"] == {"instanceamount": 1}
+    main = await store.patch("default", "j", "v1alpha", "",
+                             lambda cur: {**cur, "status": {"approvalstatus": "no"}}, WriteOptions())
+    assert main["status"] == {"approvalstatus": "ok"}
+
+
+async def test_strict_field_validation_rejects_unknown_fields() -> None:
+    store = make_store()
+    bad = foo()
+    bad["spec"]["nope"] = 1
+    with pytest.raises(errors.BadRequest, match='unknown field "spec.nope"'):
+        await store.create("default", bad, "v1", WriteOptions(field_validation="Strict"))
+    opts = WriteOptions(field_validation="Warn")
+    created = await store.create("default", foo() | {"spec": {"msg": "hi", "nope": 1}}, "v1", opts)
+    assert "nope" not in created["spec"] and opts.warnings == ['unknown field "spec.nope"']
+
+
+async def test_delete_returns_object_and_honours_preconditions() -> None:
+    store = make_store()
+    created = await store.create("default", foo(), "v1", WriteOptions())
+    with pytest.raises(errors.Conflict):
+        await store.delete("default", "a", "v1", Preconditions(uid="wrong"), WriteOptions())
+    deleted = await store.delete("default", "a", "v1", Preconditions(uid=created["metadata"]["uid"]), WriteOptions())
+    assert deleted["metadata"]["name"] == "a"
+    with pytest.raises(errors.NotFound):
+        await store.get("default", "a", "v1")
+
+
+async def test_dry_run_writes_nothing() -> None:
+    store = make_store()
+    await store.create("default", foo("d"), "v1", WriteOptions(dry_run=True))
+    with pytest.raises(errors.NotFound):
+        await store.get("default", "d", "v1")
+    await store.create("default", foo("d"), "v1", WriteOptions())
+    await store.delete("default", "d", "v1", None, WriteOptions(dry_run=True))
+    assert await store.get("default", "d", "v1")
+
+
+async def test_list_pages_and_continue() -> None:
+    store = make_store()
+    for i in range(5):
+        await store.create("default", foo(f"n{i}"), "v1", WriteOptions())
+    page = await store.list("default", "v1", limit=2)
+    assert [o["metadata"]["name"] for o in page["items"]] == ["n0", "n1"]
+    assert page["metadata"]["remainingItemCount"] == 3
+    rest = await store.list("default", "v1", continue_token=page["metadata"]["continue"])
+    assert [o["metadata"]["name"] for o in rest["items"]] == ["n2", "n3", "n4"]
+    assert page["kind"] == "FooList"
+    with pytest.raises(errors.BadRequest):
+        await store.list("default", "v1", continue_token="garbage!!")
+
+
+async def test_delete_collection() -> None:
+    store = make_store()
+    for i in range(3):
+        await store.create("default", foo(f"n{i}"), "v1", WriteOptions())
+    gone = await store.delete_collection("default", "v1", WriteOptions())
+    assert len(gone["items"]) == 3
+    assert (await store.list("default", "v1"))["items"] == []
+
+
+async def test_namespace_defaults() -> None:
+    store = make_store("namespaces")
+    ns = await store.create("", {"metadata": {"name": "team"}}, "v1", WriteOptions())
+    assert ns["status"] == {"phase": "Active"} and ns["spec"] == {"finalizers": ["kubernetes"]}
+    with pytest.raises(errors.Invalid):
+        await store.create("", {"metadata": {"name": "Bad.Name"}}, "v1", WriteOptions())
