@@ -13,5 +13,10 @@ app = typer.Typer(
 )
 app.command("start", help=start.__doc__)(start.start)
 
+
+@app.callback()
+def main() -> None:
+    """kapi: local Kubernetes-style API servers."""
+
 if __name__ == "__main__":  # pragma: no cover
     app()
