@@ -1,72 +1,329 @@
-"""Start a Kubernetes-style API server in the foreground."""
+"""Start a Kubernetes-style API server (HTTPS with generated certificates, and/or HTTP).
+
+In the foreground the server records itself under `$KAPI_HOME/instances/<name>.json`
+while it runs (so `kapi list/status/stop/logs` find it) and writes
+`<root>/kubeconfig` (0600) for its kubectl token. `--detach` re-runs the same
+command line in the background, logging to `$KAPI_HOME/logs/<name>.log`, and
+returns once `/readyz` answers.
+"""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
-from typing import List, Optional
+from types import FrameType
+from typing import Any, List, Optional
 
+import click
 import typer
-import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 
+from certs.bundle import ensure_certs
+
+from certs.files import ensure_dir, write_private
+from kapi_cli import state as st
+from kapi_cli.kubeconfig import KubeconfigError, Target, kubeconfig_for, to_yaml
+from kapi_cli.probe import is_ready
 from server.api.duration import parse_duration
 from server.app import create_app
 from server.config import ServerConfig
 from server.scheme.crd import CRDError
+from server.serving import run
 from server.storage.factory import BACKENDS
 
 DEFAULT_ROOT = Path.home() / ".kapi" / "data"
+DEFAULT_READY_TIMEOUT = 30.0
+LOG_TAIL_LINES = 40
+# Options of `kapi start` that only concern the launching process, never the detached server.
+_PARENT_ONLY = ("detach", "ready_timeout", "log_file")
 console = Console(stderr=True)
 
 
-def _banner(config: ServerConfig, resources: int) -> Panel:
-    url = f"http://{config.bind_address}:{config.insecure_port}"
-    where = f"{config.backend}" + (f" at {config.file_rootpath}" if config.backend == "file" else "")
-    text = (
-        f"[bold]kapi[/bold] serving [cyan]{url}[/cyan]\n"
-        f"storage: {where}   resources: {resources}   request timeout: {config.request_timeout:g}s\n\n"
-        f"try:  [green]kubectl --server {url} api-resources[/green]\n"
-        f"      [green]kubectl --server {url} get foos -A[/green]"
-    )
-    return Panel(text, title="kapi start", expand=False)
+def _urls(config: ServerConfig) -> list[str]:
+    urls = []
+    if config.secure_port:
+        urls.append(st.https_url(config.bind_address, config.secure_port))
+    if config.insecure_port:
+        urls.append(st.http_url(config.bind_address, config.insecure_port))
+    return urls
 
 
-def start(
-    backend: str = typer.Option("file", help=f"Storage backend: {', '.join(BACKENDS)}."),
-    file_rootpath: Path = typer.Option(DEFAULT_ROOT, help="Root directory for the file backend's data."),
-    bind_address: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    insecure_port: int = typer.Option(6080, help="HTTP port."),
-    resources: Optional[List[Path]] = typer.Option(
-        None, "--resources", help="A directory of CRD manifests to serve as well (repeatable)."),
-    examples: bool = typer.Option(True, "--examples/--no-examples", help="Serve the shipped example resources."),
-    request_timeout: str = typer.Option("60s", help="Longest a non-watch request may take (e.g. 30s, 60m)."),
-    unrestricted_update: bool = typer.Option(
-        False, "--unrestricted-update", help="Allow PUT without metadata.resourceVersion."),
-    log_level: str = typer.Option("info", help="uvicorn log level."),
-) -> None:
-    """Start a Kubernetes-style API server in the foreground."""
+def _banner(config: ServerConfig, resources: int, kubeconfig: Optional[Path]) -> Panel:
+    where = config.backend + (f" at {config.file_rootpath}" if config.backend == "file" else "")
+    lines = [f"[bold]kapi[/bold] [cyan]{config.name}[/cyan] serving " + ", ".join(_urls(config)),
+             f"storage: {where}   resources: {resources}   request timeout: {config.request_timeout:g}s", ""]
+    if kubeconfig is not None and config.secure_port:
+        lines.append(f"kubeconfig (kubectl token over HTTPS): {kubeconfig}")
+        lines.append(f"try:  [green]kubectl --kubeconfig {kubeconfig} get foos -A[/green]")
+        lines.append(f"      [green]export KUBECONFIG={kubeconfig}[/green]")
+        lines.append(f"      [green]kapi kubeconfig --name {config.name} --merge[/green]   "
+                     "(adds it to ~/.kube/config)")
+    elif config.insecure_port and config.authn_allow_localhost:
+        lines.append(f"try:  [green]kubectl --server {_urls(config)[-1]} api-resources[/green]")
+    elif config.secure_port:
+        lines.append("kubectl: [green]kapi kubeconfig --name "
+                     f"{config.name} --client-cert --output FILE[/green] (no kubectl token: --kubectl-disabled)")
+    else:
+        lines.append("kubectl over plain HTTP sends no credentials: use HTTPS, or --authn-allow-localhost=true")
+    return Panel("\n".join(lines), title="kapi start", expand=False)
+
+
+def build_config(
+    name: str, backend: str, etcd_servers: str, file_rootpath: Path, bind_address: str, secure_port: int,
+    insecure_port: int, resources: list[Path], examples: bool, request_timeout: str, unrestricted_update: bool,
+    token_auth_file: Optional[Path], kubectl_disabled: bool, kubectl_ephemeral_token: bool,
+    authn_allow_localhost: bool, san: list[str],
+) -> ServerConfig:
+    """Validate flags and turn them into the one ServerConfig."""
+    try:
+        st.validate_name(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--name") from None
     if backend not in BACKENDS:
-        raise typer.BadParameter(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}",
+        raise typer.BadParameter(f"unknown backend {backend!r}; available here: {', '.join(BACKENDS)}",
                                  param_hint="--backend")
+    for hint, port in (("--secure-port", secure_port), ("--insecure-port", insecure_port)):
+        if not 0 <= port <= 65535:
+            raise typer.BadParameter(f"{port} is not a port (0-65535; 0 = off)", param_hint=hint)
+    if not secure_port and not insecure_port:
+        raise typer.BadParameter("both --secure-port and --insecure-port are 0: nothing to serve",
+                                 param_hint="--secure-port")
+    if secure_port and secure_port == insecure_port:
+        raise typer.BadParameter(f"--secure-port and --insecure-port are both {secure_port}",
+                                 param_hint="--insecure-port")
     try:
         timeout = parse_duration(request_timeout)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--request-timeout") from None
-    config = ServerConfig(
+    if timeout <= 0:
+        raise typer.BadParameter(f"{request_timeout!r} is not a positive duration", param_hint="--request-timeout")
+    if token_auth_file is not None and not token_auth_file.is_file():
+        raise typer.BadParameter(f"{token_auth_file} is not a file", param_hint="--token-auth-file")
+    return ServerConfig(
+        name=name,
         backend=backend,
+        etcd_servers=tuple(s for s in etcd_servers.split(",") if s),
         file_rootpath=file_rootpath.expanduser().resolve(),
         bind_address=bind_address,
+        secure_port=secure_port,
         insecure_port=insecure_port,
-        resource_dirs=tuple(p.expanduser().resolve() for p in resources or ()),
+        resource_dirs=tuple(p.expanduser().resolve() for p in resources),
         load_examples=examples,
         request_timeout=timeout,
         unrestricted_update=unrestricted_update,
+        token_auth_file=token_auth_file.resolve() if token_auth_file else None,
+        kubectl_disabled=kubectl_disabled,
+        kubectl_ephemeral_token=kubectl_ephemeral_token,
+        authn_allow_localhost=authn_allow_localhost,
+        extra_sans=tuple(san),
     )
+
+
+def _serving_sans(config: ServerConfig) -> tuple[str, ...]:
+    """The extra SANs, plus a specific bind address (clients reach it by that address)."""
+    extra = tuple(config.extra_sans)
+    if config.bind_address not in ("", "0.0.0.0", "::", "127.0.0.1", "::1", "localhost"):
+        extra += (config.bind_address.strip("[]"),)
+    return extra
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+# -- foreground ---------------------------------------------------------------------------------------------
+def write_start_kubeconfig(config: ServerConfig) -> Optional[Path]:
+    """Write `<root>/kubeconfig` (0600) for the kubectl token; with --kubectl-disabled remove any old one."""
+    path = config.kubeconfig_path
+    if config.kubectl_disabled:
+        if path.exists():
+            path.unlink()
+            console.print(f"removed {path}: kubectl access is disabled")
+        return None
+    target = Target(config.name, config.file_rootpath, config.bind_address, config.secure_port,
+                    config.insecure_port, kubectl_disabled=False)
     try:
-        app = create_app(config)
-    except (CRDError, ValueError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-    console.print(_banner(config, len(app.state.api.scheme.definitions)))
-    uvicorn.run(app, host=bind_address, port=insecure_port, log_level=log_level,
-                http="httptools", loop="uvloop", timeout_graceful_shutdown=5)
+        kubeconfig = kubeconfig_for(target, insecure_http=not config.secure_port)
+    except KubeconfigError as exc:
+        console.print(f"[yellow]warning:[/yellow] no kubeconfig written: {exc}")
+        return None
+    write_private(path, to_yaml(kubeconfig).encode("utf-8"))
+    return path
+
+
+def _exit_on_sigterm(signum: int, _frame: Optional[FrameType]) -> None:
+    raise SystemExit(128 + signum)  # runs the `finally` that removes the state file
+
+
+def serve_foreground(config: ServerConfig, log_level: str, log_file: Optional[Path]) -> None:
+    try:
+        notes = st.check_can_start(config.name, config.bind_address, (config.secure_port, config.insecure_port),
+                                   config.file_rootpath, config.backend)
+    except st.ConflictError as exc:
+        raise _fail(str(exc)) from None
+    for note in notes:
+        console.print(f"note: {note}")
+    # Until uvicorn installs its handlers, SIGTERM must still remove the state file.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    record = st.new_state(
+        name=config.name, bind_address=config.bind_address, secure_port=config.secure_port,
+        insecure_port=config.insecure_port, backend=config.backend, file_rootpath=config.file_rootpath,
+        log_file=log_file, kubeconfig=None if config.kubectl_disabled else config.kubeconfig_path,
+        kubectl_disabled=config.kubectl_disabled)
+    try:
+        st.write_state(record)
+    except OSError as exc:
+        raise _fail(f"cannot write instance state under {st.kapi_home()}: {exc.strerror or exc}") from None
+    try:
+        try:
+            if config.secure_port:
+                from certs.bundle import ensure_certs
+
+                ensure_certs(config.cert_dir, extra_sans=_serving_sans(config))
+            app = create_app(config)
+            kubeconfig = write_start_kubeconfig(config)
+        except (CRDError, ValueError, OSError) as exc:
+            raise _fail(str(exc)) from None
+        console.print(_banner(config, len(app.state.api.scheme.definitions), kubeconfig))
+        try:
+            run(app, config, log_level)
+        except OSError as exc:
+            raise _fail(str(exc)) from None
+    finally:
+        st.remove_state(config.name, os.getpid())
+
+
+# -- detached -----------------------------------------------------------------------------------------------
+def child_args(ctx: click.Context) -> list[str]:
+    """This `kapi start` command line, rebuilt from the parsed options, minus the launcher-only ones.
+
+    Paths are made absolute so the background server does not depend on the working directory.
+    """
+    args: list[str] = []
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name in _PARENT_ONLY or param.name is None:
+            continue
+        value: Any = ctx.params.get(param.name)
+        if value is None:
+            continue
+        flag = param.opts[0]
+        if param.is_flag:
+            if value:
+                args.append(flag)
+            elif param.secondary_opts:
+                args.append(param.secondary_opts[0])
+            continue
+        for item in (value if param.multiple else [value]):
+            if isinstance(item, Path):
+                item = item.expanduser().resolve()
+            args += [flag, str(item)]
+    return args
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES, start: int = 0) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            data = fh.read()
+    except OSError:
+        return ""
+    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+def _stop_child(proc: "subprocess.Popen[bytes]") -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_detached(config: ServerConfig, args: list[str], ready_timeout: float) -> int:
+    """Run `kapi start ARGS` in the background; 0 once it is ready, 1 (with its log tail) if not."""
+    try:
+        notes = st.check_can_start(config.name, config.bind_address, (config.secure_port, config.insecure_port),
+                                   config.file_rootpath, config.backend)
+    except st.ConflictError as exc:
+        raise _fail(str(exc)) from None
+    for note in notes:
+        console.print(f"note: {note}")
+    log = st.log_path(config.name)
+    ensure_dir(log.parent)
+    cmd = [sys.executable, "-m", "kapi_cli.main", "start", *args, "--log-file", str(log)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env, close_fds=True)
+    https = st.https_url(config.bind_address, config.secure_port) if config.secure_port else None
+    http = st.http_url(config.bind_address, config.insecure_port) if config.insecure_port else None
+    deadline = time.monotonic() + ready_timeout
+    while True:
+        code = proc.poll()
+        if code is not None:
+            console.print(f"[red]error:[/red] kapi instance {config.name!r} exited with code {code} "
+                          f"before it was ready; last lines of {log}:")
+            console.print(log_tail(log), markup=False, highlight=False)
+            return 1
+        recorded = st.read_state(config.name)
+        if recorded is not None and recorded.pid == proc.pid and is_ready(config.file_rootpath, https, http, 1.0):
+            break
+        if time.monotonic() > deadline:
+            console.print(f"[red]error:[/red] kapi instance {config.name!r} was not ready within "
+                          f"{ready_timeout:g}s; stopping it. Last lines of {log}:")
+            _stop_child(proc)
+            console.print(log_tail(log), markup=False, highlight=False)
+            return 1
+        time.sleep(0.1)
+    typer.echo(f"kapi instance {config.name!r} is ready (pid {proc.pid})")
+    for url in _urls(config):
+        typer.echo(f"  {url}")
+    kubeconfig = config.kubeconfig_path
+    if not config.kubectl_disabled and kubeconfig.is_file():
+        typer.echo(f"  kubeconfig: {kubeconfig}   (kubectl --kubeconfig {kubeconfig} get namespaces)")
+    typer.echo(f"  logs: kapi logs {config.name}   status: kapi status {config.name}   stop: kapi stop {config.name}")
+    return 0
+
+
+def start(
+    ctx: typer.Context,
+    name: str = typer.Option("default", help="Instance name (for list, status, stop, logs, kubeconfig)."),
+    backend: str = typer.Option("file", help=f"Storage backend: {', '.join(BACKENDS)}."),
+    etcd_servers: str = typer.Option("", help="Comma-separated etcd URLs (etcd backend)."),
+    file_rootpath: Path = typer.Option(DEFAULT_ROOT, help="Root for data, cert/ and the kubeconfig."),
+    bind_address: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    secure_port: int = typer.Option(8443, help="HTTPS port (0 = off)."),
+    insecure_port: int = typer.Option(6080, help="HTTP port (0 = off)."),
+    resources: Optional[List[Path]] = typer.Option(
+        None, "--resources", help="A directory of CRD manifests to serve as well (repeatable)."),
+    examples: bool = typer.Option(True, "--examples/--no-examples", help="Serve the shipped example resources."),
+    request_timeout: str = typer.Option("60s", help="Longest a non-watch request may take (e.g. 30s, 60m)."),
+    token_auth_file: Optional[Path] = typer.Option(None, help="Static tokens CSV: token,user,uid,\"g1,g2\"."),
+    unrestricted_update: bool = typer.Option(False, "--unrestricted-update/--no-unrestricted-update",
+                                             help="Allow PUT without metadata.resourceVersion."),
+    kubectl_disabled: bool = typer.Option(False, "--kubectl-disabled/--no-kubectl-disabled",
+                                          help="No kubectl token and no kubeconfig."),
+    kubectl_ephemeral_token: bool = typer.Option(False, "--kubectl-ephemeral-token/--no-kubectl-ephemeral-token",
+                                                 help="Mint a new kubectl token at every start."),
+    authn_allow_localhost: bool = typer.Option(False, "--authn-allow-localhost/--no-authn-allow-localhost",
+                                               help="Loopback requests without credentials are an administrator."),
+    san: Optional[List[str]] = typer.Option(None, "--san", help="Extra serving-certificate SAN (repeatable)."),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+    detach: bool = typer.Option(False, "--detach/--no-detach",
+                                help="Run in the background (log in $KAPI_HOME/logs/NAME.log); return once ready."),
+    ready_timeout: float = typer.Option(DEFAULT_READY_TIMEOUT, help="With --detach: seconds to wait for /readyz."),
+    log_file: Optional[Path] = typer.Option(None, hidden=True, help="Where this process's output goes (recorded)."),
+) -> None:
+    """Start a Kubernetes-style API server (HTTPS with generated certificates, and/or HTTP)."""
+    config = build_config(name, backend, etcd_servers, file_rootpath, bind_address, secure_port, insecure_port,
+                          resources or [], examples, request_timeout, unrestricted_update, token_auth_file,
+                          kubectl_disabled, kubectl_ephemeral_token, authn_allow_localhost, san or [])
+    if detach:
+        raise typer.Exit(start_detached(config, child_args(ctx), ready_timeout))
+    serve_foreground(config, log_level, log_file)

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from certs.layout import CertPaths
+
 DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024
 
 
@@ -15,15 +17,27 @@ def shipped_resources_dir() -> Path:
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """Everything `kapi start` can set. Paths under `file_rootpath` are derived, never configured twice."""
+
+    name: str = "default"
     backend: str = "file"
+    etcd_servers: tuple[str, ...] = ()
     file_rootpath: Path = field(default_factory=lambda: Path("/tmp/kapi"))
     bind_address: str = "127.0.0.1"
-    insecure_port: int = 6080
+    insecure_port: int = 6080  # HTTP; 0 = off
+    secure_port: int = 0  # HTTPS; 0 = off
     resource_dirs: tuple[Path, ...] = ()
     load_examples: bool = True
     request_timeout: float = 60.0
     unrestricted_update: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Authentication (issue 3): a static token CSV, kapi's own kubectl token, loopback trust.
+    token_auth_file: Path | None = None
+    kubectl_disabled: bool = False
+    kubectl_ephemeral_token: bool = False
+    authn_allow_localhost: bool = False
+    # Extra subject alternative names for the serving certificate.
+    extra_sans: tuple[str, ...] = ()
 
     @property
     def definition_dirs(self) -> tuple[Path, ...]:
@@ -32,4 +46,26 @@ class ServerConfig:
 
     @property
     def server_address(self) -> str:
-        return f"{self.bind_address}:{self.insecure_port}"
+        port = self.secure_port or self.insecure_port
+        return f"{self.bind_address}:{port}"
+
+    @property
+    def cert_dir(self) -> Path:
+        return self.file_rootpath / "cert"
+
+    @property
+    def cert_paths(self) -> CertPaths:
+        return CertPaths(self.cert_dir)
+
+    @property
+    def kubectl_token_path(self) -> Path:
+        return self.file_rootpath / "kubectl.token"
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.file_rootpath / "kubeconfig"
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the file backend keeps objects (its `registry/` tree)."""
+        return self.file_rootpath

@@ -16,11 +16,11 @@ import hashlib
 import importlib.metadata
 from typing import Any
 
-from server.scheme.definitions import ResourceDef, VersionDef
+from server.scheme.definitions import DEFAULT_VERBS, ResourceDef, VersionDef
 from server.scheme.registry import Scheme
 
-# Verbs every resource serves (watch is added when watch streams land).
-RESOURCE_VERBS: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update")
+# Verbs a stored resource serves unless its definition lists its own (watch is added when watch streams land).
+RESOURCE_VERBS: tuple[str, ...] = DEFAULT_VERBS
 STATUS_VERBS: tuple[str, ...] = ("get", "patch", "update")
 
 KUBE_VERSION = "v1.32.0"  # the Kubernetes version kapi reports, so kubectl's dispatcher runs kubectl 1.32
@@ -112,13 +112,14 @@ def api_resource_list(scheme: Scheme, group: str, version: str) -> dict[str, Any
             "singularName": d.singular,
             "namespaced": d.namespaced,
             "kind": d.kind,
-            "verbs": sorted(RESOURCE_VERBS),
+            "verbs": sorted(d.served_verbs),
         }
         if d.short_names:
             entry["shortNames"] = list(d.short_names)
         if d.categories:
             entry["categories"] = list(d.categories)
-        entry["storageVersionHash"] = storage_version_hash(d.group, d.storage_version.name, d.kind)
+        if not d.virtual:  # kube gives no hash for resources without storage
+            entry["storageVersionHash"] = storage_version_hash(d.group, d.storage_version.name, d.kind)
         out.append(entry)
         if v.status_subresource:
             out.append(
@@ -145,7 +146,7 @@ def _resource_discovery(d: ResourceDef, v: VersionDef) -> dict[str, Any]:
         "responseKind": response_kind,
         "scope": "Namespaced" if d.namespaced else "Cluster",
         "singularResource": d.singular,
-        "verbs": sorted(RESOURCE_VERBS),
+        "verbs": sorted(d.served_verbs),
     }
     if d.short_names:
         entry["shortNames"] = list(d.short_names)

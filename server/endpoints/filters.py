@@ -1,14 +1,16 @@
 """The filter chain every API request passes through, built in one visible function.
 
 Order, outermost first (as kube-apiserver's DefaultBuildHandlerChain):
-Status errors -> request info -> (authentication, authorization: a later
-issue slots them in here) -> timeout -> router.
+Status errors -> request info -> authentication -> authorization -> timeout
+-> router. `/healthz`, `/livez`, `/readyz` (and their subpaths) and
+`/version` are public: they skip authentication and authorization and run
+as the anonymous user.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable, MutableMapping
 
 import orjson
 from starlette.requests import Request
@@ -17,11 +19,15 @@ from starlette.responses import Response
 from server.api import errors
 from server.api.duration import parse_duration
 from server.api.requestinfo import RequestInfo, parse_request_info
+from server.api.user import ANONYMOUS, UserInfo
+from server.auth.interfaces import Authenticator, AuthRequest, Authorizer
 from server.endpoints.context import ApiContext
 
 Handler = Callable[[Request], Awaitable[Response]]
 log = logging.getLogger("kapi.server")
 INFO_KEY = "kapi.request_info"
+USER_KEY = "kapi.user"
+PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 
 
 def status_response(exc: errors.StatusError) -> Response:
@@ -55,6 +61,89 @@ def with_request_info(handler: Handler) -> Handler:
     return run
 
 
+def request_user(request: Request) -> UserInfo:
+    """The user the authentication filter put on the request (anonymous on public paths)."""
+    return request.scope.get(USER_KEY, ANONYMOUS)  # type: ignore[no-any-return]
+
+
+def is_public_path(path: str) -> bool:
+    trimmed = path.rstrip("/") or "/"
+    return trimmed in PUBLIC_PATHS or any(
+        path.startswith(p + "/") for p in PUBLIC_PATHS if p != "/version")
+
+
+def auth_request(scope: MutableMapping[str, Any]) -> AuthRequest:
+    """The framework-free view of a request the authenticators get (headers, peer, client cert chain)."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        if name not in headers:
+            headers[name] = raw_value.decode("latin-1")
+    client = scope.get("client")
+    tls = (scope.get("extensions") or {}).get("tls") or {}
+    return AuthRequest(
+        headers=headers,
+        client_host=client[0] if client else None,
+        peer_cert_chain=tuple(tls.get("client_cert_chain") or ()),
+        scheme=scope.get("scheme", "http"),
+    )
+
+
+def with_authentication(handler: Handler, authenticator: Authenticator) -> Handler:
+    """Put the caller in `scope["kapi.user"]` or answer kube's 401 Status (message "Unauthorized").
+
+    Nothing here logs: credentials and their outcome stay out of the logs.
+    """
+    async def run(request: Request) -> Response:
+        if is_public_path(request.url.path):
+            request.scope[USER_KEY] = ANONYMOUS
+            return await handler(request)
+        user = await authenticator.authenticate(auth_request(request.scope))
+        if user is None:  # an authenticator that breaks the protocol fails closed
+            raise errors.Unauthorized("Unauthorized")
+        request.scope[USER_KEY] = user
+        return await handler(request)
+    return run
+
+
+def forbidden(user: UserInfo, info: RequestInfo, reason: str = "") -> errors.Forbidden:
+    """kube's 403 for a denied request, worded as its responsewriters.Forbidden."""
+    if not info.is_resource_request:
+        message = f"User {_quote(user.name)} cannot {info.verb} path {_quote(info.path)}"
+    else:
+        resource = f"{info.resource}/{info.subresource}" if info.subresource else info.resource
+        message = (f"User {_quote(user.name)} cannot {info.verb} resource {_quote(resource)} "
+                   f"in API group {_quote(info.group)}")
+        message += f" in the namespace {_quote(info.namespace)}" if info.namespace else " at the cluster scope"
+    if reason:
+        message = f"{message}: {reason}"
+    label = errors.resource_label(info.group, info.resource) if info.resource else ""
+    if label and info.name:
+        full = f'{label} "{info.name}" is forbidden: {message}'
+    elif label:
+        full = f"{label} is forbidden: {message}"
+    else:
+        full = f"forbidden: {message}"
+    return errors.Forbidden(full, details=errors.QualifiedKind(name=info.name, group=info.group, kind=info.resource))
+
+
+def _quote(text: str) -> str:
+    return orjson.dumps(text).decode()
+
+
+def with_authorization(handler: Handler, authorizer: Authorizer) -> Handler:
+    """Ask the authorizer about every non-public request; 403 Status when it says no."""
+    async def run(request: Request) -> Response:
+        if is_public_path(request.url.path):
+            return await handler(request)
+        user, info = request_user(request), request_info(request)
+        decision = await authorizer.authorize(user, info)
+        if not decision.allowed:
+            raise forbidden(user, info, decision.reason)
+        return await handler(request)
+    return run
+
+
 def with_timeout(handler: Handler, default_seconds: float) -> Handler:
     """Bound every short request by `?timeout=` or the server's --request-timeout, whichever is shorter."""
     async def run(request: Request) -> Response:
@@ -75,7 +164,11 @@ def with_timeout(handler: Handler, default_seconds: float) -> Handler:
     return run
 
 
-def build_handler_chain(router: Handler, ctx: ApiContext) -> Handler:
+def build_handler_chain(router: Handler, ctx: ApiContext, authenticator: Authenticator,
+                        authorizer: Authorizer) -> Handler:
+    """Outermost first: Status errors, request info, authentication, authorization, timeout, router."""
     handler = with_timeout(router, ctx.request_timeout)
+    handler = with_authorization(handler, authorizer)
+    handler = with_authentication(handler, authenticator)
     handler = with_request_info(handler)
     return with_status_errors(handler)

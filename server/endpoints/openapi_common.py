@@ -222,7 +222,22 @@ def resource_paths(d: ResourceDef, v: VersionDef) -> list[PathItem]:
                       dict(gvk), _query(_LIST_PARAMS), ok(lst, ("200", "OK")) + (unauthorized,),
                       produces=LIST_PRODUCES, tags=tags),
         )))
-    return paths
+    return _only_served_verbs(paths, d.served_verbs)
+
+
+# x-kubernetes-action -> the discovery verb that serves it
+_ACTION_VERBS = {"list": "list", "post": "create", "deletecollection": "deletecollection", "get": "get",
+                 "put": "update", "patch": "patch", "delete": "delete"}
+
+
+def _only_served_verbs(paths: list[PathItem], verbs: tuple[str, ...]) -> list[PathItem]:
+    """Drop the operations of verbs a resource does not serve (reviews serve create only)."""
+    out = []
+    for item in paths:
+        ops = tuple(op for op in item.operations if _ACTION_VERBS.get(op.action, op.action) in verbs)
+        if ops:
+            out.append(PathItem(item.path, ops))
+    return out
 
 
 def group_version_paths(scheme: Scheme, group: str, version: str) -> list[PathItem] | None:
@@ -278,10 +293,10 @@ def list_schema(d: ResourceDef, v: VersionDef, dialect: Dialect) -> dict[str, An
 
 
 def resource_schemas(d: ResourceDef, v: VersionDef, dialect: Dialect) -> dict[str, dict[str, Any]]:
-    return {
-        schema_name(d, v.name): kind_schema(d, v, dialect),
-        schema_name(d, v.name, d.list_kind_name): list_schema(d, v, dialect),
-    }
+    out = {schema_name(d, v.name): kind_schema(d, v, dialect)}
+    if "list" in d.served_verbs:  # no list kind for create-only resources such as the reviews
+        out[schema_name(d, v.name, d.list_kind_name)] = list_schema(d, v, dialect)
+    return out
 
 
 def group_version_schemas(scheme: Scheme, group: str, version: str, dialect: Dialect) -> dict[str, dict[str, Any]]:

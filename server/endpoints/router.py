@@ -5,7 +5,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api import errors
-from server.endpoints import nonresource
+from server.auth.interfaces import Authenticator, Authorizer
+from server.endpoints import nonresource, reviews
 from server.endpoints.context import ApiContext
 from server.endpoints.filters import Handler, build_handler_chain, request_info
 from server.endpoints.resources import handle_resource
@@ -13,13 +14,15 @@ from server.endpoints.resources import handle_resource
 _NOT_FOUND = "the server could not find the requested resource"
 
 
-def make_api_handler(ctx: ApiContext) -> Handler:
+def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: Authorizer) -> Handler:
     """The endpoint behind every Kubernetes path, wrapped in the filter chain."""
 
     async def route(request: Request) -> Response:
         info = request_info(request)
         path = request.url.path
         if info.is_resource_request:
+            if reviews.review_for(info) is not None:
+                return await reviews.handle_review(request, info, ctx, authorizer)
             return await handle_resource(request, info, ctx)
         if info.api_prefix:
             return nonresource.handle_discovery(request, info, ctx)
@@ -31,4 +34,4 @@ def make_api_handler(ctx: ApiContext) -> Handler:
             return nonresource.handle_openapi(request, ctx)
         raise errors.NotFound(_NOT_FOUND)
 
-    return build_handler_chain(route, ctx)
+    return build_handler_chain(route, ctx, authenticator, authorizer)

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# What a stored resource serves unless its definition says otherwise (watch joins when streams land).
+DEFAULT_VERBS: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update")
+
 
 @dataclass(frozen=True)
 class PrinterColumn:
@@ -48,6 +51,14 @@ class ResourceDef:
     categories: tuple[str, ...] = ()
     list_kind: str = ""
     builtin: bool = False
+    # The verbs served; None means DEFAULT_VERBS. Review-style resources serve ("create",) only.
+    verbs: tuple[str, ...] | None = None
+    # A virtual resource has no storage: a custom handler answers it (e.g. SelfSubjectAccessReview).
+    virtual: bool = False
+
+    @property
+    def served_verbs(self) -> tuple[str, ...]:
+        return DEFAULT_VERBS if self.verbs is None else self.verbs
 
     @property
     def list_kind_name(self) -> str:

@@ -41,6 +41,7 @@ class KapiProcess:
 
     def start(self, timeout: float = 20.0) -> None:
         cmd = [sys.executable, "-m", "kapi_cli.main", "start", "--insecure-port", str(self.port),
+               "--secure-port", "0", "--authn-allow-localhost=true",
                "--file-rootpath", str(self.root), *self.args]
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)

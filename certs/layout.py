@@ -1,0 +1,41 @@
+"""Where kapi keeps its PKI under `<file-rootpath>/cert/`: one definition for server and CLI."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_CLIENT_USER = "kapi-admin"
+DEFAULT_CLIENT_GROUPS = ("system:masters",)
+
+
+@dataclass(frozen=True)
+class CertPaths:
+    dir: Path
+
+    @property
+    def ca_crt(self) -> Path:
+        return self.dir / "ca.crt"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.dir / "ca.key"
+
+    @property
+    def server_crt(self) -> Path:
+        return self.dir / "server.crt"
+
+    @property
+    def server_key(self) -> Path:
+        return self.dir / "server.key"
+
+    @property
+    def client_crt(self) -> Path:
+        return self.dir / "client.crt"
+
+    @property
+    def client_key(self) -> Path:
+        return self.dir / "client.key"
+
+    @property
+    def client_p12(self) -> Path:
+        return self.dir / "client.p12"

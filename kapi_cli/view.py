@@ -1,0 +1,72 @@
+"""What `kapi list` and `kapi status` show about an instance: one record, as a rich table or JSON."""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any, Iterable, Optional
+
+from rich.table import Table
+
+from kapi_cli.probe import Probe, probe
+from kapi_cli.state import InstanceState
+from server.api.humanize import human_duration
+
+RUNNING, STALE, NOT_RUNNING = "running", "stale", "not running"
+
+
+def describe(state: InstanceState, status: str, result: Optional[Probe]) -> dict[str, Any]:
+    """A JSON-able record of one instance. Holds no secret: paths only, never a token."""
+    started = datetime.fromtimestamp(state.started_at, timezone.utc) if state.started_at else None
+    uptime = max(0.0, time.time() - state.started_at) if status == RUNNING and state.started_at else None
+    return {
+        "name": state.name,
+        "status": status,
+        "ready": bool(result and result.ready),
+        "pid": state.pid if state.pid > 0 else None,
+        "urls": list(state.urls),
+        "backend": state.backend,
+        "file_rootpath": state.file_rootpath,
+        "kubeconfig": state.kubeconfig,
+        "log_file": state.log_file,
+        "started_at": started.isoformat().replace("+00:00", "Z") if started else None,
+        "uptime_seconds": round(uptime, 3) if uptime is not None else None,
+        "objects": result.objects if result else None,
+        "kapi_version": state.kapi_version or None,
+    }
+
+
+def probe_all(states: Iterable[InstanceState]) -> list[Probe]:
+    """Probe running instances concurrently (each probe is bounded by short timeouts)."""
+    states = list(states)
+    if not states:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(states))) as pool:
+        return list(pool.map(probe, states))
+
+
+def _objects_cell(objects: Optional[dict[str, int]]) -> str:
+    if objects is None:
+        return "-"
+    total = sum(objects.values())
+    parts = [f"{name.split('.')[0]} {n}" for name, n in objects.items() if n]
+    return f"{total}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _status_cell(record: dict[str, Any]) -> str:
+    if record["status"] == RUNNING:
+        return "[green]ready[/green]" if record["ready"] else "[yellow]not ready[/yellow]"
+    if record["status"] == STALE:
+        return "[red]stale (cleaned)[/red]"
+    return "[red]not running[/red]"
+
+
+def table(records: list[dict[str, Any]], title: Optional[str] = None) -> Table:
+    t = Table(title=title, title_justify="left")
+    for column in ("name", "pid", "urls", "backend", "uptime", "status", "objects"):
+        t.add_column(column, overflow="fold")
+    for r in records:
+        uptime = human_duration(r["uptime_seconds"]) if r["uptime_seconds"] is not None else "-"
+        t.add_row(r["name"], str(r["pid"] or "-"), "\n".join(r["urls"]) or "-", r["backend"], uptime,
+                  _status_cell(r), _objects_cell(r["objects"]))
+    return t

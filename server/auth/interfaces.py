@@ -1,0 +1,85 @@
+"""The authentication and authorization protocols; every plugin and composite implements one.
+
+Exceptions (from `server.api.errors`): an authenticator raises `Unauthorized`
+when a credential it owns is present but wrong (an expired certificate, a
+certificate from another CA); it returns None when the request carries no
+credential it understands. The union decides what "nobody recognised you"
+means (a 401 Status whose message is just "Unauthorized").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Protocol, Sequence
+
+from server.api.requestinfo import RequestInfo
+from server.api.user import UserInfo
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    """What authenticators may look at, independent of the HTTP framework.
+
+    `headers` maps lower-cased names to values (latin-1 decoded, the first
+    occurrence wins); `peer_cert_chain` is the TLS client certificate chain
+    the serving layer verified, DER encoded, leaf first (empty without TLS or
+    without a client certificate).
+    """
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    client_host: str | None = None
+    peer_cert_chain: Sequence[bytes] = ()  # stored as a tuple
+    scheme: str = "http"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "peer_cert_chain", tuple(self.peer_cert_chain))
+
+    def __repr__(self) -> str:  # never print credentials
+        names = sorted(self.headers)
+        return (f"AuthRequest(headers={names}, client_host={self.client_host!r}, "
+                f"peer_certs={len(self.peer_cert_chain)}, scheme={self.scheme!r})")
+
+    @property
+    def authorization(self) -> str:
+        return self.headers.get("authorization", "")
+
+    @property
+    def has_credentials(self) -> bool:
+        """Anything that could identify a caller: an Authorization header or a client certificate."""
+        return bool(self.authorization.strip()) or bool(self.peer_cert_chain)
+
+    def bearer_token(self) -> bytes | None:
+        """The raw bytes of `Authorization: Bearer <token>` (scheme case-insensitive), as kube parses it."""
+        value = self.authorization.strip()
+        if not value:
+            return None
+        parts = value.split(" ")
+        if len(parts) < 2 or parts[0].lower() != "bearer" or not parts[1]:
+            return None
+        return parts[1].encode("latin-1", errors="replace")
+
+
+class Authenticator(Protocol):
+    """Identify the caller: a user, None (no credential of mine), or raise `Unauthorized`."""
+
+    async def authenticate(self, request: AuthRequest) -> UserInfo | None: ...
+
+
+class TokenAuthenticator(Protocol):
+    """Map a bearer token to a user, or None when the token is not one of mine."""
+
+    def authenticate_token(self, token: bytes) -> UserInfo | None: ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str = ""
+
+
+class Authorizer(Protocol):
+    """Decide whether `user` may do what `info` describes (a request, or a SelfSubjectAccessReview)."""
+
+    async def authorize(self, user: UserInfo, info: RequestInfo) -> Decision: ...
+
+
+__all__ = ["AuthRequest", "Authenticator", "Authorizer", "Decision", "TokenAuthenticator"]

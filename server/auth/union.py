@@ -1,0 +1,50 @@
+"""Composites: a union of authenticators is an authenticator; the allow-all authorizer.
+
+`UnionAuthenticator` asks its parts in order and the first user wins. As in
+kube's union, a part that raises `Unauthorized` (its credential was wrong) does
+not stop the others; when nobody produced a user the answer is one and the
+same 401 whatever went wrong, so it never reveals whether a user exists.
+Authenticated users are added to `system:authenticated`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from server.api.errors import Unauthorized
+from server.api.requestinfo import RequestInfo
+from server.api.user import UserInfo, authenticated
+from server.auth.interfaces import Authenticator, AuthRequest, Decision
+
+UNAUTHORIZED_MESSAGE = "Unauthorized"
+
+
+class UnionAuthenticator:
+    def __init__(self, authenticators: Sequence[Authenticator]) -> None:
+        self._authenticators = tuple(authenticators)
+
+    def __repr__(self) -> str:
+        return f"UnionAuthenticator({list(self._authenticators)!r})"
+
+    @property
+    def authenticators(self) -> tuple[Authenticator, ...]:
+        return self._authenticators
+
+    async def authenticate(self, request: AuthRequest) -> UserInfo:
+        for authenticator in self._authenticators:
+            try:
+                user = await authenticator.authenticate(request)
+            except Unauthorized:
+                continue
+            if user is not None:
+                return authenticated(user)
+        raise Unauthorized(UNAUTHORIZED_MESSAGE)
+
+
+class AlwaysAllowAuthorizer:
+    """Everything is allowed to an authenticated user (kube's AlwaysAllow: no reason given)."""
+
+    def __repr__(self) -> str:
+        return "AlwaysAllowAuthorizer()"
+
+    async def authorize(self, user: UserInfo, info: RequestInfo) -> Decision:
+        return Decision(allowed=True)
