@@ -15,9 +15,8 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any, List, Optional
+from typing import List, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.panel import Panel
@@ -38,8 +37,6 @@ from server.storage.factory import BACKENDS
 DEFAULT_ROOT = Path.home() / ".kapi" / "data"
 DEFAULT_READY_TIMEOUT = 30.0
 LOG_TAIL_LINES = 40
-# Options of `kapi start` that only concern the launching process, never the detached server.
-_PARENT_ONLY = ("detach", "ready_timeout", "log_file")
 console = Console(stderr=True)
 
 
@@ -199,29 +196,26 @@ def serve_foreground(config: ServerConfig, log_level: str, log_file: Optional[Pa
 
 
 # -- detached -----------------------------------------------------------------------------------------------
-def child_args(ctx: click.Context) -> list[str]:
-    """This `kapi start` command line, rebuilt from the parsed options, minus the launcher-only ones.
+def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> list[str]:
+    """The `kapi start` options that rebuild `config` (paths absolute): what the detached server runs with."""
+    def flag(name: str, on: bool) -> str:
+        return f"--{name}" if on else f"--no-{name}"
 
-    Paths are made absolute so the background server does not depend on the working directory.
-    """
-    args: list[str] = []
-    for param in ctx.command.params:
-        if not isinstance(param, click.Option) or param.name in _PARENT_ONLY or param.name is None:
-            continue
-        value: Any = ctx.params.get(param.name)
-        if value is None:
-            continue
-        flag = param.opts[0]
-        if param.is_flag:
-            if value:
-                args.append(flag)
-            elif param.secondary_opts:
-                args.append(param.secondary_opts[0])
-            continue
-        for item in (value if param.multiple else [value]):
-            if isinstance(item, Path):
-                item = item.expanduser().resolve()
-            args += [flag, str(item)]
+    args = ["--name", config.name, "--backend", config.backend, "--file-rootpath", str(config.file_rootpath),
+            "--bind-address", config.bind_address, "--secure-port", str(config.secure_port),
+            "--insecure-port", str(config.insecure_port), "--request-timeout", request_timeout,
+            flag("examples", config.load_examples), flag("unrestricted-update", config.unrestricted_update),
+            flag("kubectl-disabled", config.kubectl_disabled),
+            flag("kubectl-ephemeral-token", config.kubectl_ephemeral_token),
+            flag("authn-allow-localhost", config.authn_allow_localhost), "--log-level", log_level]
+    if config.etcd_servers:
+        args += ["--etcd-servers", ",".join(config.etcd_servers)]
+    if config.token_auth_file is not None:
+        args += ["--token-auth-file", str(config.token_auth_file)]
+    for directory in config.resource_dirs:
+        args += ["--resources", str(directory)]
+    for name in config.extra_sans:
+        args += ["--san", name]
     return args
 
 
@@ -292,7 +286,6 @@ def start_detached(config: ServerConfig, args: list[str], ready_timeout: float) 
 
 
 def start(
-    ctx: typer.Context,
     name: str = typer.Option("default", help="Instance name (for list, status, stop, logs, kubeconfig)."),
     backend: str = typer.Option("file", help=f"Storage backend: {', '.join(BACKENDS)}."),
     etcd_servers: str = typer.Option("", help="Comma-separated etcd URLs (etcd backend)."),
@@ -325,5 +318,5 @@ def start(
                           resources or [], examples, request_timeout, unrestricted_update, token_auth_file,
                           kubectl_disabled, kubectl_ephemeral_token, authn_allow_localhost, san or [])
     if detach:
-        raise typer.Exit(start_detached(config, child_args(ctx), ready_timeout))
+        raise typer.Exit(start_detached(config, child_argv(config, request_timeout, log_level), ready_timeout))
     serve_foreground(config, log_level, log_file)

@@ -52,7 +52,7 @@ class _Server(uvicorn.Server):
 
 
 def _configs(app: FastAPI, config: ServerConfig, log_level: str) -> list[uvicorn.Config]:
-    common: dict[str, Any] = dict(host=config.bind_address, log_level=log_level, loop="uvloop",
+    common: dict[str, Any] = dict(host=config.bind_address, log_level=log_level, loop="uvloop", proxy_headers=False,
                                   timeout_graceful_shutdown=5)
     out = []
     if config.insecure_port:
