@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -32,8 +33,14 @@ class KapiProcess:
     args: list[str]
     cache_dir: Path
     log_path: Path
+    name: str = field(default_factory=lambda: f"e2e-{uuid.uuid4().hex[:10]}")
     proc: subprocess.Popen[bytes] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def kapi_home(self) -> Path:
+        """Instance state of this server only: tests never touch the user's ~/.kapi."""
+        return self.log_path.parent / "kapi-home"
 
     @property
     def url(self) -> str:
@@ -41,10 +48,12 @@ class KapiProcess:
 
     def start(self, timeout: float = 20.0) -> None:
         cmd = [sys.executable, "-m", "kapi_cli.main", "start", "--insecure-port", str(self.port),
-               "--secure-port", "0", "--authn-allow-localhost=true",
+               "--secure-port", "0", "--authn-allow-localhost=true", "--name", self.name,
                "--file-rootpath", str(self.root), *self.args]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "KAPI_HOME": str(self.kapi_home)}
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -228,8 +228,7 @@ def test_put_without_resource_version_is_422(http, existing, unchanged) -> None:
 
 
 def test_unrestricted_update_allows_put_without_resource_version(kapi_factory, tmp_path: Path) -> None:
-    (tmp_path / "unrestricted").mkdir()  # kapi_factory does not create its own directory
-    server = kapi_factory("--unrestricted-update", "--name", f"e2e-{uuid.uuid4().hex[:12]}",
+    server = kapi_factory("--unrestricted-update",
                           name="unrestricted")
     with server.client() as client:
         created = client.post(FOOS, json=foo("free", "one"))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from pathlib import Path
 
 import pytest
@@ -55,11 +54,7 @@ def widgets(kapi_factory, tmp_path: Path) -> object:
     resources = tmp_path / "resources"
     resources.mkdir()
     (resources / f"widgets.{GROUP}.yaml").write_text(yaml.safe_dump(WIDGET_CRD))
-    # kapi_factory opens its log under tmp_path/<name> without creating that directory
-    (tmp_path / "widgets").mkdir()
-    # a unique instance name, so that it can run beside the module's `kapi` server
-    return kapi_factory("--resources", str(resources), "--name", f"e2e-{uuid.uuid4().hex[:12]}",
-                        name="widgets")
+    return kapi_factory("--resources", str(resources), name="widgets")
 
 
 def widget(name: str, color: str, size: int = 3) -> str:

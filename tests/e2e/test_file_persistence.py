@@ -1,7 +1,6 @@
 """The file backend keeps every object across a restart; the memory backend does not."""
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import httpx
@@ -28,9 +27,7 @@ def get(client: httpx.Client, path: str) -> dict:
 
 
 def start(kapi_factory, tmp_path: Path, name: str, *args: str):
-    (tmp_path / name).mkdir()  # kapi_factory does not create its own directory
-    # a unique instance name, so that it can run beside other servers
-    return kapi_factory(*args, "--name", f"e2e-{uuid.uuid4().hex[:12]}", name=name)
+    return kapi_factory(*args, name=name)
 
 
 def test_file_backend_survives_restart(kapi_factory, tmp_path: Path) -> None:
