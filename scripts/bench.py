@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Measure a real `kapi start` process: start-up, create/get/list rates, and what TLS costs.
+
+The load client is a minimal keep-alive HTTP/1.1 client on asyncio streams
+(httpx tops out near 600 req/s here, far below the server), run in this
+process; its CPU share is reported next to each figure so a client-bound
+figure is visible as such.
+
+    python scripts/bench.py                 # memory and file backends
+    python scripts/bench.py --backend memory --json
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+FOOS = "/apis/hello.zeng.dev/v1/namespaces/default/foos"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    backend: str
+    root: Path
+    http_port: int = field(default_factory=free_port)
+    https_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> float:
+        """Start the process; return seconds until /readyz answered 200."""
+        cmd = [sys.executable, "-m", "kapi_cli.main", "start", "--backend", self.backend,
+               "--file-rootpath", str(self.root), "--insecure-port", str(self.http_port),
+               "--secure-port", str(self.https_port), "--authn-allow-localhost=true",
+               "--name", f"bench-{os.getpid()}-{self.http_port}", "--log-level", "warning"]
+        env = {**os.environ, "KAPI_HOME": str(self.root / "home")}
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("kapi exited during start-up")
+            try:
+                with socket.create_connection(("127.0.0.1", self.http_port), timeout=0.2) as s:
+                    s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    if s.recv(64).startswith(b"HTTP/1.1 200"):
+                        return time.perf_counter() - t0
+            except OSError:
+                pass
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=15)
+
+    def rss_bytes(self) -> int:
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection that sends a request and reads one response."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int, tls: ssl.SSLContext | None) -> "Conn":
+        return cls(*await asyncio.open_connection("127.0.0.1", port, ssl=tls))
+
+    async def request(self, method: str, path: str, body: bytes = b"", ctype: str = "application/json") -> int:
+        head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\nAccept: application/json\r\n"
+        if body:
+            head += f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + body)
+        status_line = await self.reader.readline()
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@dataclass
+class Result:
+    name: str
+    ops: int
+    seconds: float
+    latencies: list[float]
+    client_cpu: float
+    errors: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.ops / self.seconds
+
+    def pct(self, p: float) -> float:
+        s = sorted(self.latencies)
+        return s[min(len(s) - 1, int(p * len(s)))] * 1000
+
+
+async def run_load(name: str, port: int, concurrency: int, total: int, make_request, tls=None) -> Result:
+    conns = [await Conn.open(port, tls) for _ in range(concurrency)]
+    latencies: list[float] = []
+    counter = iter(range(total))
+    errors = 0
+
+    async def worker(conn: Conn) -> None:
+        nonlocal errors
+        for i in counter:
+            method, path, body, *ctype = make_request(i)
+            t = time.perf_counter()
+            status = await conn.request(method, path, body, *ctype)
+            latencies.append(time.perf_counter() - t)
+            errors += status >= 400
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    seconds = time.perf_counter() - t0
+    cpu = (time.process_time() - cpu0) / seconds
+    for c in conns:
+        c.close()
+    return Result(name, total, seconds, latencies, cpu, errors)
+
+
+def foo_body(name: str) -> bytes:
+    return json.dumps({"apiVersion": "hello.zeng.dev/v1", "kind": "Foo",
+                       "metadata": {"name": name}, "spec": {"msg": "x" * 900}}).encode()
+
+
+async def bench_backend(server: Server, n: int, tls_ctx: ssl.SSLContext, cert_ctx: ssl.SSLContext) -> list[Result]:
+    port = server.http_port
+    out = [
+        await run_load("create, sequential", port, 1, n, lambda i: ("POST", FOOS, foo_body(f"s{i}"))),
+        await run_load("create, 16 clients", port, 16, n, lambda i: ("POST", FOOS, foo_body(f"c{i}"))),
+        await run_load("get, 16 clients (HTTP)", port, 16, 4 * n, lambda i: ("GET", f"{FOOS}/s{i % n}", b"")),
+        await run_load("get, 16 clients (HTTPS)", server.https_port, 16, 4 * n,
+                       lambda i: ("GET", f"{FOOS}/s{i % n}", b""), tls_ctx),
+        await run_load("get, 16 clients (HTTPS + client cert)", server.https_port, 16, 4 * n,
+                       lambda i: ("GET", f"{FOOS}/s{i % n}", b""), cert_ctx),
+        await run_load(f"list {2 * n} objects", port, 1, 20, lambda i: ("GET", FOOS, b"")),
+        await run_load("merge patch, 16 clients", port, 16, n, lambda i: (
+            "PATCH", f"{FOOS}/c{i}", b'{"spec":{"msg":"patched"}}', "application/merge-patch+json")),
+    ]
+    return out
+
+
+def tls_contexts(root: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    plain = ssl.create_default_context(cafile=str(root / "cert" / "ca.crt"))
+    with_cert = ssl.create_default_context(cafile=str(root / "cert" / "ca.crt"))
+    with_cert.load_cert_chain(str(root / "cert" / "client.crt"), str(root / "cert" / "client.key"))
+    return plain, with_cert
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", action="append", choices=["memory", "file"])
+    parser.add_argument("-n", type=int, default=2000, help="objects per create run")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args()
+    backends = args.backend or ["memory", "file"]
+    report: dict[str, dict[str, object]] = {}
+    console = Console(stderr=True)
+    for backend in backends:
+        root = Path(tempfile.mkdtemp(prefix=f"kapi-bench-{backend}-"))
+        try:
+            startups = []
+            for _ in range(5):
+                s = Server(backend, root / f"start{len(startups)}")
+                startups.append(s.start())
+                s.stop()
+            server = Server(backend, root / "main")
+            server.start()
+            empty_rss = server.rss_bytes()
+            tls_ctx, cert_ctx = tls_contexts(server.root)
+            console.print(f"[bold]{backend}[/bold]: measuring…")
+            results = asyncio.run(bench_backend(server, args.n, tls_ctx, cert_ctx))
+            full_rss = server.rss_bytes()
+            server.stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        report[backend] = {
+            "startup_median_s": statistics.median(startups),
+            "rss_empty_bytes": empty_rss,
+            "rss_bytes_per_object": (full_rss - empty_rss) / (2 * args.n),
+            "results": [{"name": r.name, "ops_per_s": r.rate, "p50_ms": r.pct(0.5), "p99_ms": r.pct(0.99),
+                         "client_cpu": r.client_cpu, "errors": r.errors} for r in results],
+        }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    out = Console()
+    for backend, data in report.items():
+        table = Table(title=f"kapi on {backend}: start-up {data['startup_median_s'] * 1000:.0f} ms (median of 5), "
+                            f"RSS {data['rss_empty_bytes'] / 2**20:.0f} MiB empty, "
+                            f"{data['rss_bytes_per_object']:.0f} B/object")
+        for col in ("measure", "ops/s", "p50 ms", "p99 ms", "client CPU", "errors"):
+            table.add_column(col, justify="right" if col != "measure" else "left")
+        for r in data["results"]:  # type: ignore[union-attr]
+            table.add_row(r["name"], f"{r['ops_per_s']:.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
+                          f"{r['client_cpu']:.0%}", str(r["errors"]))
+        out.print(table)
+
+
+if __name__ == "__main__":
+    main()
