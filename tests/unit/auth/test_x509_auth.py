@@ -137,3 +137,13 @@ async def test_real_clock_accepts_a_current_certificate(ca) -> None:  # type: ig
     )
     user = await X509Authenticator([fresh_ca]).authenticate(AuthRequest(peer_cert_chain=[leaf]))
     assert user is not None and user.name == "carol"
+
+
+async def test_a_cached_certificate_still_expires(ca) -> None:  # type: ignore[no-untyped-def]
+    now = [NOW]
+    auth = X509Authenticator([ca[0]], clock=lambda: now[0])
+    leaf = make_leaf(ca, days=(-1, 5))
+    assert auth.verify(leaf) == auth.verify(leaf) == UserInfo("alice", groups=("system:masters", "dev"))
+    now[0] = NOW + timedelta(days=6)
+    with pytest.raises(Unauthorized):
+        auth.verify(leaf)
