@@ -19,7 +19,10 @@ PRIVATE_MODE = 0o600
 PUBLIC_MODE = 0o644
 DIR_MODE = 0o700
 
-__all__ = ["DIR_MODE", "PRIVATE_MODE", "PUBLIC_MODE", "dir_lock", "ensure_dir", "write_private", "write_public"]
+__all__ = [
+    "DIR_MODE", "PRIVATE_MODE", "PUBLIC_MODE", "atomic_write", "dir_lock", "ensure_dir", "fsync_dir",
+    "write_private", "write_public",
+]
 
 
 def ensure_dir(path: Path) -> None:
@@ -38,7 +41,7 @@ def ensure_dir(path: Path) -> None:
             raise
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Make the rename durable; some platforms cannot open a directory, which is harmless."""
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -52,7 +55,11 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = PUBLIC_MODE) -> None:
+    """Replace `path` with `data`: readers see the old file or the new one, never half of either.
+
+    The temporary name starts with '.' and ends in '.tmp', so a leftover from a crash is recognisable.
+    """
     path = Path(path)
     ensure_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
@@ -68,17 +75,17 @@ def _atomic_write(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def write_private(path: Path, data: bytes) -> None:
     """Atomically write a secret (private key, p12, password) created with mode 0600."""
-    _atomic_write(path, data, PRIVATE_MODE)
+    atomic_write(path, data, PRIVATE_MODE)
 
 
 def write_public(path: Path, data: bytes) -> None:
     """Atomically write a public file (certificate), world-readable subject to the umask."""
-    _atomic_write(path, data, PUBLIC_MODE)
+    atomic_write(path, data, PUBLIC_MODE)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,8 @@ app = typer.Typer(
     help="Spin up and manage local Kubernetes-style API servers.",
     no_args_is_help=True,
     add_completion=False,
+    # A traceback must never print local variables: they may hold a token or a key.
+    pretty_exceptions_show_locals=False,
 )
 app.command("start")(start.start)
 app.command("stop")(stop.stop)

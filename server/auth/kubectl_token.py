@@ -1,9 +1,8 @@
 """kapi's own kubectl token: a random bearer token kept in one 0600 file under the root.
 
 `load_or_mint` reuses the stored token across restarts, or mints a fresh one
-(`ephemeral`, or when none is stored yet) and replaces the file atomically: a
-temporary file created 0600 with `os.open` (never world-readable, not even
-for a moment), fsynced, then renamed over the old one. The token is never
+(`ephemeral`, or when none is stored yet) and replaces the file atomically
+with `certs.files.write_private` (created 0600, never world-readable). The token is never
 logged and appears nowhere but that file; the CLI reads the file to write a
 kubeconfig.
 """
@@ -16,6 +15,7 @@ import secrets
 import stat
 from pathlib import Path
 
+from certs.files import write_private
 from server.api.user import MASTERS_GROUP, UserInfo
 
 KUBECTL_USER = UserInfo("kubectl", groups=(MASTERS_GROUP,))
@@ -37,23 +37,6 @@ def _read(path: Path) -> str | None:
     return text if text and all(c.isalnum() or c in "-_" for c in text) else None
 
 
-def write_private(path: Path, text: str) -> None:
-    """Replace `path` atomically with `text`, the file mode 0600 from its creation."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), _FILE_MODE)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(text + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def load_or_mint(path: Path, ephemeral: bool) -> str:
     """The kubectl token: the one stored at `path` unless `ephemeral`, else a new one written there."""
     if not ephemeral:
@@ -63,7 +46,7 @@ def load_or_mint(path: Path, ephemeral: bool) -> str:
                 os.chmod(path, _FILE_MODE)
             return existing
     token = mint()
-    write_private(path, token)
+    write_private(path, (token + "\n").encode("ascii"))
     return token
 
 

@@ -24,11 +24,12 @@ import asyncio
 import logging
 import os
 import pathlib
-import tempfile
 from typing import Any
 
 import orjson
 import yaml
+
+from certs.files import fsync_dir, write_private
 
 from .index import IndexedStorage
 from .interfaces import InvalidKeyError
@@ -44,43 +45,6 @@ _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 SUFFIX = ".yaml"
 TEMP_SUFFIX = ".tmp"
 REVISION_FILE = "revision"
-
-
-def _fsync_dir(path: pathlib.Path) -> None:
-    """Make a rename or unlink in `path` durable (not supported everywhere)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: pathlib.Path, data: bytes) -> None:
-    """Replace `path` with `data` so readers see the old or the new file, never half.
-
-    The temp file starts with '.', which no safe key segment can, so a
-    leftover from a crash is never mistaken for an object.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
 
 
 class FileStorage(IndexedStorage):
@@ -131,7 +95,7 @@ class FileStorage(IndexedStorage):
         await asyncio.to_thread(self._remove_object, path, revision)
 
     def _write_revision(self, revision: int) -> None:
-        atomic_write(self._root / REVISION_FILE, f"{revision}\n".encode())
+        write_private(self._root / REVISION_FILE, f"{revision}\n".encode())
 
     def _write_object(self, path: pathlib.Path, data: bytes, revision: int) -> None:
         """Runs in a worker thread: YAML encoding and fsync stay off the event loop."""
@@ -140,12 +104,12 @@ class FileStorage(IndexedStorage):
             sort_keys=False, allow_unicode=True,
         )
         self._write_revision(revision)
-        atomic_write(path, text.encode("utf-8"))
+        write_private(path, text.encode("utf-8"))
 
     def _remove_object(self, path: pathlib.Path, revision: int) -> None:
         self._write_revision(revision)
         path.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         self._prune(path.parent)
 
     def _prune(self, directory: pathlib.Path) -> None:

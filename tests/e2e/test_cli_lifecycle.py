@@ -224,8 +224,9 @@ def test_detached_start_that_fails_shows_the_log(kapi: Kapi, tmp_path: Path) -> 
                   "--insecure-port", str(insecure), "--file-rootpath", str(tmp_path / "root"),
                   "--resources", str(bad))
     assert result.returncode == 1
-    assert "exited with code 1 before it was ready" in " ".join(result.stderr.split())
-    assert "error:" in result.stderr.split("last lines of", 1)[1]  # the child's own message, from its log
+    said = " ".join(result.stderr.split())
+    assert "exited with code 1 before it was ready" in said
+    assert "broken.yaml" in said.split("last lines of", 1)[1]  # the child's own message, from its log
     assert kapi.state("broken") is None
 
 
