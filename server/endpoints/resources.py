@@ -78,7 +78,7 @@ async def handle_resource(request: Request, info: RequestInfo, ctx: ApiContext) 
     method = request.method
     allowed = _ITEM_METHODS if info.name else _COLLECTION_METHODS
     if method not in allowed or (info.subresource and method not in ("GET", "PUT", "PATCH")):
-        raise errors.MethodNotSupported(f"the server does not allow this method on the requested resource")
+        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
     if store.definition.namespaced and not info.namespace and method != "GET":
         raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
     q = parse_query(request.query_params)

@@ -6,7 +6,7 @@ columns. Built-in types (`v1` namespaces) are described the same way.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 # What a stored resource serves unless its definition says otherwise (watch joins when streams land).

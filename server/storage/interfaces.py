@@ -16,7 +16,7 @@ Kubernetes `Status` errors once, at its boundary.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol, runtime_checkable
 
 Object = dict[str, Any]
