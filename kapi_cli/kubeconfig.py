@@ -27,7 +27,7 @@ from certs.layout import CertPaths
 from kapi_cli import state as st
 from kapi_cli.probe import read_token
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 DEFAULT_ROOT = Path.home() / ".kapi" / "data"
 DEFAULT_SECURE_PORT = 8443
 DEFAULT_INSECURE_PORT = 6080
@@ -73,7 +73,7 @@ def build_kubeconfig(name: str, server: str, *, ca_pem: Optional[bytes] = None, 
 
 
 def to_yaml(config: dict[str, Any]) -> str:
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    return str(yaml.safe_dump(config, sort_keys=False, default_flow_style=False))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from kapi_cli import state as st
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 POLL = 0.2
 
 

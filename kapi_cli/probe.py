@@ -50,12 +50,17 @@ def readyz(url: str, verify: ssl.SSLContext | bool = True, timeout: float = PROB
 
 
 def is_ready(root: Path, https: Optional[str], http: Optional[str], timeout: float = PROBE_TIMEOUT) -> bool:
-    """`/readyz` answers 200 on the HTTPS port (verified against the CA) or on the HTTP port."""
+    """`/readyz` answers 200 on every port: HTTPS verified against the instance's CA, and HTTP.
+
+    Every port, not one: the server opens its listeners one after the other.
+    """
+    if not https and not http:
+        return False
     if https:
         ctx = tls_context(root)
-        if ctx is not None and readyz(https, ctx, timeout):
-            return True
-    return bool(http) and readyz(http, False, timeout)  # type: ignore[arg-type]
+        if ctx is None or not readyz(https, ctx, timeout):
+            return False
+    return not http or readyz(http, False, timeout)
 
 
 def api_client(state: InstanceState, timeout: float = LIST_TIMEOUT) -> Optional[httpx.Client]:

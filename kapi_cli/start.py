@@ -23,6 +23,7 @@ from rich.panel import Panel
 
 from certs.bundle import ensure_certs
 
+from certs.bundle import CertError, ensure_certs
 from certs.files import ensure_dir, write_private
 from kapi_cli import state as st
 from kapi_cli.kubeconfig import KubeconfigError, Target, kubeconfig_for, to_yaml
@@ -37,7 +38,7 @@ from server.storage.factory import BACKENDS
 DEFAULT_ROOT = Path.home() / ".kapi" / "data"
 DEFAULT_READY_TIMEOUT = 30.0
 LOG_TAIL_LINES = 40
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _urls(config: ServerConfig) -> list[str]:
@@ -173,19 +174,25 @@ def serve_foreground(config: ServerConfig, log_level: str, log_file: Optional[Pa
         log_file=log_file, kubeconfig=None if config.kubectl_disabled else config.kubeconfig_path,
         kubectl_disabled=config.kubectl_disabled)
     try:
-        st.write_state(record)
+        st.claim_state(record)
+    except st.ConflictError as exc:
+        raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"cannot write instance state under {st.kapi_home()}: {exc.strerror or exc}") from None
     try:
         try:
             if config.secure_port:
-                from certs.bundle import ensure_certs
-
                 ensure_certs(config.cert_dir, extra_sans=_serving_sans(config))
             app = create_app(config)
             kubeconfig = write_start_kubeconfig(config)
+        except CertError as exc:
+            raise _fail(f"certificates in {config.cert_dir}: {exc} "
+                        f"(`kapi gen-certs --file-rootpath {config.file_rootpath} --force` regenerates them)") from None
         except (CRDError, ValueError, OSError) as exc:
             raise _fail(str(exc)) from None
+        if kubeconfig != config.kubeconfig_path and record.kubeconfig is not None:
+            record.kubeconfig = None  # not written (no token): do not point `kapi status` at it
+            st.write_state(record)
         console.print(_banner(config, len(app.state.api.scheme.definitions), kubeconfig))
         try:
             run(app, config, log_level)
@@ -255,6 +262,15 @@ def start_detached(config: ServerConfig, args: list[str], ready_timeout: float) 
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env, close_fds=True)
+    try:
+        return _wait_ready(config, proc, log, ready_timeout)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: stopping kapi instance {config.name!r}")
+        _stop_child(proc)
+        return 130
+
+
+def _wait_ready(config: ServerConfig, proc: "subprocess.Popen[bytes]", log: Path, ready_timeout: float) -> int:
     https = st.https_url(config.bind_address, config.secure_port) if config.secure_port else None
     http = st.http_url(config.bind_address, config.insecure_port) if config.insecure_port else None
     deadline = time.monotonic() + ready_timeout

@@ -206,6 +206,30 @@ def write_state(state: InstanceState) -> Path:
     return path
 
 
+def claim_state(state: InstanceState) -> Path:
+    """Write the state file of `state.name` only if no running instance holds the name (atomic: a hard link).
+
+    Two `kapi start --name X` racing past `check_can_start` cannot both win: the
+    second finds the first's file and gets ConflictError. A stale file is replaced.
+    """
+    path = state_path(state.name)
+    tmp = path.with_name(f".{state.name}.{state.pid}.claim")
+    write_public(tmp, (json.dumps(state.to_dict(), indent=2, sort_keys=True) + "\n").encode())
+    try:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            holder = read_state(state.name)
+            if holder is not None and holder.pid != state.pid and holder.alive():
+                raise ConflictError(
+                    f"an instance named {state.name!r} is already running (pid {holder.pid}); "
+                    f"stop it with `kapi stop {state.name}` or choose another --name") from None
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def read_state(name: str) -> Optional[InstanceState]:
     """The recorded state of `name`, or None when there is none (or it is unreadable)."""
     return _read(state_path(name))

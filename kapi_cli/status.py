@@ -16,7 +16,7 @@ from kapi_cli.probe import probe
 from kapi_cli.view import NOT_RUNNING, RUNNING, STALE, describe, table
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 OUTPUTS = ("table", "json")
 
 
@@ -34,10 +34,10 @@ def _details(record: dict[str, Any]) -> None:
     for label, key in (("root", "file_rootpath"), ("kubeconfig", "kubeconfig"), ("log", "log_file"),
                        ("started", "started_at"), ("version", "kapi_version")):
         if record.get(key):
-            console.print(f"  {label}: {record[key]}", highlight=False)
+            console.print(f"  {label}: {record[key]}", highlight=False, soft_wrap=True)
     objects = record.get("objects")
     if objects:
-        console.print("  objects: " + ", ".join(f"{k} {v}" for k, v in objects.items()), highlight=False)
+        console.print("  objects: " + ", ".join(f"{k} {v}" for k, v in objects.items()), highlight=False, soft_wrap=True)
 
 
 def status(

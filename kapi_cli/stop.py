@@ -10,7 +10,7 @@ from rich.console import Console
 
 from kapi_cli import state as st
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _wait_gone(state: st.InstanceState, timeout: float) -> bool:

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional
 
+from rich import box
 from rich.table import Table
 
 from kapi_cli.probe import Probe, probe
@@ -48,9 +49,8 @@ def probe_all(states: Iterable[InstanceState]) -> list[Probe]:
 def _objects_cell(objects: Optional[dict[str, int]]) -> str:
     if objects is None:
         return "-"
-    total = sum(objects.values())
     parts = [f"{name.split('.')[0]} {n}" for name, n in objects.items() if n]
-    return f"{total}" + (f" ({', '.join(parts)})" if parts else "")
+    return "\n".join(parts) or "0"
 
 
 def _status_cell(record: dict[str, Any]) -> str:
@@ -62,9 +62,10 @@ def _status_cell(record: dict[str, Any]) -> str:
 
 
 def table(records: list[dict[str, Any]], title: Optional[str] = None) -> Table:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+              collapse_padding=True)
     for column in ("name", "pid", "urls", "backend", "uptime", "status", "objects"):
-        t.add_column(column, overflow="fold")
+        t.add_column(column, no_wrap=column in ("urls", "pid", "uptime", "objects"), overflow="fold")
     for r in records:
         uptime = human_duration(r["uptime_seconds"]) if r["uptime_seconds"] is not None else "-"
         t.add_row(r["name"], str(r["pid"] or "-"), "\n".join(r["urls"]) or "-", r["backend"], uptime,

@@ -220,3 +220,127 @@ def field_required(path: str, detail: str = "Required value") -> Cause:
 def field_forbidden(path: str, detail: str = "") -> Cause:
     """`Forbidden: detail`, as kube's `field.Forbidden` renders it."""
     return Cause("FieldValueForbidden", f"Forbidden: {detail}" if detail else "Forbidden", path)
+
+
+# -- field errors as k8s.io/apimachinery `field.Error.ErrorBody()` renders them ----------------
+
+_GO_ESCAPES = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n",
+               "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_quote(text: str) -> str:
+    """Go's `%q` / `strconv.Quote`: printable characters kept, the rest escaped."""
+    out = []
+    for ch in text:
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) <= 0xFFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _float_digits(value: float) -> tuple[str, int]:
+    """Shortest round-trip digits of a finite non-zero |value|, and where the decimal point goes."""
+    mantissa, _, exp = repr(abs(value)).partition("e")
+    whole, _, frac = mantissa.partition(".")
+    digits = whole + frac
+    significant = digits.lstrip("0")
+    point = len(whole) + int(exp or 0) - (len(digits) - len(significant))
+    return significant.rstrip("0"), point
+
+
+def go_float(value: float, *, json: bool = False) -> str:
+    """A float64 as Go prints it: `%v` (`1e+06`, `0.5`, `3`) or, with `json`, `encoding/json` (`1e+21`)."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    sign = "-" if repr(value).startswith("-") else ""
+    if value == 0:
+        return sign + "0"
+    digits, point = _float_digits(value)
+    exp = point - 1
+    if json:
+        use_exp = abs(value) < 1e-6 or abs(value) >= 1e21
+    else:
+        use_exp = exp < -4 or exp >= 6  # strconv 'g' with the shortest precision
+    if use_exp:
+        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        width = 1 if json else 2
+        return f"{sign}{mant}e{'-' if exp < 0 else '+'}{abs(exp):0{width}d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def go_json(value: Any) -> str:
+    """Go's `json.Marshal` of decoded JSON: compact, sorted keys, HTML characters escaped."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{go_json(str(k))}:{go_json(value[k])}" for k in sorted(value)) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(go_json(v) for v in value) + "]"
+    if isinstance(value, float):
+        return go_float(value, json=True)
+    text = orjson.dumps(value).decode() if value is None or isinstance(value, (bool, int, str)) else repr(value)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def render_value(value: Any) -> str:
+    """A bad value inside a field error: `5`, `1e+06`, `"x"`, `null`, `{"a":1}`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return go_float(value)
+    if isinstance(value, str):
+        return go_quote(value)
+    return go_json(value)
+
+
+def field_value_invalid(path: str, value: Any, detail: str) -> Cause:
+    """`field.Invalid` with Go's rendering of the value (floats as `1e+06`, maps with sorted keys)."""
+    return Cause("FieldValueInvalid", f"Invalid value: {render_value(value)}: {detail}", path)
+
+
+def field_type_invalid(path: str, value: Any, detail: str) -> Cause:
+    """`field.TypeInvalid`: reads `Invalid value: ...` like `Invalid`, reason `FieldValueTypeInvalid`."""
+    return Cause("FieldValueTypeInvalid", f"Invalid value: {render_value(value)}: {detail}", path)
+
+
+def field_not_supported(path: str, value: Any, supported: list[str]) -> Cause:
+    """`Unsupported value: "huge": supported values: "small", "medium", "large"`."""
+    msg = f"Unsupported value: {render_value(value)}"
+    if supported:
+        msg += ": supported values: " + ", ".join(go_quote(s) for s in supported)
+    return Cause("FieldValueNotSupported", msg, path)
+
+
+def field_duplicate(path: str, value: Any) -> Cause:
+    """`Duplicate value: {"name":"cheese"}`."""
+    return Cause("FieldValueDuplicate", f"Duplicate value: {render_value(value)}", path)
+
+
+def field_too_long(path: str, max_length: int) -> Cause:
+    """`Too long: may not be more than 5 bytes` (the value itself is never shown)."""
+    if max_length < 0:
+        return Cause("FieldValueTooLong", "Too long: value is too long", path)
+    unit = "byte" if max_length == 1 else "bytes"
+    return Cause("FieldValueTooLong", f"Too long: may not be more than {max_length} {unit}", path)
+
+
+def field_too_many(path: str, actual: int, maximum: int) -> Cause:
+    """`Too many: 4: must have at most 3 items`."""
+    detail = f"must have at most {maximum} {'item' if maximum == 1 else 'items'}" if maximum >= 0 \
+        else "has too many items"
+    shown = f"{actual}: " if actual >= 0 else ""
+    return Cause("FieldValueTooMany", f"Too many: {shown}{detail}", path)

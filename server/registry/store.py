@@ -26,6 +26,7 @@ from server.api.meta import carry_system_fields_for_update, fill_system_fields_f
 from server.registry.strategy import Strategy
 from server.scheme.conversion import convert
 from server.scheme.pruning import prune
+from server.scheme.validation import prune_non_nullable_nulls, validate
 from server.storage import keys
 from server.storage.interfaces import (
     ConflictError,
@@ -152,7 +153,8 @@ class Store:
     def _validate(self, obj: Object, version: str, opts: WriteOptions, creating: bool) -> None:
         d = self.definition
         vdef = d.version(version)
-        unknown = prune(obj, vdef.schema if vdef else None)
+        schema = vdef.schema if vdef else None
+        unknown = prune(obj, schema)
         if unknown:
             if opts.field_validation == "Strict":
                 raise errors.BadRequest(
@@ -160,7 +162,8 @@ class Store:
                 )
             if opts.field_validation == "Warn":
                 opts.warnings.extend(f'unknown field "{p}"' for p in unknown)
-        causes = self.strategy.validate(obj, creating=creating)
+        prune_non_nullable_nulls(obj, schema)
+        causes = self.strategy.validate(obj, creating=creating) + validate(obj, schema)
         if causes:
             raise errors.invalid(d.group, d.kind, _name_of(obj), causes)
 

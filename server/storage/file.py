@@ -12,7 +12,8 @@ directory, run in a worker thread) and only then into the index. The
 revision file is written before each object change, so after a crash it is
 never behind what the objects show; on load the counter is the larger of the
 file and the newest resourceVersion found, so revisions never go backwards,
-even after the newest object was deleted.
+even after the newest object was deleted. Watch events are not persisted:
+after a restart `oldest_revision()` is the loaded revision.
 
 Keys are refused (InvalidKeyError) unless `keys.is_safe_key` accepts them,
 and the resolved path must stay inside the root (symlinks included).
@@ -31,6 +32,7 @@ import yaml
 
 from certs.files import fsync_dir, write_private
 
+from .events import DEFAULT_EVENT_WINDOW, DEFAULT_WATCH_QUEUE
 from .index import IndexedStorage
 from .interfaces import InvalidKeyError
 from .keys import ROOT, is_safe_key
@@ -56,8 +58,13 @@ class FileStorage(IndexedStorage):
 
     persistent = True
 
-    def __init__(self, root: pathlib.Path) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        root: pathlib.Path,
+        event_window: int = DEFAULT_EVENT_WINDOW,
+        watch_queue_size: int = DEFAULT_WATCH_QUEUE,
+    ) -> None:
+        super().__init__(event_window=event_window, watch_queue_size=watch_queue_size)
         root.mkdir(parents=True, exist_ok=True)
         self._root = pathlib.Path(os.path.realpath(root))
         self._load()
@@ -139,7 +146,9 @@ class FileStorage(IndexedStorage):
                     key, data, revision = loaded
                     self._index_put(key, data, revision)
                     newest = max(newest, revision)
-        self._revision = max(newest, self._read_revision_file())
+        # The event window is memory only: after a restart history starts
+        # here, so a watch or list from an older revision gets 410 Gone.
+        self._set_loaded_revision(max(newest, self._read_revision_file()))
 
     def _discard_temp(self, path: pathlib.Path) -> None:
         """A temp file left by a crash mid-write; the old object file is intact."""

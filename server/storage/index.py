@@ -14,16 +14,25 @@ changes, so a failed disk write leaves both disk and memory at the old state
 (and a cancelled caller cannot leave them apart: see `run_to_completion`). The memory backend overrides
 nothing. Keeping this logic in one module is what lets the backends stay
 independent of each other (import-linter contract) without duplicating it.
+
+Every commit point also publishes one event to the store's `EventLog`
+(`events.py`), right after the index changes and before the lock is
+released, so events come out in revision order with no gaps. The log is the
+one event source for watchers, and the history `list`/`get` undo to read an
+older revision: the state at revision R is the current index with, for each
+key written after R, the `prev` of its first such event.
 """
 from __future__ import annotations
 
 import asyncio
 import bisect
+import heapq
 import inspect
-from typing import Any, ClassVar, Coroutine
+from typing import Any, ClassVar, Coroutine, Iterator
 
 import orjson
 
+from .events import DEFAULT_EVENT_WINDOW, DEFAULT_WATCH_QUEUE, EventLog, LogWatcher, Record
 from .interfaces import (
     KeyExistsError,
     KeyNotFoundError,
@@ -102,11 +111,24 @@ class IndexedStorage:
     #: memory backend leaves it False and so skips them (and their task) entirely.
     persistent: ClassVar[bool] = False
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        event_window: int = DEFAULT_EVENT_WINDOW,
+        watch_queue_size: int = DEFAULT_WATCH_QUEUE,
+    ) -> None:
+        """`event_window`: how many events (revisions) are kept for watch and
+        list-at-revision; `watch_queue_size`: how many live events one
+        watcher may fall behind before it is terminated."""
         self._entries: dict[str, Entry] = {}
         self._keys: list[str] = []
         self._revision = 0
         self._lock = asyncio.Lock()
+        self._events = EventLog(event_window, watch_queue_size)
+
+    def _set_loaded_revision(self, revision: int) -> None:
+        """After loading persisted state: the revision, with no event history."""
+        self._revision = revision
+        self._events.reset(revision)
 
     # ----- hooks for persistent subclasses ---------------------------------
 
@@ -144,8 +166,13 @@ class IndexedStorage:
         interrupted = self.persistent and await run_to_completion(
             self._persist_put(key, data, revision)
         )
+        old = self._entries.get(key)
         self._index_put(key, data, revision)
         self._revision = revision
+        if old is None:
+            self._events.publish(Record("ADDED", key, revision, data, None))
+        else:
+            self._events.publish(Record("MODIFIED", key, revision, data, old[1]))
         if interrupted:
             raise asyncio.CancelledError()
         result: Object = orjson.loads(data)
@@ -160,15 +187,25 @@ class IndexedStorage:
                 raise KeyExistsError(key, f"key already exists: {key}")
             return await self._commit_put(key, obj)
 
-    async def get(self, key: str) -> Object:
+    async def get(self, key: str, revision: int = 0) -> Object:
         self._check_key(key)
+        data: bytes | None
         entry = self._entries.get(key)
-        if entry is None:
+        data = None if entry is None else entry[1]
+        if revision and revision != self._revision:
+            changed, then = self._events.state_at(key, revision)
+            if changed:
+                data = then
+        if data is None:
             raise KeyNotFoundError(key, f"key not found: {key}")
-        result: Object = orjson.loads(entry[1])
+        result: Object = orjson.loads(data)
         return result
 
-    async def list(self, prefix: str, limit: int = 0, continue_key: str = "") -> ListResult:
+    async def list(
+        self, prefix: str, limit: int = 0, continue_key: str = "", revision: int = 0
+    ) -> ListResult:
+        if revision and revision != self._revision:
+            return self._list_at(prefix, limit, continue_key, revision)
         start, end = self._range(prefix)
         if continue_key:
             start = max(start, bisect.bisect_right(self._keys, continue_key))
@@ -230,9 +267,11 @@ class IndexedStorage:
             )
             self._index_remove(key)
             self._revision = revision
+            gone = stamp(last, revision)
+            self._events.publish(Record("DELETED", key, revision, orjson.dumps(gone), entry[1]))
             if interrupted:
                 raise asyncio.CancelledError()
-            return stamp(last, revision)
+            return gone
 
     async def current_revision(self) -> int:
         return self._revision
@@ -241,5 +280,57 @@ class IndexedStorage:
         start, end = self._range(prefix)
         return end - start
 
+    def oldest_revision(self) -> int:
+        return self._events.oldest
+
+    def watch(self, prefix: str, from_revision: int) -> LogWatcher:
+        return self._events.watch(prefix, from_revision)
+
+    def watcher_count(self) -> int:
+        """How many watchers are registered (not part of the protocol: for tests and metrics)."""
+        return self._events.watcher_count()
+
     async def close(self) -> None:
-        """Nothing to release: the index is plain memory."""
+        """End every watch; the index itself is plain memory."""
+        self._events.close_all()
+
+    # ----- reading an older revision -----------------------------------------
+
+    def _list_at(self, prefix: str, limit: int, continue_key: str, revision: int) -> ListResult:
+        """`list` as of `revision`: the current index with later writes undone.
+
+        Synchronous (no await), so the index and the log cannot move under it.
+        """
+        then = self._events.changed_since(prefix, revision)  # key -> state at revision
+        start, end = self._range(prefix)
+        if continue_key:
+            start = max(start, bisect.bisect_right(self._keys, continue_key))
+        unchanged: Iterator[str] = (
+            k for k in (self._keys[i] for i in range(start, end)) if k not in then
+        )
+        restored = sorted(k for k, v in then.items() if v is not None and k > continue_key)
+        page: list[str] = []
+        merged = heapq.merge(unchanged, restored)
+        for k in merged:
+            if limit > 0 and len(page) == limit:
+                break
+            page.append(k)
+        items: list[Object] = []
+        for k in page:
+            data = then.get(k) or self._entries[k][1]
+            items.append(orjson.loads(data))
+        remaining = 0
+        if page:
+            last = page[-1]
+            now_after = end - bisect.bisect_right(self._keys, last, start, end)
+            remaining = (
+                now_after
+                - sum(1 for k in then if k > last and k in self._entries)
+                + sum(1 for k, v in then.items() if k > last and v is not None)
+            )
+        return ListResult(
+            items=items,
+            revision=revision,
+            continue_key=page[-1] if remaining and page else "",
+            remaining=remaining,
+        )

@@ -27,7 +27,7 @@ PIZZAS = "/apis/restaurant.wukong.com/v1alpha1/pizzas"
 PIZZA_YAML = """apiVersion: restaurant.wukong.com/v1alpha1
 kind: Pizza
 metadata: {name: quattro, namespace: default}
-spec: {toppings: [tomato, mozzarella]}
+spec: {size: medium, toppings: [{name: tomato}, {name: mozzarella, quantity: 2}]}
 """
 REVIEW = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
 

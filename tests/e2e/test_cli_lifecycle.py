@@ -243,10 +243,12 @@ def test_seed_command_line_starts_and_serves(kapi: Kapi, tmp_path: Path) -> None
         deadline = time.monotonic() + 30
         while True:
             assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{insecure}/readyz", timeout=1).status_code == 200:
+            try:  # the listeners open one after the other: wait for both
+                if (httpx.get(f"http://127.0.0.1:{insecure}/readyz", timeout=1).status_code == 200 and
+                        httpx.get(f"https://127.0.0.1:{secure}/readyz", timeout=1,
+                                  verify=_ctx(str(root / "cert" / "ca.crt"))).status_code == 200):
                     break
-            except httpx.HTTPError:
+            except (httpx.HTTPError, OSError):
                 pass
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
@@ -262,11 +264,11 @@ def test_seed_command_line_starts_and_serves(kapi: Kapi, tmp_path: Path) -> None
             assert review.json()["status"]["userInfo"]["username"] == "alice"
         with httpx.Client(base_url=f"http://127.0.0.1:{insecure}", timeout=10) as http:  # localhost allowance
             pizza = {"apiVersion": "restaurant.wukong.com/v1alpha1", "kind": "Pizza",
-                     "metadata": {"name": "margherita", "namespace": "default"}, "spec": {"toppings": ["basil"]}}
+                     "metadata": {"name": "margherita", "namespace": "default"}, "spec": {"size": "small", "toppings": [{"name": "basil"}]}}
             path = "/apis/restaurant.wukong.com/v1alpha1/namespaces/default/pizzas"
             assert http.post(path, json=pizza).status_code == 201
             # --unrestricted-update=true: PUT without metadata.resourceVersion is accepted
-            put = http.put(f"{path}/margherita", json={**pizza, "spec": {"toppings": ["basil", "olives"]}})
+            put = http.put(f"{path}/margherita", json={**pizza, "spec": {"size": "large", "toppings": [{"name": "basil"}]}})
             assert put.status_code == 200, put.text
 
         kubeconfig = root / "kubeconfig"

@@ -298,3 +298,20 @@ def test_logs_of_foreground_instance(spawn) -> None:  # type: ignore[no-untyped-
     record("x", spawn("kapi-sleeper").pid)
     result = runner.invoke(app, ["logs", "x"])
     assert result.exit_code == 1 and "foreground" in result.stderr
+
+
+def test_claim_state_is_exclusive(spawn) -> None:  # type: ignore[no-untyped-def]
+    holder = record("x", spawn("kapi-sleeper").pid)
+    rival = st.new_state(name="x", bind_address="127.0.0.1", secure_port=0, insecure_port=1, backend="memory",
+                         file_rootpath=Path("/tmp/r"), log_file=None, kubeconfig=None, kubectl_disabled=False,
+                         pid=os.getpid())
+    with pytest.raises(st.ConflictError, match="already running"):
+        st.claim_state(rival)
+    assert st.read_state("x") == holder
+    st.remove_state("x")
+    st.claim_state(rival)
+    assert st.read_state("x") == rival
+    record("x", dead_pid())  # stale holder: replaced
+    st.claim_state(rival)
+    assert st.read_state("x") == rival
+    assert sorted(p.name for p in (st.instances_dir()).iterdir()) == ["x.json"]

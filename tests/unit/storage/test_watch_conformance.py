@@ -1,0 +1,405 @@
+"""Watch, event window and reads at a revision: conformance over every backend.
+
+The same tests run against memory and file through the `Storage` protocol
+(plus `watcher_count()`, the backends' introspection hook for leak tests).
+Backends are built directly so a test can pick a small `event_window` or
+watch queue; `test_factory_passes_event_window` covers the factory's part.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import itertools
+import pathlib
+import time
+from typing import Any, Callable
+
+import pytest
+
+from server.storage.factory import create_storage
+from server.storage.file import FileStorage
+from server.storage.index import IndexedStorage
+from server.storage.interfaces import (
+    KeyNotFoundError,
+    Object,
+    RevisionNotYetError,
+    RevisionTooOldError,
+    Storage,
+    WatcherOverflowError,
+    WatchEvent,
+    Watcher,
+)
+from server.storage.memory import MemoryStorage
+
+FOOS = "/registry/hello.zeng.dev/foos/"
+PREFIX = FOOS + "default/"
+FOOSX = "/registry/hello.zeng.dev/foosx/default/"
+
+Make = Callable[..., IndexedStorage]
+
+
+def foo(name: str, **spec: Any) -> Object:
+    return {"kind": "Foo", "metadata": {"name": name, "uid": f"uid-{name}"}, "spec": dict(spec)}
+
+
+def set_size(size: int) -> Callable[[Object | None], Object]:
+    def update(cur: Object | None) -> Object:
+        assert cur is not None
+        cur["spec"]["size"] = size
+        return cur
+
+    return update
+
+
+def names(objs: list[Object]) -> list[str]:
+    return [o["metadata"]["name"] for o in objs]
+
+
+@pytest.fixture(params=["memory", "file"])
+async def make(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Any:
+    """A factory of stores of the parametrised backend, all closed at teardown."""
+    made: list[IndexedStorage] = []
+    counter = itertools.count()
+
+    def build(**kwargs: Any) -> IndexedStorage:
+        store: IndexedStorage
+        if request.param == "memory":
+            store = MemoryStorage(**kwargs)
+        else:
+            store = FileStorage(tmp_path / f"data{next(counter)}", **kwargs)
+        made.append(store)
+        return store
+
+    yield build
+    for store in made:
+        await store.close()
+
+
+@pytest.fixture
+def storage(make: Make) -> IndexedStorage:
+    return make()
+
+
+async def take(watcher: Watcher, n: int, timeout: float = 5.0) -> list[WatchEvent]:
+    out: list[WatchEvent] = []
+
+    async def run() -> None:
+        async for ev in watcher:
+            out.append(ev)
+            if len(out) == n:
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return out
+
+
+async def nothing_queued(watcher: Watcher) -> bool:
+    try:
+        await asyncio.wait_for(watcher.__anext__(), 0.05)
+    except asyncio.TimeoutError:
+        return True
+    return False
+
+
+# ----- events -----------------------------------------------------------------
+
+
+async def test_watch_added_modified_deleted(storage: IndexedStorage) -> None:
+    assert isinstance(storage, Storage)
+    async with storage.watch(PREFIX, 0) as w:
+        assert isinstance(w, Watcher)
+        created = await storage.create(PREFIX + "a", foo("a", size=1))
+        updated = await storage.guaranteed_update(PREFIX + "a", set_size(2))
+        await storage.guaranteed_update(PREFIX + "a", set_size(2))  # no-op: no event
+        deleted = await storage.delete(PREFIX + "a")
+        events = await take(w, 3)
+        assert await nothing_queued(w)
+    assert [(e.type, e.key, e.revision) for e in events] == [
+        ("ADDED", PREFIX + "a", 1), ("MODIFIED", PREFIX + "a", 2), ("DELETED", PREFIX + "a", 3),
+    ]
+    added, modified, gone = events
+    assert added.object == created and added.prev is None
+    assert modified.object == updated and modified.prev == created
+    # DELETED carries the last state, stamped with the delete's revision.
+    assert gone.object == deleted and gone.object["spec"] == {"size": 2}
+    assert gone.object["metadata"]["resourceVersion"] == "3"
+    assert gone.prev == updated
+    assert gone.object_data and isinstance(gone.object_data, bytes)
+
+
+async def test_events_are_private_copies(storage: IndexedStorage) -> None:
+    w1, w2 = storage.watch(PREFIX, 0), storage.watch(PREFIX, 0)
+    await storage.create(PREFIX + "a", foo("a", items=[1]))
+    (e1,), (e2,) = await take(w1, 1), await take(w2, 1)
+    e1.object["spec"]["items"].append(2)
+    assert e2.object["spec"]["items"] == [1]
+    assert (await storage.get(PREFIX + "a"))["spec"]["items"] == [1]
+    w1.close()
+    w2.close()
+
+
+async def test_prefix_filtering(storage: IndexedStorage) -> None:
+    foos, one = storage.watch(FOOS, 0), storage.watch(PREFIX + "b", 0)
+    await storage.create(FOOSX + "x", foo("x"))
+    await storage.create(PREFIX + "a", foo("a"))
+    await storage.create(FOOS + "other/b", foo("b"))
+    await storage.create(PREFIX + "b", foo("b"))
+    await storage.create("/registry/hello.zeng.dev/foo/default/y", foo("y"))
+    assert [e.key for e in await take(foos, 3)] == [PREFIX + "a", FOOS + "other/b", PREFIX + "b"]
+    assert [e.revision for e in await take(one, 1)] == [4]
+    assert await nothing_queued(foos) and await nothing_queued(one)
+
+
+async def test_watch_replays_missed_events_then_goes_live(storage: IndexedStorage) -> None:
+    for name in "abc":
+        await storage.create(PREFIX + name, foo(name))
+    await storage.delete(PREFIX + "a")
+    w = storage.watch(PREFIX, 2)
+    await storage.guaranteed_update(PREFIX + "b", set_size(9))
+    events = await take(w, 3)
+    assert [(e.type, e.revision, e.key) for e in events] == [
+        ("ADDED", 3, PREFIX + "c"), ("DELETED", 4, PREFIX + "a"), ("MODIFIED", 5, PREFIX + "b"),
+    ]
+    w.close()
+
+
+async def test_watch_from_current_revision_sees_only_new(storage: IndexedStorage) -> None:
+    await storage.create(PREFIX + "a", foo("a"))
+    w = storage.watch(PREFIX, await storage.current_revision())
+    assert await nothing_queued(w)
+    await storage.create(PREFIX + "b", foo("b"))
+    assert [(e.key, e.revision) for e in await take(w, 1)] == [(PREFIX + "b", 2)]
+    w.close()
+
+
+async def test_too_old_and_too_new_revisions(make: Make) -> None:
+    storage = make(event_window=3)
+    assert storage.oldest_revision() == 0
+    for i in range(5):
+        await storage.create(PREFIX + f"o{i}", foo(f"o{i}"))
+    assert storage.oldest_revision() == 2  # events 3, 4, 5 kept
+    with pytest.raises(RevisionTooOldError) as info:
+        storage.watch(PREFIX, 1)  # raised by watch() itself, before any iteration
+    assert info.value.key == PREFIX and str(info.value) == "too old resource version: 1 (2)"
+    assert (info.value.revision, info.value.oldest) == (1, 2)
+    with pytest.raises(RevisionTooOldError):
+        await storage.list(PREFIX, revision=1)
+    with pytest.raises(RevisionTooOldError):
+        await storage.get(PREFIX + "o0", revision=1)
+    w = storage.watch(PREFIX, 2)  # the boundary itself still works
+    assert [e.revision for e in await take(w, 3)] == [3, 4, 5]
+    assert names((await storage.list(PREFIX, revision=2)).items) == ["o0", "o1"]
+    with pytest.raises(RevisionNotYetError) as future:
+        storage.watch(PREFIX, 6)
+    assert (future.value.revision, future.value.current) == (6, 5)
+    with pytest.raises(RevisionNotYetError):
+        await storage.list(PREFIX, revision=6)
+    assert storage.watcher_count() == 1
+    w.close()
+
+
+# ----- back-pressure and fan-out ------------------------------------------------
+
+
+async def test_slow_watcher_never_blocks_writers(make: Make, request: pytest.FixtureRequest) -> None:
+    memory = "memory" in request.node.callspec.id
+    writes, queue = (5000, 1000) if memory else (300, 50)  # fsync makes file writes slow
+    storage = make(watch_queue_size=queue)
+    slow = storage.watch(PREFIX, 0)  # never read until the end
+    fast_events: list[int] = []
+
+    async def fast() -> None:
+        async with storage.watch(PREFIX, 0) as w:
+            async for ev in w:
+                fast_events.append(ev.revision)
+                if ev.revision == writes:
+                    return
+
+    reader = asyncio.create_task(fast())
+    await asyncio.sleep(0)
+
+    async def writer(k: int) -> None:
+        for i in range(k, writes, 5):
+            await storage.create(PREFIX + f"o{i}", foo(f"o{i}"))
+
+    started = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(writer(k) for k in range(5))), 60)
+    if memory:
+        assert time.perf_counter() - started < 3
+    await asyncio.wait_for(reader, 10)
+    assert fast_events == list(range(1, writes + 1))
+    assert storage.watcher_count() == 0  # the slow one was dropped, the fast one closed
+    with pytest.raises(WatcherOverflowError):
+        await slow.__anext__()  # terminated: no queued event, the error instead
+    with pytest.raises(StopAsyncIteration):
+        await slow.__anext__()
+
+
+async def test_fifty_watchers_get_every_event(storage: IndexedStorage) -> None:
+    watchers = [storage.watch(PREFIX, 0) for _ in range(50)]
+    results = [asyncio.create_task(take(w, 30)) for w in watchers]
+    for i in range(20):
+        await storage.create(PREFIX + f"o{i}", foo(f"o{i}"))
+    for i in range(10):
+        await storage.delete(PREFIX + f"o{i}")
+    expected = [("ADDED", i + 1) for i in range(20)] + [("DELETED", 21 + i) for i in range(10)]
+    for events in await asyncio.gather(*results):
+        assert [(e.type, e.revision) for e in events] == expected
+    assert storage.watcher_count() == 50
+    for w in watchers:
+        w.close()
+    assert storage.watcher_count() == 0
+
+
+# ----- release ------------------------------------------------------------------
+
+
+async def test_close_wakes_a_waiting_consumer_and_unregisters(storage: IndexedStorage) -> None:
+    w = storage.watch(PREFIX, 0)
+    waiting = asyncio.create_task(take(w, 1))
+    await asyncio.sleep(0.01)
+    assert storage.watcher_count() == 1
+    w.close()
+    w.close()  # idempotent
+    await asyncio.wait_for(waiting, 1)  # iteration ended instead of waiting forever
+    assert storage.watcher_count() == 0
+    await storage.create(PREFIX + "a", foo("a"))
+    with pytest.raises(StopAsyncIteration):
+        await w.__anext__()
+
+
+async def test_cancelled_consumer_releases_its_watcher(storage: IndexedStorage) -> None:
+    async def with_context() -> None:
+        async with storage.watch(PREFIX, 0) as w:
+            async for _ in w:
+                pass
+
+    async def bare() -> None:
+        async for _ in storage.watch(PREFIX, 0):
+            pass
+
+    for consume in (with_context, bare):
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.01)
+        assert storage.watcher_count() == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        del task
+        gc.collect()  # the bare watcher is released when collected
+        assert storage.watcher_count() == 0
+
+    storage.watch(PREFIX, 0)  # dropped at once
+    gc.collect()
+    assert storage.watcher_count() == 0
+
+
+async def test_timed_out_next_keeps_the_watcher(storage: IndexedStorage) -> None:
+    async with storage.watch(PREFIX, 0) as w:
+        assert await nothing_queued(w)  # a wait_for timeout, as for bookmarks
+        await storage.create(PREFIX + "a", foo("a"))
+        assert [e.revision for e in await take(w, 1)] == [1]
+    assert storage.watcher_count() == 0
+
+
+async def test_store_close_ends_watches(make: Make) -> None:
+    storage = make()
+    w = storage.watch(PREFIX, 0)
+    waiting = asyncio.create_task(take(w, 1))
+    await asyncio.sleep(0.01)
+    await storage.close()
+    await asyncio.wait_for(waiting, 1)
+    assert storage.watcher_count() == 0
+
+
+# ----- list and get at a revision ----------------------------------------------
+
+
+async def test_list_at_revision_undoes_later_writes(storage: IndexedStorage) -> None:
+    for name in "bdf":
+        await storage.create(PREFIX + name, foo(name, size=1))
+    await storage.create(FOOSX + "x", foo("x"))
+    at = await storage.current_revision()
+    await storage.create(PREFIX + "a", foo("a"))  # created after
+    await storage.guaranteed_update(PREFIX + "b", set_size(2))  # updated after
+    await storage.delete(PREFIX + "d")  # deleted after
+    await storage.create(PREFIX + "e", foo("e"))
+    await storage.delete(PREFIX + "e")  # created and deleted after
+    await storage.delete(PREFIX + "f")
+    await storage.create(PREFIX + "f", foo("f", size=3))  # deleted and re-created after
+    await storage.create(FOOSX + "y", foo("y"))
+
+    old = await storage.list(PREFIX, revision=at)
+    assert old.revision == at and old.remaining == 0 and old.continue_key == ""
+    assert names(old.items) == ["b", "d", "f"]
+    assert [o["spec"]["size"] for o in old.items] == [1, 1, 1]
+    assert [o["metadata"]["resourceVersion"] for o in old.items] == ["1", "2", "3"]
+    assert names((await storage.list(FOOSX, revision=at)).items) == ["x"]
+    assert names((await storage.list(PREFIX, revision=at + 1)).items) == ["a", "b", "d", "f"]
+    now = await storage.list(PREFIX)
+    assert names(now.items) == ["a", "b", "f"] and now.revision == await storage.current_revision()
+    same = await storage.list(PREFIX, revision=now.revision)
+    assert same.items == now.items and same.revision == now.revision
+
+    assert (await storage.get(PREFIX + "b", revision=at))["spec"]["size"] == 1
+    assert (await storage.get(PREFIX + "b"))["spec"]["size"] == 2
+    assert (await storage.get(PREFIX + "d", revision=at))["metadata"]["name"] == "d"
+    with pytest.raises(KeyNotFoundError):
+        await storage.get(PREFIX + "a", revision=at)
+    with pytest.raises(KeyNotFoundError):
+        await storage.get(PREFIX + "d")
+
+
+async def test_paginated_list_at_a_revision_stays_consistent(storage: IndexedStorage) -> None:
+    for i in range(0, 40, 2):  # o00, o02, ... o38: 20 objects
+        await storage.create(PREFIX + f"o{i:02}", foo(f"o{i:02}", size=0))
+    expected = [f"o{i:02}" for i in range(0, 40, 2)]
+    first = await storage.list(PREFIX, limit=7)
+    revision, seen = first.revision, names(first.items)
+    assert first.remaining == 13
+    page, step = first, 0
+    remaining = [page.remaining]
+    while page.continue_key:
+        step += 1  # writes between pages: before, at and after the cursor
+        await storage.create(PREFIX + f"o{2 * step + 1:02}", foo("new"))
+        await storage.delete(PREFIX + f"o{38 - 2 * step:02}")
+        await storage.guaranteed_update(PREFIX + f"o{4 * step:02}", set_size(step))
+        await storage.create(PREFIX + f"a{step}", foo("before"))
+        page = await storage.list(PREFIX, limit=7, continue_key=page.continue_key, revision=revision)
+        assert page.revision == revision
+        seen += names(page.items)
+        remaining.append(page.remaining)
+        assert all(o["spec"]["size"] == 0 for o in page.items)
+    assert seen == expected and remaining == [13, 6, 0]
+    assert names((await storage.list(PREFIX, revision=revision)).items) == expected
+
+
+async def test_restart_forgets_history(tmp_path: pathlib.Path) -> None:
+    store = FileStorage(tmp_path)
+    for name in "abc":
+        await store.create(PREFIX + name, foo(name))
+    await store.close()
+    again = FileStorage(tmp_path)
+    assert again.oldest_revision() == await again.current_revision() == 3
+    with pytest.raises(RevisionTooOldError):
+        again.watch(PREFIX, 2)
+    with pytest.raises(RevisionTooOldError):
+        await again.list(PREFIX, revision=2)
+    assert len((await again.list(PREFIX, revision=3)).items) == 3
+    w = again.watch(PREFIX, 3)
+    await again.delete(PREFIX + "b")
+    (gone,) = await take(w, 1)
+    assert gone.type == "DELETED" and gone.revision == 4 and gone.prev is not None
+    assert gone.prev["metadata"]["resourceVersion"] == "2"
+    await again.close()
+
+
+async def test_factory_passes_event_window(tmp_path: pathlib.Path) -> None:
+    for backend in ("memory", "file"):
+        store = create_storage(backend, tmp_path / backend, event_window=2)
+        for i in range(4):
+            await store.create(PREFIX + f"o{i}", foo(f"o{i}"))
+        assert store.oldest_revision() == 2
+        await store.close()
+    with pytest.raises(ValueError):
+        MemoryStorage(event_window=-1)
