@@ -23,11 +23,10 @@ integral float passes `type: integer`, the int-or-string type is named
 """
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from functools import lru_cache
-from typing import Any, Callable, TypeGuard
+from typing import Any, TypeGuard
 
 from server.api.errors import (
     Cause,
@@ -43,12 +42,11 @@ from server.api.errors import (
     go_quote,
 )
 from server.api.validation import (
-    dns1123_label_errors,
-    dns1123_subdomain_errors,
     max_len_error,
     regex_error,
     validate_object_meta,
 )
+from server.scheme.formats import FORMATS
 
 Schema = dict[str, Any]
 _ROOT_META = ("apiVersion", "kind", "metadata")
@@ -168,7 +166,7 @@ def _effective_format(schema: Schema, types: list[str]) -> str:
         return ""
     single = types[0] if len(types) == 1 else ""
     if single in ("", "string"):
-        return fmt if fmt.replace("-", "") in _FORMATS else ""
+        return fmt if fmt.replace("-", "") in FORMATS else ""
     if single == "integer":
         return fmt if fmt in ("int32", "int64") else ""
     if single == "number":
@@ -192,7 +190,7 @@ def _check(value: Any, schema: Any, path: str, out: list[Cause]) -> None:
         _check_junctors(value, schema, path, out)
     if kind == "string":
         _check_string(value, schema, path, out)
-        check = _FORMATS.get(fmt.replace("-", ""))
+        check = FORMATS.get(fmt.replace("-", ""))
         if check is not None and not check(value):
             out.append(field_type_invalid(path, value, f"{path} in body must be of type {fmt}: {go_quote(value)}"))
     elif kind in ("integer", "number"):
@@ -537,308 +535,3 @@ def _list_map_errors(value: list[Any], schema: Schema, path: str) -> list[Cause]
     tuples = [{k: item[k] for k in keys if k in item} if isinstance(item, dict) else {} for item in value]
     errs += [field_duplicate(f"{path}[{i}]", tuples[i]) for i in _non_unique(tuples)]
     return errs
-
-
-# -- formats kube checks on strings (k8s.io/kube-openapi `strfmt`), keyed without dashes ---------
-
-_LD = r"[^\W_]"  # Go's [a-zA-Z0-9\p{S}\p{L}], less the symbols
-_HOSTNAME = re.compile(rf"({_LD}((-?{_LD}{{0,62}})?)|({_LD}(((?:{_LD}|-){{0,61}}{_LD})?)(\.)){{1,}}"
-                       rf"({_LD})(-?{_LD}){{1,62}})")
-_UUID = {
-    "uuid": r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}",
-    "uuid3": r"[0-9a-f]{8}-?[0-9a-f]{4}-?3[0-9a-f]{3}-?[0-9a-f]{4}-?[0-9a-f]{12}",
-    "uuid4": r"[0-9a-f]{8}-?[0-9a-f]{4}-?4[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}",
-    "uuid5": r"[0-9a-f]{8}-?[0-9a-f]{4}-?5[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}",
-}
-_OCTET = r"\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*"
-_RGB = re.compile(rf"rgb\({_OCTET},{_OCTET},{_OCTET}\)")
-_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})")
-_MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?:(?:\1[0-9A-Fa-f]{2}){2}"
-                  r"|(?:\1[0-9A-Fa-f]{2}){14})?|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}"
-                  r"(?:\.[0-9A-Fa-f]{4}|(?:\.[0-9A-Fa-f]{4}){7})?")
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_ADDR = rf'(?:{_ATOM}(?:\.{_ATOM})*|"[^"\\]*")@(?:{_ATOM}(?:\.{_ATOM})*|\[[^\]]*\])'
-_EMAIL = re.compile(rf'\s*(?:{_ADDR}|[^<>]*<{_ADDR}>)\s*')
-_CREDIT_CARD = re.compile(r"4[0-9]{12}(?:[0-9]{3})?|5[1-5][0-9]{14}|(222[1-9]|22[3-9][0-9]|2[3-6][0-9]{2}|27[01][0-9]"
-                          r"|2720)[0-9]{12}|6(?:011|5[0-9][0-9])[0-9]{12}|3[47][0-9]{13}|3(?:0[0-5]|[68][0-9])"
-                          r"[0-9]{11}|(?:2131|1800|35\d{3})\d{11}|6[27][0-9]{14}")
-_GO_DURATION = re.compile(r"[-+]?(?:0|(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)")
-_SCALA_DURATION = re.compile(r"\s*(?:\d+\s*[A-Za-zµ]+\s*)+")
-_DURATION_UNITS = (("ns", "nano"), ("us", "µs", "micro"), ("ms", "milli"), ("s", "sec"), ("m", "min"),
-                   ("h", "hr", "hour"), ("d", "day"), ("w", "wk", "week"))
-_QUANTITY = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?")
-_TIME = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2})(.[0-9]+)?(z|([+-][0-9]{2}:[0-9]{2}))")
-
-
-def _is_date(value: str) -> bool:
-    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
-        return False
-    year, month, day = (int(p) for p in value.split("-"))
-    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    days = [31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-    return 1 <= month <= 12 and 1 <= day <= days[month - 1]
-
-
-def _is_date_time(value: str) -> bool:
-    parts = value.lower().split("t")
-    if len(value) < 4 or len(parts) < 2 or not _is_date(parts[0]):
-        return False
-    match = _TIME.fullmatch(parts[1])
-    if match is None:
-        return False
-    return match.group(1) <= "23" and match.group(2) <= "59" and match.group(3) <= "59"
-
-
-def _is_duration(value: str) -> bool:
-    if _GO_DURATION.fullmatch(value):
-        return True
-    if not _SCALA_DURATION.fullmatch(value):
-        return False
-    for match in re.finditer(r"(\d+)\s*([A-Za-zµ]+)", value):
-        unit = match.group(2).lower()
-        if any(unit == v or unit.startswith(variants[-1]) for variants in _DURATION_UNITS for v in variants):
-            return True
-    return False
-
-
-def _go_ip(value: str) -> bool:
-    """Go's `net.ParseIP`: dotted quads without leading zeros, or IPv6 without a zone."""
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return "%" not in value
-
-
-def _is_cidr(value: str) -> bool:
-    addr, slash, bits = value.partition("/")
-    if not slash or not bits.isdigit() or not bits.isascii() or not _go_ip(addr):
-        return False
-    return int(bits) <= (32 if ":" not in addr else 128)
-
-
-def _is_request_uri(value: str) -> bool:
-    """Go's `url.ParseRequestURI`, roughly: an absolute URI or an absolute path."""
-    if not value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        return False
-    return bool(re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", value)) or value.startswith("/")
-
-
-def _is_hostname(value: str) -> bool:
-    return bool(_HOSTNAME.fullmatch(value)) and len(value.encode()) <= 255 and \
-        all(len(p.encode()) <= 63 for p in value.split("."))
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
-
-
-def _is_isbn(value: str, size: int) -> bool:
-    clean = re.sub(r"[\s-]+", "", value)
-    if size == 10 and re.fullmatch(r"[0-9]{9}X|[0-9]{10}", clean):
-        total = sum((i + 1) * int(c) for i, c in enumerate(clean[:9]))
-        return (total + (100 if clean[9] == "X" else 10 * int(clean[9]))) % 11 == 0
-    if size == 13 and re.fullmatch(r"[0-9]{13}", clean):
-        total = sum((1, 3)[i % 2] * int(c) for i, c in enumerate(clean[:12]))
-        return int(clean[12]) == (10 - total % 10) % 10
-    return False
-
-
-def _is_credit_card(value: str) -> bool:
-    digits = re.sub(r"[^0-9]+", "", value)
-    return bool(_CREDIT_CARD.fullmatch(digits)) and _luhn(digits)
-
-
-_FORMATS: dict[str, Callable[[str], bool]] = {
-    "bsonobjectid": lambda v: bool(re.fullmatch(r"[0-9a-fA-F]{24}", v)),
-    "uri": _is_request_uri,
-    "email": lambda v: bool(_EMAIL.fullmatch(v)),
-    "hostname": _is_hostname,
-    "ipv4": lambda v: _go_ip(v) and "." in v,
-    "ipv6": lambda v: _go_ip(v) and ":" in v,
-    "cidr": _is_cidr,
-    "mac": lambda v: bool(_MAC.fullmatch(v)),
-    **{name: (lambda rx: lambda v: bool(re.fullmatch(rx, v, re.IGNORECASE)))(rx) for name, rx in _UUID.items()},
-    "isbn": lambda v: _is_isbn(v, 10) or _is_isbn(v, 13),
-    "isbn10": lambda v: _is_isbn(v, 10),
-    "isbn13": lambda v: _is_isbn(v, 13),
-    "creditcard": _is_credit_card,
-    "ssn": lambda v: len(v) == 11 and bool(re.fullmatch(r"\d{3}[- ]?\d{2}[- ]?\d{4}", v)),
-    "hexcolor": lambda v: bool(re.fullmatch(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})", v)),
-    "rgbcolor": lambda v: bool(_RGB.fullmatch(v)),
-    "byte": lambda v: bool(_BASE64.fullmatch(v)),
-    "password": lambda v: True,
-    "date": _is_date,
-    "duration": _is_duration,
-    "datetime": _is_date_time,
-    "quantity": lambda v: bool(_QUANTITY.fullmatch(v)),
-    "k8sshortname": lambda v: not dns1123_label_errors(v),
-    "k8slongname": lambda v: not dns1123_subdomain_errors(v),
-}
-
-
-# -- is the schema structural? ---------------------------------------------------------------
-
-_NESTED_FORBIDDEN = (
-    ("type", "must be empty to be structural"), ("additionalProperties", "must be undefined to be structural"),
-    ("default", "must be undefined to be structural"), ("title", "must be empty to be structural"),
-    ("description", "must be empty to be structural"), ("nullable", "must be false to be structural"),
-    ("externalDocs", "must be undefined to be structural"),
-    ("x-kubernetes-preserve-unknown-fields", "must be false to be structural"),
-    ("x-kubernetes-embedded-resource", "must be false to be structural"),
-    ("x-kubernetes-int-or-string", "must be false to be structural"),
-    ("x-kubernetes-list-map-keys", "must be empty to be structural"),
-    ("x-kubernetes-list-type", "must be undefined to be structural"),
-    ("x-kubernetes-map-type", "must be undefined to be structural"),
-    ("x-kubernetes-validations", "must be empty to be structural"),
-)
-_JUNCTORS = ("allOf", "anyOf", "oneOf")
-_INT_OR_STRING = [{"type": "integer"}, {"type": "string"}]
-
-
-def is_structural(schema: Schema | None, path: str = "") -> list[str]:
-    """Why `schema` is not a structural schema (kube's `ValidateStructural`, a subset), sorted; [] if it is."""
-    if not isinstance(schema, dict):
-        return []
-    errs: list[str] = []
-    _structural(schema, "root", path, errs)
-    _completeness(schema, schema, path, path, errs)
-    return sorted(errs)
-
-
-def _key(path: str, key: str) -> str:
-    return f"{path}[{key}]"
-
-
-def _required(path: str, detail: str) -> str:
-    return f"{path}: Required value: {detail}"
-
-
-def _structural(s: Schema, level: str, path: str, errs: list[str]) -> None:
-    kind = s.get("type") or ""
-    embedded, preserve, int_or_string = (bool(s.get(k)) for k in (
-        "x-kubernetes-embedded-resource", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string"))
-    props = _dict(s.get("properties"))
-    if kind == "array" and not isinstance(s.get("items"), dict):
-        errs.append(_required(_child(path, "items"), "must be specified"))
-    if isinstance(s.get("items"), dict):
-        _structural(s["items"], "item", _child(path, "items"), errs)
-    for name, sub in props.items():
-        if isinstance(sub, dict):
-            _structural(sub, "field", _key(_child(path, "properties"), name), errs)
-    if "additionalProperties" in s:
-        if level == "root":
-            errs.append(f"{_child(path, 'additionalProperties')}: Forbidden: must not be used at the root")
-        if isinstance(s["additionalProperties"], dict):
-            _structural(s["additionalProperties"], "field", _child(path, "additionalProperties"), errs)
-    for flag, on in (("x-kubernetes-preserve-unknown-fields", preserve), ("x-kubernetes-embedded-resource", embedded)):
-        if int_or_string and on:
-            errs.append(f"{_child(path, flag)}: Invalid value: true: must be false if "
-                        "x-kubernetes-int-or-string is true")
-    any_of = s.get("anyOf")
-    all_of = _list(s.get("allOf"))
-    skip_any = any_of == _INT_OR_STRING
-    skip_first_all = bool(all_of) and isinstance(all_of[0], dict) and all_of[0].get("anyOf") == _INT_OR_STRING
-    _value_validation(s, skip_any, skip_first_all, path, errs)
-    if embedded and kind != "object":
-        detail = "must be object if x-kubernetes-embedded-resource is true"
-        errs.append(_required(_child(path, "type"), detail) if not kind
-                    else f"{_child(path, 'type')}: Invalid value: {go_quote(kind)}: {detail}")
-    elif not kind and not int_or_string and not preserve:
-        where = {"root": "at the root", "item": "for specified array items", "field": "for specified object fields"}
-        errs.append(_required(_child(path, "type"), f"must not be empty {where[level]}"))
-    if embedded and "additionalProperties" in s:
-        errs.append(f"{_child(path, 'additionalProperties')}: Forbidden: must not be used if "
-                    "x-kubernetes-embedded-resource is set")
-    if level == "root" and kind and kind != "object":
-        errs.append(f"{_child(path, 'type')}: Invalid value: {go_quote(kind)}: must be object at the root")
-    check_meta = level == "root" or embedded
-    for name in ("kind", "apiVersion"):
-        sub = props.get(name)
-        if check_meta and isinstance(sub, dict) and sub.get("type") != "string":
-            errs.append(f"{_child(_key(_child(path, 'properties'), name), 'type')}: Invalid value: "
-                        f"{go_quote(str(sub.get('type') or ''))}: must be string")
-    meta = props.get("metadata")
-    if isinstance(meta, dict):
-        meta_path = _key(_child(path, "properties"), "metadata")
-        if check_meta and meta.get("type") != "object":
-            errs.append(f"{_child(meta_path, 'type')}: Invalid value: {go_quote(str(meta.get('type') or ''))}: "
-                        "must be object")
-        names = _dict(meta.get("properties"))
-        allowed = {"type", "default"} | ({"properties"} if set(names) <= {"name", "generateName"} else set())
-        extra = {k for k, v in meta.items() if v not in (None, False, "", [], {})} - allowed
-        if level == "root" and extra:
-            errs.append(f"{meta_path}: Forbidden: must not specify anything other than name and generateName, "
-                        "but metadata is implicitly specified")
-    if embedded and not preserve and not props:
-        errs.append(_required(_child(path, "properties"), "must not be empty if x-kubernetes-embedded-resource "
-                              "is true without x-kubernetes-preserve-unknown-fields"))
-
-
-def _value_validation(s: Schema, skip_any: bool, skip_first_all: bool, path: str, errs: list[str]) -> None:
-    if not skip_any:
-        for i, sub in enumerate(_list(s.get("anyOf"))):
-            _nested(sub, False, f"{_child(path, 'anyOf')}[{i}]", errs)
-    for i, sub in enumerate(_list(s.get("allOf"))):
-        _nested(sub, skip_first_all and i == 0, f"{_child(path, 'allOf')}[{i}]", errs)
-    for i, sub in enumerate(_list(s.get("oneOf"))):
-        _nested(sub, False, f"{_child(path, 'oneOf')}[{i}]", errs)
-    if isinstance(s.get("not"), dict):
-        _nested(s["not"], False, _child(path, "not"), errs)
-    pattern = s.get("pattern")
-    if isinstance(pattern, str) and pattern:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            errs.append(f"{_child(path, 'pattern')}: Invalid value: {go_quote(pattern)}: must be a valid regular "
-                        f"expression, but isn't: {exc}")
-
-
-def _nested(s: Any, skip_any: bool, path: str, errs: list[str]) -> None:
-    if not isinstance(s, dict):
-        return
-    _value_validation(s, skip_any, False, path, errs)
-    _nested(s.get("items"), False, _child(path, "items"), errs)
-    props = _dict(s.get("properties"))
-    for name, sub in props.items():
-        _nested(sub, False, _key(_child(path, "properties"), name), errs)
-    for key, detail in _NESTED_FORBIDDEN:
-        value = s.get(key)
-        if value is not None if key == "default" else value not in (None, False, "", [], {}):
-            errs.append(f"{_child(path, key)}: Forbidden: {detail}")
-    if "metadata" in props:
-        errs.append(f"{_key(_child(path, 'properties'), 'metadata')}: Forbidden: must not be specified in a "
-                    "nested context")
-
-
-def _completeness(v: Any, s: Any, s_path: str, v_path: str, errs: list[str]) -> None:
-    """Fields and items named under the root's allOf/anyOf/oneOf/not must exist structurally (as kube checks)."""
-    if not isinstance(v, dict):
-        return
-    for junctor in _JUNCTORS:
-        for i, sub in enumerate(_list(v.get(junctor))):
-            _nested_completeness(sub, s, s_path, f"{_child(v_path, junctor)}[{i}]", errs)
-    if isinstance(v.get("not"), dict):
-        _nested_completeness(v["not"], s, s_path, _child(v_path, "not"), errs)
-
-
-def _nested_completeness(v: Any, s: Any, s_path: str, v_path: str, errs: list[str]) -> None:
-    if not isinstance(v, dict):
-        return
-    if not isinstance(s, dict):
-        errs.append(_required(s_path, f"because it is defined in {v_path}"))
-        return
-    _completeness(v, s, s_path, v_path, errs)
-    if "items" in v:
-        _nested_completeness(v["items"], s.get("items"), _child(s_path, "items"), _child(v_path, "items"), errs)
-    s_props = _dict(s.get("properties"))
-    for name, sub in _dict(v.get("properties")).items():
-        sp, vp = _key(_child(s_path, "properties"), name), _key(_child(v_path, "properties"), name)
-        if name not in s_props:
-            errs.append(_required(sp, f"because it is defined in {vp}"))
-        else:
-            _nested_completeness(sub, s_props[name], sp, vp, errs)

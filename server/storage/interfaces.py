@@ -199,7 +199,7 @@ class WatchEvent:
             self._object_data = orjson.dumps(self._object)
         return self._object_data
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: Any) -> bool:  # `object` is the property here
         if not isinstance(other, WatchEvent):
             return NotImplemented
         return (self.type, self.key, self.revision, self.object, self.prev) == (

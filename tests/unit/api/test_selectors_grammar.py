@@ -6,16 +6,14 @@ from typing import Literal
 import pytest
 
 from server.api.errors import BadRequest
-from server.api.selectors import (
+from server.api.field_selectors import (
     FieldRequirement,
     FieldSelector,
-    LabelSelector,
-    Requirement,
     escape_field_value,
     fields_of,
     parse_field_selector,
-    parse_label_selector,
 )
+from server.api.selectors import LabelSelector, Requirement, parse_label_selector
 
 QNAME_TAIL = (
     "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "

@@ -17,7 +17,8 @@ from server.config import shipped_resources_dir
 from server.registry.store import Store, WriteOptions
 from server.registry.strategy import strategy_for
 from server.scheme.crd import load_crd_dir
-from server.scheme.validation import is_structural, prune_non_nullable_nulls, validate
+from server.scheme.structural import is_structural
+from server.scheme.validation import prune_non_nullable_nulls, validate
 from server.storage.memory import MemoryStorage
 
 DEFS = {d.plural: d for d in load_crd_dir(shipped_resources_dir())}

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from server.storage.file import FileStorage
-from server.storage.interfaces import InvalidKeyError, Object
+from server.storage.interfaces import InvalidKeyError, Object, RevisionTooOldError
 
 PREFIX = "/registry/hello.zeng.dev/foos/default/"
 
@@ -187,3 +187,24 @@ async def test_file_cancelled_write_keeps_disk_and_memory_together(tmp_path: pat
     assert rv(await store.create(PREFIX + "b", foo("b"))) == "2"
     again = FileStorage(tmp_path)
     assert (await again.list(PREFIX)).items == (await store.list(PREFIX)).items
+
+
+async def test_file_restart_forgets_event_history(tmp_path: pathlib.Path) -> None:
+    """Events live in memory only: after a restart, older revisions are 410 Gone."""
+    store = FileStorage(tmp_path)
+    for name in "abc":
+        await store.create(PREFIX + name, foo(name))
+    await store.close()
+    again = FileStorage(tmp_path)
+    assert again.oldest_revision() == await again.current_revision() == 3
+    with pytest.raises(RevisionTooOldError):
+        again.watch(PREFIX, 2)
+    with pytest.raises(RevisionTooOldError):
+        await again.list(PREFIX, revision=2)
+    assert len((await again.list(PREFIX, revision=3)).items) == 3
+    async with again.watch(PREFIX, 3) as w:
+        await again.delete(PREFIX + "b")
+        gone = await asyncio.wait_for(w.__anext__(), 5)
+    assert gone.type == "DELETED" and gone.revision == 4 and gone.prev is not None
+    assert gone.prev["metadata"]["resourceVersion"] == "2"
+    await again.close()

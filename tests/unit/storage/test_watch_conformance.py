@@ -221,6 +221,7 @@ async def test_slow_watcher_never_blocks_writers(make: Make, request: pytest.Fix
     async def writer(k: int) -> None:
         for i in range(k, writes, 5):
             await storage.create(PREFIX + f"o{i}", foo(f"o{i}"))
+            await asyncio.sleep(0)  # as between requests: the fast reader gets to run
 
     started = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(writer(k) for k in range(5))), 60)
@@ -286,6 +287,7 @@ async def test_cancelled_consumer_releases_its_watcher(storage: IndexedStorage) 
         with pytest.raises(asyncio.CancelledError):
             await task
         del task
+        await asyncio.sleep(0)  # let the loop drop its last handle on the cancelled task
         gc.collect()  # the bare watcher is released when collected
         assert storage.watcher_count() == 0
 
@@ -372,26 +374,6 @@ async def test_paginated_list_at_a_revision_stays_consistent(storage: IndexedSto
         assert all(o["spec"]["size"] == 0 for o in page.items)
     assert seen == expected and remaining == [13, 6, 0]
     assert names((await storage.list(PREFIX, revision=revision)).items) == expected
-
-
-async def test_restart_forgets_history(tmp_path: pathlib.Path) -> None:
-    store = FileStorage(tmp_path)
-    for name in "abc":
-        await store.create(PREFIX + name, foo(name))
-    await store.close()
-    again = FileStorage(tmp_path)
-    assert again.oldest_revision() == await again.current_revision() == 3
-    with pytest.raises(RevisionTooOldError):
-        again.watch(PREFIX, 2)
-    with pytest.raises(RevisionTooOldError):
-        await again.list(PREFIX, revision=2)
-    assert len((await again.list(PREFIX, revision=3)).items) == 3
-    w = again.watch(PREFIX, 3)
-    await again.delete(PREFIX + "b")
-    (gone,) = await take(w, 1)
-    assert gone.type == "DELETED" and gone.revision == 4 and gone.prev is not None
-    assert gone.prev["metadata"]["resourceVersion"] == "2"
-    await again.close()
 
 
 async def test_factory_passes_event_window(tmp_path: pathlib.Path) -> None:
