@@ -5,6 +5,7 @@ tests can create as many independent servers as they like.
 """
 from __future__ import annotations
 
+import secrets
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -23,7 +24,7 @@ from server.endpoints.context import ApiContext
 from server.endpoints.router import make_api_handler
 from server.registry.store import Store, StoreOptions
 from server.registry.strategy import strategy_for
-from server.scheme.builtin import NAMESPACES
+from server.scheme.builtin import EVENTS, NAMESPACES
 from server.scheme.builtin_auth import AUTH_REVIEWS
 from server.scheme.crd import load_crd_dir
 from server.scheme.registry import Scheme
@@ -34,7 +35,7 @@ _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 def build_scheme(config: ServerConfig) -> Scheme:
     """Built-in types plus every CRD manifest in the configured directories."""
-    scheme = Scheme([NAMESPACES, *AUTH_REVIEWS])
+    scheme = Scheme([NAMESPACES, EVENTS, *AUTH_REVIEWS])
     for directory in config.definition_dirs:
         for definition in load_crd_dir(directory):
             scheme.add(definition)
@@ -64,7 +65,7 @@ def build_authentication(config: ServerConfig) -> UnionAuthenticator:
 def create_app(config: ServerConfig) -> FastAPI:
     authenticator = build_authentication(config)  # first: a bad token file fails before storage opens
     scheme = build_scheme(config)
-    storage = create_storage(config.backend, config.file_rootpath)
+    storage = create_storage(config.backend, config.file_rootpath, event_window=config.event_window)
     stores: dict[tuple[str, str], Store] = {}
 
     async def get_namespace(name: str) -> dict[str, Any] | None:
@@ -74,7 +75,11 @@ def create_app(config: ServerConfig) -> FastAPI:
             return None
 
     admission = AdmissionChain([NamespaceLifecycle(get_namespace)])
-    options = StoreOptions(unrestricted_update=config.unrestricted_update)
+    options = StoreOptions(
+        unrestricted_update=config.unrestricted_update,
+        continue_key=secrets.token_bytes(32),  # continue tokens are valid for this process only
+        bookmark_interval=config.bookmark_interval,
+    )
     for definition in scheme.definitions:
         if definition.virtual:  # answered by a custom handler, nothing to store
             continue

@@ -31,6 +31,10 @@ class ServerConfig:
     request_timeout: float = 60.0
     unrestricted_update: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Watch: how many past events are kept for watch resumption and consistent paging
+    # (older revisions answer 410 Gone), and how often an idle watch gets a bookmark.
+    event_window: int = 10000
+    bookmark_interval: float = 10.0
     # Authentication (issue 3): a static token CSV, kapi's own kubectl token, loopback trust.
     token_auth_file: Path | None = None
     kubectl_disabled: bool = False

@@ -6,6 +6,9 @@ from typing import Mapping
 
 from server.api import errors
 from server.api.duration import parse_duration
+from server.api.field_selectors import parse_field_selector
+from server.api.selectors import parse_label_selector
+from server.registry.listing import ListOptions, validate_list_options
 
 _FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 _INCLUDE_OBJECT = ("None", "Metadata", "Object")
@@ -71,3 +74,39 @@ def parse_query(params: Mapping[str, str]) -> QueryOptions:
         timeout=timeout,
         watch=_bool(params.get("watch", "")),
     )
+
+
+def _optional_bool(params: Mapping[str, str], name: str) -> bool | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise errors.BadRequest(f'invalid value for {name}: "{raw}": must be true or false')
+
+
+def parse_list_options(params: Mapping[str, str], selectable_fields: tuple[str, ...], watch: bool,
+                       limit: int = 0, continue_token: str = "") -> ListOptions:
+    """Selectors, resourceVersion semantics and watch settings of a list, watch or deletecollection."""
+    timeout_seconds = None
+    if params.get("timeoutSeconds"):
+        try:
+            timeout_seconds = float(int(params["timeoutSeconds"]))
+        except ValueError:
+            raise errors.BadRequest(
+                f'invalid value for timeoutSeconds: "{params["timeoutSeconds"]}": must be an integer') from None
+    opts = ListOptions(
+        label_selector=parse_label_selector(params.get("labelSelector") or ""),
+        field_selector=parse_field_selector(params.get("fieldSelector") or "", selectable_fields),
+        limit=0 if watch else limit,
+        continue_token=continue_token,
+        resource_version=params.get("resourceVersion") or "",
+        resource_version_match=params.get("resourceVersionMatch") or "",
+        timeout_seconds=timeout_seconds,
+        allow_bookmarks=bool(_optional_bool(params, "allowWatchBookmarks")),
+        send_initial_events=_optional_bool(params, "sendInitialEvents"),
+    )
+    validate_list_options(opts, watch)
+    return opts

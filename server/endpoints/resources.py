@@ -15,7 +15,8 @@ from server.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from server.api.requestinfo import RequestInfo
 from server.endpoints import negotiation as neg
 from server.endpoints.context import ApiContext
-from server.endpoints.params import QueryOptions, parse_query
+from server.endpoints.params import QueryOptions, parse_list_options, parse_query
+from server.endpoints.watch import serve_watch
 from server.registry.store import Store, WriteOptions
 from server.registry.table import to_table
 from server.storage.interfaces import Preconditions
@@ -82,9 +83,9 @@ async def handle_resource(request: Request, info: RequestInfo, ctx: ApiContext) 
     if store.definition.namespaced and not info.namespace and method != "GET":
         raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
     q = parse_query(request.query_params)
-    if q.watch:
-        raise errors.MethodNotSupported("watch is not supported by this server yet")
     ns = _namespace(store, info)
+    if info.verb == "watch":
+        return await _watch(request, ctx, store, info, version, ns, q)
     if method in ("GET", "HEAD"):
         return await _read(request, store, info, version, ns, q)
     if method == "POST":
@@ -111,7 +112,9 @@ async def _read(request: Request, store: Store, info: RequestInfo, version: str,
                    "metadata": obj.get("metadata", {})}
             output = neg.Output("json")
         return respond(request, obj, output=output)
-    listed = await store.list(ns, version, limit=q.limit, continue_token=q.continue_token)
+    opts = parse_list_options(request.query_params, store.definition.selectable_fields, watch=False,
+                              limit=q.limit, continue_token=q.continue_token)
+    listed = await store.list(ns, version, opts)
     if output.format == "table" and vdef is not None:
         return respond(request, to_table(vdef, listed["items"], list_metadata=listed["metadata"],
                                          include_object=q.include_object, table_version=output.version),
@@ -123,6 +126,20 @@ async def _read(request: Request, store: Store, info: RequestInfo, version: str,
                              "metadata": o.get("metadata", {})} for o in listed["items"]]}
         output = neg.Output("json")
     return respond(request, listed, output=output)
+
+
+async def _watch(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
+                 q: QueryOptions) -> Response:
+    """A watch on a collection, or on one object (`/watch/.../<name>` or `fieldSelector=metadata.name=`)."""
+    if info.subresource:
+        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+    params = dict(request.query_params)
+    if info.name:
+        pinned = f"metadata.name={info.name}"
+        params["fieldSelector"] = f"{params['fieldSelector']},{pinned}" if params.get("fieldSelector") else pinned
+    opts = parse_list_options(params, store.definition.selectable_fields, watch=True)
+    output = neg.negotiate(request.headers.get("accept"))
+    return await serve_watch(store, version, ns, opts, output, q.include_object, ctx.request_timeout)
 
 
 async def _body(request: Request, ctx: ApiContext) -> Any:
@@ -209,4 +226,5 @@ async def _delete(request: Request, ctx: ApiContext, store: Store, info: Request
     opts.dry_run = opts.dry_run or body_dry_run
     if info.name:
         return respond(request, await store.delete(ns, info.name, version, preconditions, opts))
-    return respond(request, await store.delete_collection(ns, version, opts))
+    list_opts = parse_list_options(request.query_params, store.definition.selectable_fields, watch=False)
+    return respond(request, await store.delete_collection(ns, version, opts, list_opts))

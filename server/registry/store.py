@@ -10,8 +10,7 @@ Storage errors are translated into `Status` errors here, once.
 """
 from __future__ import annotations
 
-import base64
-import binascii
+import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -23,7 +22,10 @@ from server.api import errors
 from server.api.attributes import AdmissionAttributes
 from server.api.errors import Cause
 from server.api.meta import carry_system_fields_for_update, fill_system_fields_for_create, generate_name, metadata
+from server.api.field_selectors import fields_of
+from server.registry.listing import ContinueCodec, ListOptions, ReadAt, expired_continue, list_revision
 from server.registry.strategy import Strategy
+from server.registry.watch import WatchStream
 from server.scheme.conversion import convert
 from server.scheme.pruning import prune
 from server.scheme.validation import prune_non_nullable_nulls, validate
@@ -34,13 +36,15 @@ from server.storage.interfaces import (
     KeyExistsError,
     KeyNotFoundError,
     Preconditions,
+    RevisionNotYetError,
+    RevisionTooOldError,
     Storage,
 )
 
 Object = dict[str, Any]
 PatchFunction = Callable[[Object], Object]
 _GENERATE_NAME_TRIES = 5
-_FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
+_FILTERED_PAGE = 500  # storage page size while selectors filter a limited list
 
 
 @dataclass
@@ -57,6 +61,8 @@ class StoreOptions:
     """Server-wide switches that change REST semantics."""
 
     unrestricted_update: bool = False
+    continue_key: bytes = b""  # signs continue tokens; create_app passes a random per-server key
+    bookmark_interval: float = 10.0
 
 
 def _copy(obj: Object) -> Object:
@@ -78,6 +84,7 @@ class Store:
         self._storage = storage
         self._admission = admission
         self._options = options
+        self.continue_codec = ContinueCodec(options.continue_key or secrets.token_bytes(32))
 
     # -- keys and errors -------------------------------------------------
     def _key(self, namespace: str, name: str) -> str:
@@ -107,6 +114,10 @@ class Store:
             raise errors.conflict(d.group, d.plural, name, str(exc)) from None
         except InvalidKeyError:
             raise errors.BadRequest(f"invalid object name {name!r}") from None
+        except RevisionTooOldError as exc:
+            raise errors.Gone(str(exc)) from None
+        except RevisionNotYetError as exc:
+            raise errors.Timeout(str(exc), retry_after=1) from None
 
     def _out(self, obj: Object, version: str) -> Object:
         return convert(obj, self.definition, version)
@@ -182,22 +193,83 @@ class Store:
         with self._translated(name):
             return self._out(await self._storage.get(self._key(namespace, name)), version)
 
-    async def list(self, namespace: str, version: str, limit: int = 0, continue_token: str = "") -> Object:
-        """A `<Kind>List` of the collection; `limit`/`continue` page through it in key order."""
+    def matcher(self, opts: ListOptions) -> Callable[[Object | None], bool]:
+        """A predicate for the selectors in `opts` (every object matches when there are none)."""
+        if not opts.filtered:
+            return lambda obj: obj is not None
+        labels, fields = opts.label_selector, opts.field_selector
+
+        def matches(obj: Object | None) -> bool:
+            if obj is None:
+                return False
+            meta = obj.get("metadata") or {}
+            return labels.matches(meta.get("labels")) and fields.matches(fields_of(obj, fields.fields))
+        return matches
+
+    def key_of(self, obj: Object) -> str:
+        meta = obj.get("metadata") or {}
+        return self._key(meta.get("namespace", ""), meta.get("name", ""))
+
+    async def list(self, namespace: str, version: str, opts: ListOptions = ListOptions()) -> Object:
+        """A `<Kind>List`: selectors filter, `limit`/`continue` page at one revision (kube's semantics)."""
         prefix = self.collection_prefix(namespace)
-        start = _decode_continue(continue_token, prefix) if continue_token else ""
-        page = await self._storage.list(prefix, limit=limit, continue_key=start)
-        list_meta: dict[str, Any] = {"resourceVersion": str(page.revision)}
-        if page.continue_key:
-            list_meta["continue"] = _encode_continue(page.continue_key, page.revision)
-            if page.remaining is not None:
-                list_meta["remainingItemCount"] = page.remaining
+        start = ""
+        if opts.continue_token:
+            revision, start = self.continue_codec.decode(opts.continue_token, prefix)
+            if revision < self._storage.oldest_revision():
+                raise expired_continue()
+            read = ReadAt(exact=revision)
+        else:
+            read = list_revision(opts)
+        with self._translated(""):
+            if read.not_older_than and read.not_older_than > await self._storage.current_revision():
+                raise RevisionNotYetError(prefix, read.not_older_than, await self._storage.current_revision())
+            items, revision, next_key, remaining = await self._collect(prefix, read.exact, start, opts)
+        list_meta: dict[str, Any] = {"resourceVersion": str(revision)}
+        if next_key:
+            list_meta["continue"] = self.continue_codec.encode(revision, next_key)
+            if remaining is not None:
+                list_meta["remainingItemCount"] = remaining
         return {
             "apiVersion": self.definition.api_version(version),
             "kind": self.definition.list_kind_name,
             "metadata": list_meta,
-            "items": [self._out(o, version) for o in page.items],
+            "items": [self._out(o, version) for o in items],
         }
+
+    async def _collect(self, prefix: str, revision: int, start: str,
+                       opts: ListOptions) -> tuple[list[Object], int, str, int | None]:
+        """Matching items from `start` on, at most `opts.limit`, all read at one revision."""
+        matches, limit = self.matcher(opts), opts.limit
+        fetch = max(limit, _FILTERED_PAGE) if (limit and opts.filtered) else limit
+        items: list[Object] = []
+        while True:
+            page = await self._storage.list(prefix, limit=fetch, continue_key=start, revision=revision)
+            revision = page.revision  # later pages read the same revision as the first
+            for i, obj in enumerate(page.items):
+                if not matches(obj):
+                    continue
+                items.append(obj)
+                if limit and len(items) == limit:
+                    left_in_page = len(page.items) - 1 - i
+                    if not (left_in_page or page.continue_key):
+                        return items, revision, "", None
+                    remaining = None
+                    if not opts.filtered and page.remaining is not None:
+                        remaining = page.remaining + left_in_page
+                    return items, revision, self.key_of(obj), remaining
+            if not page.continue_key:
+                return items, revision, "", None
+            start = page.continue_key
+
+    def watch(self, namespace: str, version: str, opts: ListOptions) -> WatchStream:
+        """An event stream for the collection; see `server.registry.watch`."""
+        return WatchStream(self, self._storage, self.collection_prefix(namespace), version, opts,
+                           self._options.bookmark_interval)
+
+    def output(self, obj: Object, version: str) -> Object:
+        """`obj` (a copy the caller owns) as served in `version`."""
+        return self._out(obj, version)
 
     async def create(self, namespace: str, obj: Object, version: str, opts: WriteOptions) -> Object:
         """Store a new object; takes ownership of `obj` (it is completed and pruned in place)."""
@@ -292,9 +364,10 @@ class Store:
                 return self._out(current, version)
             return self._out(await self._storage.delete(key, preconditions), version)
 
-    async def delete_collection(self, namespace: str, version: str, opts: WriteOptions) -> Object:
-        """Delete every object of the collection; answer the list of what was deleted."""
-        listed = await self.list(namespace, version)
+    async def delete_collection(self, namespace: str, version: str, opts: WriteOptions,
+                                list_opts: ListOptions = ListOptions()) -> Object:
+        """Delete every (selected) object of the collection; answer the list of what was deleted."""
+        listed = await self.list(namespace, version, list_opts)
         deleted = []
         for item in listed["items"]:
             meta = item["metadata"]
@@ -312,21 +385,3 @@ class Store:
 def _name_of(obj: Object) -> str:
     meta = obj.get("metadata") if isinstance(obj, dict) else None
     return str(meta.get("name") or "") if isinstance(meta, dict) else ""
-
-
-def _encode_continue(key: str, revision: int) -> str:
-    raw = orjson.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": key})
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_continue(token: str, prefix: str) -> str:
-    """The key to resume after; a token that is garbled or from another collection is a 400."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = orjson.loads(raw)
-        start = data["start"]
-    except (binascii.Error, ValueError, TypeError, KeyError, orjson.JSONDecodeError):
-        raise errors.BadRequest("continue key is not valid: malformed token") from None
-    if not isinstance(start, str) or not start.startswith(prefix):
-        raise errors.BadRequest("continue key is not valid: it does not belong to this collection")
-    return start

@@ -46,6 +46,7 @@ NAMESPACES = ResourceDef(
     namespaced=False,
     short_names=("ns",),
     builtin=True,
+    extra_selectable_fields=("status.phase",),
     versions=(
         VersionDef(
             name="v1",
@@ -58,3 +59,51 @@ NAMESPACES = ResourceDef(
 )
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+_EVENT_SCHEMA = {
+    "type": "object",
+    "description": "Event is a report of an event somewhere in the cluster.",
+    "x-kubernetes-preserve-unknown-fields": True,
+    "properties": {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "involvedObject": {
+            "type": "object",
+            "description": "The object that this event is about.",
+            "x-kubernetes-preserve-unknown-fields": True,
+        },
+        "reason": {"type": "string", "description": "A short, machine understandable string for the transition."},
+        "message": {"type": "string", "description": "A human-readable description of the status of this operation."},
+        "type": {"type": "string", "description": "Type of this event (Normal, Warning)."},
+        "count": {"type": "integer", "description": "The number of times this event has occurred."},
+    },
+}
+
+# Core v1 events: operators (kopf) post them and `kubectl describe` lists them.
+EVENTS = ResourceDef(
+    group="",
+    kind="Event",
+    plural="events",
+    singular="event",
+    namespaced=True,
+    short_names=("ev",),
+    builtin=True,
+    extra_selectable_fields=tuple(f"involvedObject.{f}" for f in (
+        "kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath",
+    )) + ("reason", "reportingComponent", "source", "type"),
+    versions=(
+        VersionDef(
+            name="v1",
+            storage=True,
+            schema=_EVENT_SCHEMA,
+            printer_columns=(
+                PrinterColumn(name="Type", type="string", json_path=".type"),
+                PrinterColumn(name="Reason", type="string", json_path=".reason"),
+                PrinterColumn(name="Object", type="string", json_path=".involvedObject.name"),
+                PrinterColumn(name="Message", type="string", json_path=".message"),
+            ),
+        ),
+    ),
+)

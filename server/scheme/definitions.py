@@ -10,7 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 # What a stored resource serves unless its definition says otherwise (watch joins when streams land).
-DEFAULT_VERBS: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update")
+DEFAULT_VERBS: tuple[str, ...] = (
+    "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch",
+)
+# Every resource can be selected by these fields; definitions may add more (kube's selectableFields).
+METADATA_FIELDS: tuple[str, ...] = ("metadata.name", "metadata.namespace")
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,12 @@ class ResourceDef:
     verbs: tuple[str, ...] | None = None
     # A virtual resource has no storage: a custom handler answers it (e.g. SelfSubjectAccessReview).
     virtual: bool = False
+    # Field paths a fieldSelector may use besides metadata.name and metadata.namespace.
+    extra_selectable_fields: tuple[str, ...] = ()
+
+    @property
+    def selectable_fields(self) -> tuple[str, ...]:
+        return METADATA_FIELDS + self.extra_selectable_fields
 
     @property
     def served_verbs(self) -> tuple[str, ...]:

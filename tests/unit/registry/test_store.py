@@ -7,6 +7,7 @@ import pytest
 
 from server.api import errors
 from server.config import shipped_resources_dir
+from server.registry.listing import ListOptions
 from server.registry.store import Store, StoreOptions, WriteOptions
 from server.registry.strategy import strategy_for
 from server.scheme.builtin import NAMESPACES
@@ -144,14 +145,14 @@ async def test_list_pages_and_continue() -> None:
     store = make_store()
     for i in range(5):
         await store.create("default", foo(f"n{i}"), "v1", WriteOptions())
-    page = await store.list("default", "v1", limit=2)
+    page = await store.list("default", "v1", ListOptions(limit=2))
     assert [o["metadata"]["name"] for o in page["items"]] == ["n0", "n1"]
     assert page["metadata"]["remainingItemCount"] == 3
-    rest = await store.list("default", "v1", continue_token=page["metadata"]["continue"])
+    rest = await store.list("default", "v1", ListOptions(continue_token=page["metadata"]["continue"]))
     assert [o["metadata"]["name"] for o in rest["items"]] == ["n2", "n3", "n4"]
     assert page["kind"] == "FooList"
     with pytest.raises(errors.BadRequest):
-        await store.list("default", "v1", continue_token="garbage!!")
+        await store.list("default", "v1", ListOptions(continue_token="garbage!!"))
 
 
 async def test_delete_collection() -> None:
