@@ -74,7 +74,8 @@ def build_config(
     name: str, backend: str, etcd_servers: str, file_rootpath: Path, bind_address: str, secure_port: int,
     insecure_port: int, resources: list[Path], examples: bool, request_timeout: str, unrestricted_update: bool,
     token_auth_file: Optional[Path], kubectl_disabled: bool, kubectl_ephemeral_token: bool,
-    authn_allow_localhost: bool, san: list[str],
+    authn_allow_localhost: bool, san: list[str], watch_event_window: int = 10000,
+    watch_bookmark_interval: str = "10s",
 ) -> ServerConfig:
     """Validate flags and turn them into the one ServerConfig."""
     try:
@@ -99,6 +100,16 @@ def build_config(
         raise typer.BadParameter(str(exc), param_hint="--request-timeout") from None
     if timeout <= 0:
         raise typer.BadParameter(f"{request_timeout!r} is not a positive duration", param_hint="--request-timeout")
+    if watch_event_window < 1:
+        raise typer.BadParameter(f"{watch_event_window} is not a positive number of events",
+                                 param_hint="--watch-event-window")
+    try:
+        bookmark_interval = parse_duration(watch_bookmark_interval)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--watch-bookmark-interval") from None
+    if bookmark_interval <= 0:
+        raise typer.BadParameter(f"{watch_bookmark_interval!r} is not a positive duration",
+                                 param_hint="--watch-bookmark-interval")
     if token_auth_file is not None and not token_auth_file.is_file():
         raise typer.BadParameter(f"{token_auth_file} is not a file", param_hint="--token-auth-file")
     return ServerConfig(
@@ -112,6 +123,8 @@ def build_config(
         resource_dirs=tuple(p.expanduser().resolve() for p in resources),
         load_examples=examples,
         request_timeout=timeout,
+        event_window=watch_event_window,
+        bookmark_interval=bookmark_interval,
         unrestricted_update=unrestricted_update,
         token_auth_file=token_auth_file.resolve() if token_auth_file else None,
         kubectl_disabled=kubectl_disabled,
@@ -214,7 +227,9 @@ def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> li
             flag("examples", config.load_examples), flag("unrestricted-update", config.unrestricted_update),
             flag("kubectl-disabled", config.kubectl_disabled),
             flag("kubectl-ephemeral-token", config.kubectl_ephemeral_token),
-            flag("authn-allow-localhost", config.authn_allow_localhost), "--log-level", log_level]
+            flag("authn-allow-localhost", config.authn_allow_localhost), "--log-level", log_level,
+            "--watch-event-window", str(config.event_window),
+            "--watch-bookmark-interval", f"{config.bookmark_interval!r}s"]
     if config.etcd_servers:
         args += ["--etcd-servers", ",".join(config.etcd_servers)]
     if config.token_auth_file is not None:
@@ -323,6 +338,9 @@ def start(
     authn_allow_localhost: bool = typer.Option(False, "--authn-allow-localhost/--no-authn-allow-localhost",
                                                help="Loopback requests without credentials are an administrator."),
     san: Optional[List[str]] = typer.Option(None, "--san", help="Extra serving-certificate SAN (repeatable)."),
+    watch_event_window: int = typer.Option(
+        10000, help="Past events kept for watch resumption and paging; older revisions get 410 Gone."),
+    watch_bookmark_interval: str = typer.Option("10s", help="How often an idle watch gets a bookmark (e.g. 1s, 10s)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
     detach: bool = typer.Option(False, "--detach/--no-detach",
                                 help="Run in the background (log in $KAPI_HOME/logs/NAME.log); return once ready."),
@@ -332,7 +350,8 @@ def start(
     """Start a Kubernetes-style API server (HTTPS with generated certificates, and/or HTTP)."""
     config = build_config(name, backend, etcd_servers, file_rootpath, bind_address, secure_port, insecure_port,
                           resources or [], examples, request_timeout, unrestricted_update, token_auth_file,
-                          kubectl_disabled, kubectl_ephemeral_token, authn_allow_localhost, san or [])
+                          kubectl_disabled, kubectl_ephemeral_token, authn_allow_localhost, san or [],
+                          watch_event_window, watch_bookmark_interval)
     if detach:
         raise typer.Exit(start_detached(config, child_argv(config, request_timeout, log_level), ready_timeout))
     serve_foreground(config, log_level, log_file)
