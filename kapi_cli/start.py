@@ -229,7 +229,7 @@ def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> li
             flag("kubectl-ephemeral-token", config.kubectl_ephemeral_token),
             flag("authn-allow-localhost", config.authn_allow_localhost), "--log-level", log_level,
             "--watch-event-window", str(config.event_window),
-            "--watch-bookmark-interval", f"{config.bookmark_interval!r}s"]
+            "--watch-bookmark-interval", repr(config.bookmark_interval)]
     if config.etcd_servers:
         args += ["--etcd-servers", ",".join(config.etcd_servers)]
     if config.token_auth_file is not None:

@@ -110,6 +110,80 @@ class Conn:
         self.writer.close()
 
 
+class WatchConn:
+    """A watch stream read chunk by chunk (each chunk carries one event line)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int, path: str) -> "WatchConn":
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: application/json\r\n\r\n".encode())
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        return cls(reader, writer)
+
+    async def event(self) -> bytes:
+        size = int((await self.reader.readline()).strip(), 16)
+        data = await self.reader.readexactly(size + 2)
+        return data[:-2]
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def current_revision(port: int) -> str:
+    conn = await Conn.open(port, None)
+    conn.writer.write(f"GET {FOOS}?limit=1 HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    await conn.reader.readline()
+    length = 0
+    while (line := await conn.reader.readline()) not in (b"\r\n", b""):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    body = json.loads(await conn.reader.readexactly(length))
+    conn.close()
+    return str(body["metadata"]["resourceVersion"])
+
+
+async def bench_watch(port: int, n: int, watchers: int) -> list["Result"]:
+    """Create-to-event latency with one watcher, then events/s delivered to `watchers` watchers."""
+    rv = await current_revision(port)
+    watch = await WatchConn.open(port, f"{FOOS}?watch=true&resourceVersion={rv}")
+    writer = await Conn.open(port, None)
+    latencies = []
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for i in range(n):
+        t = time.perf_counter()
+        await writer.request("POST", FOOS, foo_body(f"w{i}"))
+        await watch.event()
+        latencies.append(time.perf_counter() - t)
+    one = Result("watch: create → event (1 watcher)", n, time.perf_counter() - t0, latencies,
+                 (time.process_time() - cpu0) / (time.perf_counter() - t0))
+    watch.close()
+    rv = await current_revision(port)
+    streams = [await WatchConn.open(port, f"{FOOS}?watch=true&resourceVersion={rv}") for _ in range(watchers)]
+    got = [0] * watchers
+
+    async def drain(k: int) -> None:
+        while got[k] < n:
+            await streams[k].event()
+            got[k] += 1
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    readers = [asyncio.create_task(drain(k)) for k in range(watchers)]
+    for i in range(n):
+        await writer.request("POST", FOOS, foo_body(f"f{i}"))
+    await asyncio.gather(*readers)
+    seconds = time.perf_counter() - t0
+    fan = Result(f"watch: events delivered to {watchers} watchers", n * watchers, seconds, [seconds / n] * n,
+                 (time.process_time() - cpu0) / seconds)
+    for w in streams:
+        w.close()
+    writer.close()
+    return [one, fan]
+
+
 @dataclass
 class Result:
     name: str
@@ -171,6 +245,7 @@ async def bench_backend(server: Server, n: int, tls_ctx: ssl.SSLContext, cert_ct
         await run_load("merge patch, 16 clients", port, 16, n, lambda i: (
             "PATCH", f"{FOOS}/c{i}", b'{"spec":{"msg":"patched"}}', "application/merge-patch+json")),
     ]
+    out += await bench_watch(port, min(n, 500), 50)
     return out
 
 

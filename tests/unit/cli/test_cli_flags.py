@@ -128,6 +128,9 @@ def build(tmp_path: Path, **changes: Any) -> ServerConfig:
     ({"name": "Bad/Name"}, "invalid instance name"),
     ({"name": ""}, "invalid instance name"),
     ({"token_auth_file": Path("/nonexistent/tokens.csv")}, "is not a file"),
+    ({"watch_event_window": 0}, "not a positive number of events"),
+    ({"watch_bookmark_interval": "soon"}, "invalid duration"),
+    ({"watch_bookmark_interval": "0s"}, "not a positive duration"),
 ])
 def test_build_config_rejects(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
     with pytest.raises(typer.BadParameter, match=message):
@@ -151,7 +154,9 @@ def test_detached_argv_rebuilds_the_same_config(captured: list[ServerConfig], tm
     original = build(tmp_path / "root", name="x1", secure_port=0, insecure_port=7000, examples=False,
                      request_timeout="90s", unrestricted_update=True, token_auth_file=tokens,
                      kubectl_ephemeral_token=True, authn_allow_localhost=True, san=["a.test", "10.0.0.1"],
-                     resources=[tmp_path / "crds"], etcd_servers="http://e1:2379,http://e2:2379")
+                     resources=[tmp_path / "crds"], etcd_servers="http://e1:2379,http://e2:2379",
+                     watch_event_window=5, watch_bookmark_interval="1500ms")
+    assert (original.event_window, original.bookmark_interval) == (5, 1.5)
     argv = start_mod.child_argv(original, "90s", "warning")
     assert "--detach" not in argv
     result = CliRunner().invoke(app, ["start", *argv])
