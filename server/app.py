@@ -5,6 +5,8 @@ tests can create as many independent servers as they like.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -19,26 +21,36 @@ from server.auth import kubectl_token
 from server.auth.factory import build_authenticator, build_authorizer
 from server.auth.union import UnionAuthenticator
 from server.config import ServerConfig
-from server.controllers.bootstrap import ensure_initial_namespaces
+from server.controllers.bootstrap import apply_crd_manifests, ensure_initial_namespaces
+from server.controllers.crd import CRDController
 from server.endpoints.context import ApiContext
 from server.endpoints.router import make_api_handler
 from server.registry.store import Store, StoreOptions
-from server.registry.strategy import strategy_for
+from server.registry.strategies import strategy_for
 from server.scheme.builtin import EVENTS, NAMESPACES
 from server.scheme.builtin_auth import AUTH_REVIEWS
-from server.scheme.crd import load_crd_dir
+from server.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
+from server.scheme.crd import crd_files, definition_from_crd, load_crd_manifests
+from server.scheme.definitions import ResourceDef
 from server.scheme.registry import Scheme
 from server.storage.factory import create_storage
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def build_scheme(config: ServerConfig) -> Scheme:
-    """Built-in types plus every CRD manifest in the configured directories."""
-    scheme = Scheme([NAMESPACES, EVENTS, *AUTH_REVIEWS])
-    for directory in config.definition_dirs:
-        for definition in load_crd_dir(directory):
-            scheme.add(definition)
+def startup_manifests(config: ServerConfig) -> list[dict[str, Any]]:
+    """The CRD manifests `kapi start` applies: shipped examples, then `--resources` directories.
+
+    Read and checked before anything is served, so a bad manifest stops the start with its reason.
+    """
+    return [m for d in config.definition_dirs for path in crd_files(d) for m in load_crd_manifests(path)]
+
+
+def build_scheme(manifests: list[dict[str, Any]]) -> Scheme:
+    """Built-in types plus the start-up CRDs (the CRD controller keeps it current afterwards)."""
+    scheme = Scheme([NAMESPACES, EVENTS, CUSTOM_RESOURCE_DEFINITIONS, *AUTH_REVIEWS])
+    for manifest in manifests:
+        scheme.replace(definition_from_crd(manifest))
     return scheme
 
 
@@ -64,7 +76,8 @@ def build_authentication(config: ServerConfig) -> UnionAuthenticator:
 
 def create_app(config: ServerConfig) -> FastAPI:
     authenticator = build_authentication(config)  # first: a bad token file fails before storage opens
-    scheme = build_scheme(config)
+    manifests = startup_manifests(config)
+    scheme = build_scheme(manifests)
     storage = create_storage(config.backend, config.file_rootpath, event_window=config.event_window)
     stores: dict[tuple[str, str], Store] = {}
 
@@ -80,10 +93,15 @@ def create_app(config: ServerConfig) -> FastAPI:
         continue_key=secrets.token_bytes(32),  # continue tokens are valid for this process only
         bookmark_interval=config.bookmark_interval,
     )
+
+    def make_store(definition: ResourceDef) -> Store:
+        return Store(strategy_for(definition), storage, admission, options)
+
     for definition in scheme.definitions:
-        if definition.virtual:  # answered by a custom handler, nothing to store
-            continue
-        stores[(definition.group, definition.plural)] = Store(strategy_for(definition), storage, admission, options)
+        if not definition.virtual:  # virtual ones are answered by a custom handler, nothing to store
+            stores[(definition.group, definition.plural)] = make_store(definition)
+    crd_key = (CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural)
+    crd_controller = CRDController(scheme, stores, stores[crd_key], make_store)
 
     ctx = ApiContext(
         scheme=scheme,
@@ -96,9 +114,15 @@ def create_app(config: ServerConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ensure_initial_namespaces(stores[("", "namespaces")])
+        await apply_crd_manifests(stores[crd_key], manifests)
+        await crd_controller.sync()
+        controller_task = asyncio.create_task(crd_controller.run())
         try:
             yield
         finally:
+            controller_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await controller_task
             await storage.close()
 
     app = FastAPI(

@@ -1,6 +1,8 @@
 """Start-up loop: make sure the namespaces every cluster has exist (default, kube-system, …)."""
 from __future__ import annotations
 
+from typing import Any
+
 from server.api import errors
 from server.registry.store import Store, WriteOptions
 from server.scheme.builtin import INITIAL_NAMESPACES
@@ -16,3 +18,21 @@ async def ensure_initial_namespaces(namespaces: Store) -> list[str]:
         except errors.AlreadyExists:
             continue
     return created
+
+
+async def apply_crd_manifests(crds: Store, manifests: list[dict[str, Any]]) -> None:
+    """Create each CRD, or bring its spec up to date: start-up manifests are applied, not just read.
+
+    Stored this way they survive restarts on persistent backends, and the CRD
+    controller serves them like any CRD created through the API.
+    """
+    for manifest in manifests:
+        name = manifest["metadata"]["name"]
+        try:
+            current = await crds.get("", name, "v1")
+        except errors.NotFound:
+            await crds.create("", {"apiVersion": manifest["apiVersion"], "kind": manifest["kind"],
+                                   "metadata": {"name": name}, "spec": manifest["spec"]}, "v1", WriteOptions())
+            continue
+        if current.get("spec") != manifest["spec"]:
+            await crds.patch("", name, "v1", "", lambda cur, m=manifest: {**cur, "spec": m["spec"]}, WriteOptions())

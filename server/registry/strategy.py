@@ -77,10 +77,3 @@ class NamespaceStrategy(Strategy):
         if not isinstance(spec, dict):
             spec = obj["spec"] = {}
         spec.setdefault("finalizers", ["kubernetes"])
-
-
-def strategy_for(definition: ResourceDef) -> Strategy:
-    """The strategy that serves `definition`."""
-    if definition.builtin and definition.group == "" and definition.plural == "namespaces":
-        return NamespaceStrategy(definition)
-    return Strategy(definition)

@@ -104,8 +104,8 @@ def definition_from_crd(crd: dict[str, Any]) -> ResourceDef:
     )
 
 
-def load_crd_file(path: Path) -> list[ResourceDef]:
-    """Every CRD in a (multi-document) YAML file; other kinds are ignored."""
+def load_crd_manifests(path: Path) -> list[dict[str, Any]]:
+    """Every CRD manifest in a (multi-document) YAML file, each checked; other kinds are ignored."""
     try:
         docs = list(yaml.load_all(path.read_text(), Loader=_Loader))
     except yaml.YAMLError as exc:
@@ -114,18 +114,25 @@ def load_crd_file(path: Path) -> list[ResourceDef]:
     for doc in docs:
         if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
             try:
-                out.append(definition_from_crd(doc))
+                definition_from_crd(doc)
             except CRDError as exc:
                 raise CRDError(f"{path}: {exc}") from exc
+            out.append(doc)
     return out
+
+
+def load_crd_file(path: Path) -> list[ResourceDef]:
+    """Every CRD in a (multi-document) YAML file, as definitions."""
+    return [definition_from_crd(doc) for doc in load_crd_manifests(path)]
+
+
+def crd_files(directory: Path) -> list[Path]:
+    """The manifest files of a directory (`*.yaml`, `*.yml`, `*.json`), in name order."""
+    if not directory.is_dir():
+        raise CRDError(f"{directory}: not a directory")
+    return [p for p in sorted(directory.iterdir()) if p.suffix in (".yaml", ".yml", ".json") and p.is_file()]
 
 
 def load_crd_dir(directory: Path) -> list[ResourceDef]:
-    """All CRDs in `*.yaml`/`*.yml`/`*.json` files of a directory, in name order."""
-    if not directory.is_dir():
-        raise CRDError(f"{directory}: not a directory")
-    out: list[ResourceDef] = []
-    for path in sorted(directory.iterdir()):
-        if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
-            out.extend(load_crd_file(path))
-    return out
+    """All CRDs in a directory's manifest files, in name order."""
+    return [d for path in crd_files(directory) for d in load_crd_file(path)]

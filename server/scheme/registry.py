@@ -52,6 +52,13 @@ class Scheme:
         self._by_resource[key] = definition
         self.generation += 1
 
+    def replace(self, definition: ResourceDef) -> None:
+        """Add or update a definition (a CRD changed); derived documents rebuild on the next request."""
+        key = (definition.group, definition.plural)
+        if self._by_resource.get(key) != definition:
+            self._by_resource[key] = definition
+            self.generation += 1
+
     def remove(self, group: str, plural: str) -> None:
         if self._by_resource.pop((group, plural), None) is not None:
             self.generation += 1

@@ -9,7 +9,7 @@ from server.api import errors
 from server.config import shipped_resources_dir
 from server.registry.listing import ListOptions
 from server.registry.store import Store, StoreOptions, WriteOptions
-from server.registry.strategy import strategy_for
+from server.registry.strategies import strategy_for
 from server.scheme.builtin import NAMESPACES
 from server.scheme.crd import load_crd_dir
 from server.storage.interfaces import Preconditions

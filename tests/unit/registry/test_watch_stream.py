@@ -11,7 +11,7 @@ from server.api.selectors import parse_label_selector
 from server.config import shipped_resources_dir
 from server.registry.listing import ListOptions
 from server.registry.store import Store, StoreOptions, WriteOptions
-from server.registry.strategy import strategy_for
+from server.registry.strategies import strategy_for
 from server.registry.watch import INITIAL_EVENTS_END
 from server.scheme.crd import load_crd_dir
 from server.storage.memory import MemoryStorage

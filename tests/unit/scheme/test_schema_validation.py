@@ -15,7 +15,7 @@ from server.api import errors
 from server.api.errors import Cause, go_float, render_value
 from server.config import shipped_resources_dir
 from server.registry.store import Store, WriteOptions
-from server.registry.strategy import strategy_for
+from server.registry.strategies import strategy_for
 from server.scheme.crd import load_crd_dir
 from server.scheme.structural import is_structural
 from server.scheme.validation import prune_non_nullable_nulls, validate

@@ -1,0 +1,18 @@
+"""Which strategy serves which definition: the one place that names them all."""
+from __future__ import annotations
+
+from server.registry.crd_strategy import CRDStrategy
+from server.registry.strategy import NamespaceStrategy, Strategy
+from server.scheme.builtin import NAMESPACES
+from server.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
+from server.scheme.definitions import ResourceDef
+
+
+def strategy_for(definition: ResourceDef) -> Strategy:
+    """The strategy that serves `definition`; custom resources get the generic one."""
+    key = (definition.group, definition.plural)
+    if definition.builtin and key == (NAMESPACES.group, NAMESPACES.plural):
+        return NamespaceStrategy(definition)
+    if definition.builtin and key == (CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural):
+        return CRDStrategy(definition)
+    return Strategy(definition)
