@@ -21,8 +21,6 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
-from certs.bundle import ensure_certs
-
 from certs.bundle import CertError, ensure_certs
 from certs.files import ensure_dir, write_private
 from kapi_cli import state as st

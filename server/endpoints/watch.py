@@ -8,7 +8,6 @@ storage watcher is released.
 """
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import AsyncIterator
 
@@ -35,18 +34,10 @@ async def serve_watch(store: Store, version: str, namespace: str, opts: ListOpti
         return orjson.dumps({"type": kind, "object": obj}) + b"\n"
 
     async def body() -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + lifetime
-        events = stream.events()
         try:
-            while (remaining := deadline - loop.time()) > 0:
-                try:
-                    kind, obj = await asyncio.wait_for(events.__anext__(), timeout=remaining)
-                except (asyncio.TimeoutError, StopAsyncIteration):
-                    return
+            async for kind, obj in stream.events(lifetime):
                 yield encode(kind, obj)
         finally:
-            await events.aclose()
             stream.close()
 
     return StreamingResponse(body(), media_type="application/json")

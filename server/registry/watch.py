@@ -18,6 +18,7 @@ then yields `(type, object)` pairs:
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from server.api import errors
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
 
 Object = dict[str, Any]
 Event = tuple[str, Object]
+
+
+class _Expired(Exception):
+    """The stream reached its lifetime."""
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
@@ -64,6 +69,7 @@ class WatchStream:
         self._watcher: Watcher | None = None
         self._error: errors.StatusError | None = None
         self._revision = 0
+        self._deadline = math.inf
 
     async def open(self) -> None:
         """Read the initial state and register the watcher; 504 for a revision not reached yet."""
@@ -90,8 +96,10 @@ class WatchStream:
             meta["annotations"] = {INITIAL_EVENTS_END: "true"}
         return "BOOKMARK", {"kind": d.kind, "apiVersion": d.api_version(self._version), "metadata": meta}
 
-    async def events(self) -> AsyncIterator[Event]:
-        """The stream itself; ends when the watcher is closed or overflows."""
+    async def events(self, lifetime: float = math.inf) -> AsyncIterator[Event]:
+        """The stream itself; ends after `lifetime` seconds, or when the watcher is closed or overflows."""
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + lifetime
         if self._error is not None:
             yield "ERROR", self._error.to_status()
             return
@@ -105,7 +113,7 @@ class WatchStream:
             while True:
                 try:
                     event = await self._next(watcher)
-                except (StopAsyncIteration, WatcherOverflowError):
+                except (StopAsyncIteration, WatcherOverflowError, _Expired):
                     return
                 if event is None:
                     self._revision = max(self._revision, await self._storage.current_revision())
@@ -117,12 +125,21 @@ class WatchStream:
                     yield kind, self._store.output(event.object, self._version)
 
     async def _next(self, watcher: Watcher) -> WatchEvent | None:
-        """The next event, or None when bookmarks are wanted and the stream was idle for an interval."""
-        if not self._opts.allow_bookmarks:
-            return await watcher.__anext__()
+        """The next event; None when bookmarks are wanted and the stream was idle for an interval.
+
+        Raises `_Expired` at the stream's deadline. Waiting with a timeout on the
+        watcher (a plain coroutine) never loses an event: the storage watcher
+        keeps what a cancelled wait did not take.
+        """
+        remaining = self._deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise _Expired
+        wait = min(remaining, self._bookmark_interval) if self._opts.allow_bookmarks else remaining
         try:
-            return await asyncio.wait_for(watcher.__anext__(), timeout=self._bookmark_interval)
+            return await asyncio.wait_for(watcher.__anext__(), timeout=None if math.isinf(wait) else wait)
         except asyncio.TimeoutError:
+            if wait >= remaining:
+                raise _Expired from None
             return None
 
     def close(self) -> None:

@@ -122,6 +122,11 @@ def custom_api(server: Any) -> kubernetes.client.CustomObjectsApi:
     return kubernetes.client.CustomObjectsApi(kubernetes.client.ApiClient(config))
 
 
+def list_rv(api: kubernetes.client.CustomObjectsApi, namespace: str) -> str:
+    listed: Any = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    return str(listed["metadata"]["resourceVersion"])
+
+
 def summary(event: dict) -> tuple[str, str, str]:
     """(type, name, msg) of a watch event from the Python client."""
     obj = event["raw_object"]
@@ -150,10 +155,9 @@ def test_kubectl_get_w_shows_create_change_delete(kapi: Any, kubectl_watch: Call
 def test_kubectl_get_w_plain_prints_rows(kapi: Any, kubectl_watch: Callable[..., KubectlWatch]) -> None:
     """Without --output-watch-events: a Table row per event, the AGE cell formatted by the server."""
     ns = new_namespace(kapi, "kp")
-    w = kubectl_watch(kapi, "fo", "-n", ns)  # short name; empty list at first
-    time.sleep(1.0)  # kubectl has listed (nothing) and is watching; events after its list RV are replayed anyway
+    w = kubectl_watch(kapi, "fo", "-n", ns)  # short name; whether it lists before or after the create, it shows it
     create_foo(kapi, ns, "row", "first")
-    assert w.wait_for(lambda cells: cells[:1] == ["row"]) [:2] == ["row", "first"]
+    assert w.wait_for(lambda cells: cells[:1] == ["row"])[:2] == ["row", "first"]
     patch_foo(kapi, ns, "row", {"spec": {"msg": "second"}})
     row = w.wait_for(lambda cells: cells[:1] == ["row"])
     assert row[:2] == ["row", "second"] and row[2][-1] in "smhd"
@@ -234,7 +238,7 @@ def test_python_watch_from_too_old_revision_gets_410(kapi_factory: Any) -> None:
     server = kapi_factory("--watch-event-window", "5", name="window")
     api = custom_api(server)
     create_foo(server, "default", "old", "v0")
-    old_rv = api.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)["metadata"]["resourceVersion"]
+    old_rv = list_rv(api, "default")
     for i in range(20):
         patch_foo(server, "default", "old", {"spec": {"msg": f"v{i + 1}"}})
 
@@ -256,7 +260,7 @@ def test_python_watch_from_too_old_revision_gets_410(kapi_factory: Any) -> None:
     assert (status["kind"], status["code"], status["reason"]) == ("Status", 410, "Expired")
 
     # A recent revision still resumes; a future one is a 504.
-    current = api.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)["metadata"]["resourceVersion"]
+    current = list_rv(api, "default")
     patch_foo(server, "default", "old", {"spec": {"msg": "newest"}})
     events = list(kubernetes.watch.Watch().stream(api.list_namespaced_custom_object, GROUP, VERSION, "default",
                                                   PLURAL, resource_version=current, timeout_seconds=1))
@@ -269,7 +273,7 @@ def test_python_watch_from_too_old_revision_gets_410(kapi_factory: Any) -> None:
 def test_python_watch_label_selector_turns_relabel_into_added_deleted(kapi: Any) -> None:
     api = custom_api(kapi)
     ns = new_namespace(kapi, "ls")
-    rv = api.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["metadata"]["resourceVersion"]
+    rv = list_rv(api, ns)
     create_foo(kapi, ns, "x", "hidden", labels={"app": "db"})  # not selected: invisible
     patch_foo(kapi, ns, "x", {"metadata": {"labels": {"app": "web"}}})  # starts matching: ADDED
     patch_foo(kapi, ns, "x", {"spec": {"msg": "visible"}})  # still matching: MODIFIED
@@ -324,3 +328,16 @@ def test_watch_list_initial_events_end_bookmark(kapi: Any) -> None:
     assert end["type"] == "BOOKMARK"
     assert end["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
     assert bad.status_code == 422 and bad.json()["reason"] == "Invalid"
+
+
+def test_client_leaving_a_bookmark_watch_leaves_no_server_error(kapi_factory: Any) -> None:
+    server = kapi_factory("--watch-bookmark-interval", "1s", "--backend", "memory", name="leaving")
+    params = {"watch": "true", "allowWatchBookmarks": "true"}
+    for _ in range(3):
+        with httpx.stream("GET", server.url + foos_path("default"), params=params, timeout=10) as r:
+            assert next(line for line in r.iter_lines() if line.strip())  # a bookmark: the stream is idle
+    time.sleep(1.0)
+    with server.client() as c:
+        assert c.get("/readyz").status_code == 200
+    log = server.log_path.read_text(errors="replace")
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log
