@@ -121,16 +121,12 @@ def api_resource_list(scheme: Scheme, group: str, version: str) -> dict[str, Any
         if not d.virtual:  # kube gives no hash for resources without storage
             entry["storageVersionHash"] = storage_version_hash(d.group, d.storage_version.name, d.kind)
         out.append(entry)
-        if v.status_subresource:
-            out.append(
-                {
-                    "name": f"{d.plural}/status",
-                    "singularName": "",
-                    "namespaced": d.namespaced,
-                    "kind": d.kind,
-                    "verbs": sorted(STATUS_VERBS),
-                }
-            )
+        for sub, (group_, version_, kind) in _subresources(d, v):
+            entry = {"name": f"{d.plural}/{sub}", "singularName": "", "namespaced": d.namespaced,
+                     "kind": kind, "verbs": sorted(STATUS_VERBS)}
+            if group_ != d.group or version_ != v.name:
+                entry.update(group=group_, version=version_)
+            out.append(entry)
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",
@@ -152,11 +148,23 @@ def _resource_discovery(d: ResourceDef, v: VersionDef) -> dict[str, Any]:
         entry["shortNames"] = list(d.short_names)
     if d.categories:
         entry["categories"] = list(d.categories)
-    if v.status_subresource:
-        entry["subresources"] = [
-            {"subresource": "status", "responseKind": dict(response_kind), "verbs": sorted(STATUS_VERBS)}
-        ]
+    subresources = [
+        {"subresource": sub, "responseKind": {"group": g, "version": ver, "kind": kind}, "verbs": sorted(STATUS_VERBS)}
+        for sub, (g, ver, kind) in _subresources(d, v)
+    ]
+    if subresources:
+        entry["subresources"] = subresources
     return entry
+
+
+def _subresources(d: ResourceDef, v: VersionDef) -> list[tuple[str, tuple[str, str, str]]]:
+    """(name, (group, version, kind) answered) of each subresource: status as the kind, scale as autoscaling/v1."""
+    out = []
+    if v.status_subresource:
+        out.append(("status", (d.group, v.name, d.kind)))
+    if v.scale is not None:
+        out.append(("scale", ("autoscaling", "v1", "Scale")))
+    return out
 
 
 def _group_discovery(scheme: Scheme, group: str, versions: tuple[str, ...]) -> dict[str, Any]:

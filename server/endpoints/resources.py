@@ -18,7 +18,9 @@ from server.endpoints.context import ApiContext
 from server.endpoints.params import QueryOptions, parse_list_options, parse_query
 from server.endpoints.watch import serve_watch
 from server.registry.store import Store, WriteOptions
+from server.registry.scale import replicas_of, to_scale, with_replicas
 from server.registry.table import to_table
+from server.scheme.definitions import VersionDef
 from server.storage.interfaces import Preconditions
 
 _ITEM_METHODS = {"GET", "PUT", "PATCH", "DELETE", "HEAD"}
@@ -56,7 +58,10 @@ def _resolve(ctx: ApiContext, info: RequestInfo) -> tuple[Store, str]:
     if store is None or info.extra_parts:
         raise errors.NotFound(_NOT_FOUND)
     definition, version = found  # type: ignore[misc]
-    if info.subresource and not (info.subresource == "status" and version.status_subresource):
+    served_subresources = {"status"} if version.status_subresource else set()
+    if version.scale is not None:
+        served_subresources.add("scale")
+    if info.subresource and info.subresource not in served_subresources:
         raise errors.NotFound(_NOT_FOUND)
     if definition.namespaced and not info.namespace and info.name:
         raise errors.NotFound(_NOT_FOUND)
@@ -84,6 +89,23 @@ async def handle_resource(request: Request, info: RequestInfo, ctx: ApiContext) 
         raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
     q = parse_query(request.query_params)
     ns = _namespace(store, info)
+    response = await _dispatch(request, ctx, store, info, version, ns, q)
+    vdef = store.definition.version(version)
+    if vdef is not None and vdef.deprecated:
+        response.headers.append("Warning", '299 - "' + _deprecation(store, vdef).replace('"', '\\"') + '"')
+    return response
+
+
+def _deprecation(store: Store, vdef: VersionDef) -> str:
+    d = store.definition
+    return vdef.deprecation_warning or f"{d.api_version(vdef.name)} {d.kind} is deprecated"
+
+
+async def _dispatch(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
+                    q: QueryOptions) -> Response:
+    method = request.method
+    if info.subresource == "scale":
+        return await _scale(request, ctx, store, info, version, ns, q)
     if info.verb == "watch":
         return await _watch(request, ctx, store, info, version, ns, q)
     if method in ("GET", "HEAD"):
@@ -142,6 +164,33 @@ async def _watch(request: Request, ctx: ApiContext, store: Store, info: RequestI
     return await serve_watch(store, version, ns, opts, output, q.include_object, ctx.request_timeout)
 
 
+async def _scale(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
+                 q: QueryOptions) -> Response:
+    """GET, PUT and PATCH of `autoscaling/v1 Scale`, written through to specReplicasPath."""
+    spec = store.definition.version(version).scale  # type: ignore[union-attr]
+    assert spec is not None
+    current = await store.get(ns, info.name, version)
+    if request.method == "GET":
+        return respond(request, to_scale(current, spec))
+    body = await _body(request, ctx)
+    if request.method == "PATCH":
+        apply = _patch_function(request.headers.get("content-type"), body, None)
+        wanted = apply(to_scale(current, spec))
+    else:
+        wanted = body
+    replicas = replicas_of(wanted, info.name)
+    rv = ((wanted.get("metadata") or {}) if isinstance(wanted, dict) else {}).get("resourceVersion")
+
+    def set_replicas(obj: dict[str, Any]) -> dict[str, Any]:
+        if rv:
+            obj["metadata"]["resourceVersion"] = rv  # a stale Scale conflicts like a stale object
+        return with_replicas(obj, replicas, spec)
+
+    opts = _write_options(q)
+    updated = await store.patch(ns, info.name, version, "", set_replicas, opts)
+    return respond(request, to_scale(updated, spec), warnings=opts.warnings)
+
+
 async def _body(request: Request, ctx: ApiContext) -> Any:
     return neg.decode_body(request.headers.get("content-type"), await read_body(request, ctx.max_body_bytes))
 
@@ -168,30 +217,39 @@ async def _update(request: Request, ctx: ApiContext, store: Store, info: Request
 
 async def _patch(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
                  q: QueryOptions) -> Response:
-    content_type = neg.parse_media_type(request.headers.get("content-type") or "").type
-    if content_type not in (neg.JSON_PATCH, neg.MERGE_PATCH, neg.STRATEGIC_PATCH):
+    _patch_type(request.headers.get("content-type"))
+    body = await _body(request, ctx)
+    vdef = store.definition.version(version)
+    apply = _patch_function(request.headers.get("content-type"), body, vdef.schema if vdef else None)
+    opts = _write_options(q)
+    patched = await store.patch(ns, info.name, version, info.subresource, apply, opts)
+    return respond(request, patched, warnings=opts.warnings)
+
+
+def _patch_type(content_type: str | None) -> str:
+    """The patch kind named by Content-Type; 415 for anything else."""
+    kind = neg.parse_media_type(content_type or "").type
+    if kind not in (neg.JSON_PATCH, neg.MERGE_PATCH, neg.STRATEGIC_PATCH):
         raise errors.UnsupportedMediaType(
             f'the body of the request was in an unknown format - accepted media types include: '
             f'{neg.JSON_PATCH}, {neg.MERGE_PATCH}, {neg.STRATEGIC_PATCH}'
         )
-    body = neg.decode_body(content_type, await read_body(request, ctx.max_body_bytes))
-    vdef = store.definition.version(version)
-    schema = vdef.schema if vdef else None
-    if content_type == neg.JSON_PATCH:
+    return kind
+
+
+def _patch_function(content_type: str | None, body: Any, schema: dict[str, Any] | None) -> Any:
+    """The old-to-new function a patch body stands for (all patch kinds share the update path)."""
+    kind = _patch_type(content_type)
+    if kind == neg.JSON_PATCH:
         if not isinstance(body, list):
             raise errors.BadRequest("json patch must be a list of operations")
-        apply = lambda current: json_patch(current, body)  # noqa: E731
-    elif content_type == neg.MERGE_PATCH:
-        if not isinstance(body, dict):
-            raise errors.BadRequest("merge patch must be a JSON object")
-        apply = lambda current: json_merge_patch(current, body)  # noqa: E731
-    else:
-        if not isinstance(body, dict):
-            raise errors.BadRequest("strategic merge patch must be a JSON object")
-        apply = lambda current: strategic_merge_patch(current, body, schema)  # noqa: E731
-    opts = _write_options(q)
-    patched = await store.patch(ns, info.name, version, info.subresource, apply, opts)
-    return respond(request, patched, warnings=opts.warnings)
+        return lambda current: json_patch(current, body)
+    if not isinstance(body, dict):
+        raise errors.BadRequest(f"{'merge' if kind == neg.MERGE_PATCH else 'strategic merge'} patch "
+                                "must be a JSON object")
+    if kind == neg.MERGE_PATCH:
+        return lambda current: json_merge_patch(current, body)
+    return lambda current: strategic_merge_patch(current, body, schema)
 
 
 def _delete_options(raw: Any) -> tuple[Preconditions | None, bool]:

@@ -26,7 +26,9 @@ from server.api.field_selectors import fields_of
 from server.registry.listing import ContinueCodec, ListOptions, ReadAt, expired_continue, list_revision
 from server.registry.strategy import Strategy
 from server.registry.watch import WatchStream
+from server.scheme.cel import has_rules, validate_rules_after
 from server.scheme.conversion import convert
+from server.scheme.defaulting import apply_defaults
 from server.scheme.pruning import prune
 from server.scheme.validation import prune_non_nullable_nulls, validate
 from server.storage import keys
@@ -120,6 +122,7 @@ class Store:
             raise errors.Timeout(str(exc), retry_after=1) from None
 
     def _out(self, obj: Object, version: str) -> Object:
+        apply_defaults(obj, self.definition.storage_version.schema)  # kube defaults what it reads from storage
         return convert(obj, self.definition, version)
 
     # -- checks shared by create and update --------------------------------
@@ -161,7 +164,8 @@ class Store:
         if causes:
             raise errors.invalid(d.group, d.kind, name or _name_of(obj), causes)
 
-    def _validate(self, obj: Object, version: str, opts: WriteOptions, creating: bool) -> None:
+    def _validate(self, obj: Object, version: str, opts: WriteOptions, creating: bool,
+                  old: Object | None = None) -> None:
         d = self.definition
         vdef = d.version(version)
         schema = vdef.schema if vdef else None
@@ -174,7 +178,11 @@ class Store:
             if opts.field_validation == "Warn":
                 opts.warnings.extend(f'unknown field "{p}"' for p in unknown)
         prune_non_nullable_nulls(obj, schema)
+        apply_defaults(obj, schema)
         causes = self.strategy.validate(obj, creating=creating) + validate(obj, schema)
+        if has_rules(schema):
+            old_view = self._out(_copy(old), version) if old is not None else None
+            causes += validate_rules_after(causes, obj, old_view, schema, opts.warnings)
         if causes:
             raise errors.invalid(d.group, d.kind, _name_of(obj), causes)
 
@@ -317,7 +325,7 @@ class Store:
                 "metadata.uid", new_meta.get("uid"), "field is immutable")])
         carry_system_fields_for_update(new, old)
         self.strategy.prepare_for_update(new, old, subresource)
-        self._validate(new, version, opts, creating=False)
+        self._validate(new, version, opts, creating=False, old=old)
         convert(new, d, d.storage_version.name)
         if self.strategy.spec_changed(new, old):
             new_meta = metadata(new)

@@ -41,8 +41,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import orjson
-from cel_expr_python import cel
-from cel_expr_python.ext import ext_optional, ext_strings
+from cel_expr_python import cel  # type: ignore[import-untyped]
+from cel_expr_python.ext import ext_optional, ext_strings  # type: ignore[import-untyped]
 
 from server.api.errors import Cause, field_duplicate, field_forbidden, field_not_supported, field_value_invalid, go_quote
 
@@ -418,12 +418,14 @@ class _Worker:
         self._broken = False
 
     def run(self, job: dict[str, Any]) -> dict[str, Any] | None:
-        """The outcome, {"budget": "rule"} on timeout, or None if no worker can run it."""
+        """The outcome, {"budget": "rule"} if the job overran (or killed the worker), None if no worker."""
         try:
             payload = orjson.dumps(job) + b"\n"
         except TypeError:
             return None
         with self._lock:
+            if self._proc is not None and self._proc.poll() is not None:
+                self.stop()
             proc = self._proc or self._start()
             if proc is None or proc.stdin is None or proc.stdout is None:
                 return None
@@ -433,10 +435,10 @@ class _Worker:
                 ready = select.select([proc.stdout], [], [], RULE_TIME_BUDGET)[0]
                 line = proc.stdout.readline() if ready else b""
             except (OSError, ValueError):
-                ready, line = [], b""
+                line = b""
             if not line:
                 self.stop()
-                return {"budget": "rule"} if not ready else None
+                return {"budget": "rule"}
             result: dict[str, Any] = orjson.loads(line)
             return result
 
@@ -549,8 +551,9 @@ def _node(walk: _Walk, value: Any, old: Any, schema: Any, path: str, root: bool,
                   (value[key], old_sub) if correlated else ratchet)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         keys = schema.get("x-kubernetes-list-map-keys")
+        keys = keys if isinstance(keys, list) else []
         olds: dict[Any, Any] | None = None
-        if schema.get("x-kubernetes-list-type") == "map" and isinstance(old, list) and isinstance(keys, list):
+        if schema.get("x-kubernetes-list-type") == "map" and isinstance(old, list) and keys:
             olds = {_map_key(item, keys): item for item in old if isinstance(item, dict)}
         for i, item in enumerate(value):
             old_item = olds.get(_map_key(item, keys)) if olds is not None and isinstance(item, dict) else None
@@ -572,7 +575,7 @@ def _rules_here(schema: Schema) -> list[dict[str, Any]]:
 
 def _check(walk: _Walk, value: Any, old: Any, schema: Schema, path: str, root: bool,
            ratchet: tuple[Any, Any] | None, rules: list[dict[str, Any]]) -> None:
-    type_name = schema.get("type") if isinstance(schema.get("type"), str) else ""
+    type_name = schema["type"] if isinstance(schema.get("type"), str) else ""
     here = path or "<nil>"
     kind = _kind_of(schema)
     converted: list[Any] = []
@@ -600,7 +603,10 @@ def _check(walk: _Walk, value: Any, old: Any, schema: Schema, path: str, root: b
         if outcome is None:
             if not converted:
                 converted[:] = [_to_cel(value, schema, root), _to_cel(old, schema, root) if old is not None else None]
-            outcome = _evaluate(program, converted[0], converted[1])
+            try:
+                outcome = _evaluate(program, converted[0], converted[1])
+            except Exception as exc:  # a value the runtime cannot take (an integer past 64 bits, ...)
+                outcome = {"error": str(exc)}
         said = _rule_error_string(rule)
         if "budget" in outcome:
             if outcome["budget"] == "message":
@@ -738,7 +744,8 @@ def _schema_errors(schema: Schema, path: str, uncorrelatable: str | None, compil
     where nothing at this level or deeper is wrong and outside allOf/anyOf/oneOf."""
     before = len(found)
     props = schema.get("properties")
-    for name in sorted(props) if isinstance(props, dict) else ():
+    props = props if isinstance(props, dict) else {}
+    for name in sorted(props):
         if isinstance(props[name], dict):
             _schema_errors(props[name], f"{_join(path, 'properties')}[{name}]", uncorrelatable, compile,
                            found, cel_found)

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from server.scheme.definitions import PrinterColumn, ResourceDef, VersionDef
+from server.scheme.definitions import PrinterColumn, ResourceDef, ScaleDef, VersionDef
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -41,6 +41,18 @@ def _columns(raw: Iterable[dict[str, Any]]) -> tuple[PrinterColumn, ...]:
         )
         for c in raw
     )
+
+
+def _scale(version: dict[str, Any], index: int, errors: list[str]) -> ScaleDef | None:
+    raw = (version.get("subresources") or {}).get("scale")
+    if raw is None:
+        return None
+    spec_path, status_path = raw.get("specReplicasPath"), raw.get("statusReplicasPath")
+    for field, value in (("specReplicasPath", spec_path), ("statusReplicasPath", status_path)):
+        if not isinstance(value, str) or not value.startswith("."):
+            errors.append(f"spec.versions[{index}].subresources.scale.{field}: Invalid value: "
+                          f"{value!r}: should be a json path under .spec or .status")
+    return ScaleDef(str(spec_path), str(status_path), str(raw.get("labelSelectorPath") or ""))
 
 
 def definition_from_crd(crd: dict[str, Any]) -> ResourceDef:
@@ -85,6 +97,9 @@ def definition_from_crd(crd: dict[str, Any]) -> ResourceDef:
                 schema=schema,
                 printer_columns=columns,
                 status_subresource="status" in ((v.get("subresources") or {})),
+                scale=_scale(v, i, errors),
+                deprecated=bool(v.get("deprecated", False)),
+                deprecation_warning=str(v.get("deprecationWarning") or ""),
             )
         )
     if versions and sum(v.storage for v in versions) != 1:

@@ -30,6 +30,15 @@ class PrinterColumn:
 
 
 @dataclass(frozen=True)
+class ScaleDef:
+    """A `scale` subresource: where replicas live in the object (`.spec.replicas`-style paths)."""
+
+    spec_replicas_path: str
+    status_replicas_path: str
+    label_selector_path: str = ""
+
+
+@dataclass(frozen=True)
 class VersionDef:
     """One served version of a resource."""
 
@@ -38,6 +47,9 @@ class VersionDef:
     storage: bool = False
     schema: dict[str, Any] | None = None
     printer_columns: tuple[PrinterColumn, ...] = ()
+    scale: ScaleDef | None = None
+    deprecated: bool = False
+    deprecation_warning: str = ""
     status_subresource: bool = False
 
 

@@ -242,9 +242,9 @@ VALID: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def post(client, name: str, spec: Any, params: dict[str, str] | None = None, path: str = PATH):
-    obj = {"apiVersion": f"{GROUP}/v1", "kind": "Sample", "metadata": {"name": name}, "spec": spec}
-    return client.post(path, json=obj, params=params or {})
+def post(client, name: str, spec: Any, params: dict[str, str] | None = None, path: str = PATH, kind: str = "Sample"):
+    obj = {"apiVersion": f"{GROUP}/v1", "kind": kind, "metadata": {"name": name}}
+    return client.post(path, json=obj if spec is None else {**obj, "spec": spec}, params=params or {})
 
 
 def causes(resp) -> list[tuple[str, str, str]]:
@@ -269,10 +269,8 @@ def test_invalid(client, request, spec: Any, expected: list[tuple[str, str, str]
 def test_valid(client, request, spec: dict[str, Any]) -> None:
     name = "ok-" + request.node.callspec.id
     resp = post(client, name, spec)
-    assert resp.status_code == 201, resp.text
-    assert "warning" not in resp.headers
-    stored = client.get(f"{PATH}/{name}").json()["spec"]
-    assert stored == spec
+    assert resp.status_code == 201 and "warning" not in resp.headers, resp.text
+    assert client.get(f"{PATH}/{name}").json()["spec"] == spec
 
 
 def test_the_422_status_names_every_field(client) -> None:
@@ -282,12 +280,9 @@ def test_the_422_status_names_every_field(client) -> None:
         "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid", "code": 422}
     assert {k: v for k, v in status["details"].items() if k != "causes"} == {
         "name": "envelope", "group": GROUP, "kind": "Sample"}
-    prefix = f'Sample.{GROUP} "envelope" is invalid: ['
-    assert status["message"].startswith(prefix) and status["message"].endswith("]")
-    parts = status["message"][len(prefix):-1].split(", spec.")
-    assert sorted(p if p.startswith("spec.") else "spec." + p for p in parts) == sorted([
-        'spec.str: Invalid value: "integer": spec.str in body must be of type string: "integer"',
-        "spec.bounded: Invalid value: 99: spec.bounded in body should be less than or equal to 10"])
+    one = 'spec.str: Invalid value: "integer": spec.str in body must be of type string: "integer"'
+    two = "spec.bounded: Invalid value: 99: spec.bounded in body should be less than or equal to 10"
+    assert status["message"] in {f'Sample.{GROUP} "envelope" is invalid: [{a}, {b}]' for a, b in ((one, two), (two, one))}
 
 
 def test_null_for_a_non_nullable_field_is_dropped_not_rejected(client) -> None:
@@ -382,11 +377,6 @@ def defaulted(client) -> str:
     return install(client, crd("defaulteds", "Defaulted", {**O, "properties": {"spec": DEFAULTED}}))
 
 
-def make(client, path: str, kind: str, name: str, spec: Any = None, params: dict[str, str] | None = None):
-    obj = {"apiVersion": f"{GROUP}/v1", "kind": kind, "metadata": {"name": name}}
-    return client.post(path, json=obj if spec is None else {**obj, "spec": spec}, params=params or {})
-
-
 @pytest.mark.parametrize(("spec", "expected"), [
     (None, BASE),
     ({}, BASE),
@@ -396,13 +386,13 @@ def make(client, path: str, kind: str, name: str, spec: Any = None, params: dict
     ({"nested": {}}, {**BASE, "nested": {"leaf": 5}}),
 ], ids=["no-spec", "empty-spec", "null-and-set", "array-items", "nested-only-when-parent-set"])
 def test_defaults_are_applied_on_create(client, defaulted: str, request, spec: Any, expected: dict) -> None:
-    resp = make(client, defaulted, "Defaulted", "dflt-" + request.node.callspec.id, spec)
+    resp = post(client, "dflt-" + request.node.callspec.id, spec, path=defaulted, kind="Defaulted")
     assert resp.status_code == 201, resp.text
     assert resp.json()["spec"] == expected
 
 
 def test_defaults_are_applied_on_update_and_on_read(client, defaulted: str) -> None:
-    created = make(client, defaulted, "Defaulted", "dflt-update", {"color": "blue"}).json()
+    created = post(client, "dflt-update", {"color": "blue"}, path=defaulted, kind="Defaulted").json()
     created["spec"] = {"later": "v"}
     assert client.put(f"{defaulted}/dflt-update", json=created).json()["spec"] == {**BASE, "later": "v"}
     current = client.get(f"{CRDS}/defaulteds.{GROUP}").json()
@@ -452,28 +442,15 @@ def ruled(client) -> str:
 ], ids=["passes", "message", "messageExpression-and-fieldPath", "default-message", "reason", "after-schema-errors",
         "not-run-after-type-errors"])
 def test_cel_rules(client, ruled: str, request, spec: dict, expected: list[tuple[str, str, str]]) -> None:
-    resp = make(client, ruled, "Ruled", "cel-" + request.node.callspec.id.lower(), spec)
+    resp = post(client, "cel-" + request.node.callspec.id.lower(), spec, path=ruled, kind="Ruled")
     assert resp.status_code == (422 if expected else 201), resp.text
     assert (causes(resp) if expected else []) == sorted(expected)
 
 
 def test_cel_transition_rule_checks_updates_only(client, ruled: str) -> None:
-    created = make(client, ruled, "Ruled", "cel-transition", OK)
+    created = post(client, "cel-transition", OK, path=ruled, kind="Ruled")
     assert created.status_code == 201, created.text
     changed = {**created.json(), "spec": {**OK, "name": "app-b"}}
     resp = client.put(f"{ruled}/cel-transition", json=changed)
     assert resp.status_code == 422 and causes(resp) == [("spec.name", "FieldValueInvalid",
                                                          'Invalid value: "string": is immutable')]
-
-
-@pytest.mark.parametrize(("rule", "reason", "text"), [
-    ("self.nope(", "FieldValueInvalid", "compilation failed"),
-    ("self.all(x, self.all(y, self.all(z, x + y + z != 'abc')))", "FieldValueForbidden", "exceeds budget"),
-], ids=["does-not-compile", "too-expensive"])
-def test_crd_with_a_bad_rule_is_refused(client, rule: str, reason: str, text: str) -> None:
-    schema = {**O, "properties": {"spec": {**O, "properties": {"l": {**A, "items": S, "x-kubernetes-validations": [
-        {"rule": rule}]}}}}}
-    resp = client.post(CRDS, json=crd("badrules", "BadRule", schema))
-    assert resp.status_code == 422, resp.text
-    field = "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[l].x-kubernetes-validations[0].rule"
-    assert any(f == field and r == reason and text in m for f, r, m in causes(resp)), causes(resp)
