@@ -5,6 +5,7 @@ from typing import Any
 
 from server.api.errors import Cause, field_invalid
 from server.registry.strategy import Strategy
+from server.scheme.cel import rule_schema_errors
 from server.scheme.crd import CRDError, definition_from_crd
 from server.scheme.structural import is_structural
 
@@ -29,7 +30,7 @@ class CRDStrategy(Strategy):
         for i, version in enumerate(definition.versions):
             if version.schema is None:
                 continue
-            for reason in is_structural(version.schema):
-                causes.append(Cause("FieldValueInvalid", reason,
-                                    f"spec.versions[{i}].schema.openAPIV3Schema"))
+            path = f"spec.versions[{i}].schema.openAPIV3Schema"
+            causes += [Cause("FieldValueInvalid", reason, path) for reason in is_structural(version.schema)]
+            causes += rule_schema_errors(version.schema, path)
         return causes
