@@ -10,6 +10,7 @@ Storage errors are translated into `Status` errors here, once.
 """
 from __future__ import annotations
 
+import contextlib
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,13 @@ from server.admission.interfaces import AdmissionPlugin
 from server.api import errors
 from server.api.attributes import AdmissionAttributes
 from server.api.errors import Cause
-from server.api.meta import carry_system_fields_for_update, fill_system_fields_for_create, generate_name, metadata
+from server.api.meta import (
+    carry_system_fields_for_update,
+    fill_system_fields_for_create,
+    generate_name,
+    metadata,
+    now_rfc3339,
+)
 from server.api.field_selectors import fields_of
 from server.registry.listing import ContinueCodec, ListOptions, ReadAt, expired_continue, list_revision
 from server.registry.strategy import Strategy
@@ -324,6 +331,12 @@ class Store:
             raise errors.invalid(d.group, d.kind, name, [errors.field_invalid(
                 "metadata.uid", new_meta.get("uid"), "field is immutable")])
         carry_system_fields_for_update(new, old)
+        if old_meta.get("deletionTimestamp"):
+            added = set(new_meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+            if added:
+                raise errors.invalid(d.group, d.kind, name, [errors.field_forbidden(
+                    "metadata.finalizers", "no new finalizers can be added if the object is being deleted, "
+                    f"found new finalizers {orjson.dumps(sorted(added)).decode()}")])
         self.strategy.prepare_for_update(new, old, subresource)
         self._validate(new, version, opts, creating=False, old=old)
         convert(new, d, d.storage_version.name)
@@ -347,7 +360,13 @@ class Store:
         with self._translated(name):
             if opts.dry_run:
                 return self._out(await try_update(await self._storage.get(key)), version)
-            return self._out(await self._storage.guaranteed_update(key, try_update), version)
+            updated = await self._storage.guaranteed_update(key, try_update)
+            if _finalized(updated):  # the last finalizer of a deleted object is gone: now it goes
+                with contextlib.suppress(KeyNotFoundError, ConflictError):
+                    meta = updated["metadata"]
+                    updated = await self._storage.delete(key, Preconditions(
+                        uid=meta.get("uid"), resource_version=meta.get("resourceVersion")))
+            return self._out(updated, version)
 
     async def update(self, namespace: str, name: str, obj: Object, version: str, subresource: str,
                      opts: WriteOptions) -> Object:
@@ -368,9 +387,29 @@ class Store:
             if preconditions is not None:
                 preconditions.check(key, current)
             await self._admit("DELETE", version, None, current, namespace, name, "", opts.dry_run)
+            if current["metadata"].get("finalizers"):
+                return self._out(await self._mark_deleted(key, current, preconditions, opts), version)
             if opts.dry_run:
                 return self._out(current, version)
             return self._out(await self._storage.delete(key, preconditions), version)
+
+    async def _mark_deleted(self, key: str, current: Object, preconditions: Preconditions | None,
+                            opts: WriteOptions) -> Object:
+        """Graceful deletion: an object with finalizers gets a deletionTimestamp and waits for them."""
+        if current["metadata"].get("deletionTimestamp"):
+            return current
+        if opts.dry_run:
+            current["metadata"].update(deletionTimestamp=now_rfc3339(), deletionGracePeriodSeconds=0)
+            return current
+
+        def mark(obj: Object | None) -> Object:
+            assert obj is not None
+            meta = obj["metadata"]
+            if not meta.get("deletionTimestamp"):
+                meta.update(deletionTimestamp=now_rfc3339(), deletionGracePeriodSeconds=0)
+            return obj
+
+        return await self._storage.guaranteed_update(key, mark, preconditions)
 
     async def delete_collection(self, namespace: str, version: str, opts: WriteOptions,
                                 list_opts: ListOptions = ListOptions()) -> Object:
@@ -388,6 +427,11 @@ class Store:
 
     async def count(self, namespace: str = "") -> int:
         return await self._storage.count(self.collection_prefix(namespace))
+
+
+def _finalized(obj: Object) -> bool:
+    meta = obj.get("metadata") or {}
+    return bool(meta.get("deletionTimestamp")) and not meta.get("finalizers")
 
 
 def _name_of(obj: Object) -> str:

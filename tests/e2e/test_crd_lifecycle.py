@@ -297,17 +297,19 @@ def test_a_name_conflict_clears_when_the_holder_goes(kapi) -> None:
 
 
 # -- invalid CRDs -------------------------------------------------------------------------------------------------
-ROOT = "spec.versions[0].schema.openAPIV3Schema"
+# kube validates the internal CRD: a schema every version shares is hoisted to spec.validation (v1 conversion.go)
+ROOT = "spec.validation.openAPIV3Schema"
 P = f"{ROOT}.properties[spec].properties"
 
 
 def schema_crd(plural: str, spec: dict[str, Any] | None, root: dict[str, Any] | None = None, name: str = "",
-               group: str = "invalid.e2e.kapi.dev") -> dict[str, Any]:
-    """A CRD `<plural>.<group>` (or `name`) whose one version has `spec` (or `root`) as its schema."""
+               group: str = "invalid.e2e.kapi.dev", v2: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A CRD `<plural>.<group>` (or `name`) whose v1 has `spec` (or `root`) as its schema, and v2 `v2` if given."""
     crd = widget_crd(group, plural[:3], plural=plural, kind=plural.capitalize().removesuffix("s"))
     crd["metadata"]["name"] = name or crd["metadata"]["name"]
-    crd["spec"]["versions"] = [{"name": "v1", "served": True, "storage": True, "schema": {
-        "openAPIV3Schema": root or {**O, "properties": {"spec": spec}}}}]
+    crd["spec"]["versions"] = [{"name": name, "served": True, "storage": name == "v1", "schema": {
+        "openAPIV3Schema": schema}} for name, schema in (("v1", root or props(spec=spec)), ("v2", props(spec=v2))) if
+        name == "v1" or v2]
     return crd
 
 
@@ -327,6 +329,8 @@ REFUSED: list[tuple[str, dict[str, Any], list[tuple[str, str, str]]]] = [
     ("group-without-a-dot", schema_crd("dotlesses", props(a=S), group="nodot"),
      [("spec.group", "FieldValueInvalid", 'Invalid value: "nodot": should be a domain with at least one dot')]),
     ("every-reason-listed", schema_crd("severals", props(a={}), name=f"wrong.{G}"), [MISNAMED, UNTYPED]),
+    ("schemas-that-differ-stay-per-version", schema_crd("twos", props(a=S), v2=props(a={})), [(
+        "spec.versions[1].schema.openAPIV3Schema.properties[spec].properties[a].type", *UNTYPED[1:])]),
 ]
 # (id, spec.x's schema, what kube names under spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[x])
 for case, x, where, reason, message in [

@@ -247,9 +247,6 @@ def test_kopf_operator_reacts_to_create_update_delete(kapi: Any, kopf_run: Calla
     assert re.search(rf'"POST /api/v1/namespaces/{ns}/events HTTP/1\.1" 201', requests), requests
 
 
-@pytest.mark.xfail(strict=True, reason="finalizers are not honoured yet (issue 7): DELETE removes a Foo that "
-                                       "carries kopf's finalizer at once, so kopf never sees it terminating "
-                                       "and its on.delete handler never runs")
 def test_kopf_on_delete_handler_runs_through_its_finalizer(kapi: Any, kopf_run: Callable[..., KopfRun]) -> None:
     ns = new_namespace(kapi)
     run = kopf_run(kapi.url, ["--namespace", ns], OPERATOR + ON_DELETE_HANDLER, ns)

@@ -170,3 +170,19 @@ async def test_namespace_defaults() -> None:
     assert ns["status"] == {"phase": "Active"} and ns["spec"] == {"finalizers": ["kubernetes"]}
     with pytest.raises(errors.Invalid):
         await store.create("", {"metadata": {"name": "Bad.Name"}}, "v1", WriteOptions())
+
+
+async def test_finalizers_hold_a_deleted_object_until_removed() -> None:
+    store = make_store()
+    await store.create("default", foo(finalizers=["example.com/hold"]), "v1", WriteOptions())
+    marked = await store.delete("default", "a", "v1", None, WriteOptions())
+    assert marked["metadata"]["deletionTimestamp"] and marked["metadata"]["finalizers"] == ["example.com/hold"]
+    again = await store.delete("default", "a", "v1", None, WriteOptions())
+    assert again["metadata"]["resourceVersion"] == marked["metadata"]["resourceVersion"]
+    with pytest.raises(errors.Invalid, match="no new finalizers"):
+        await store.patch("default", "a", "v1", "", lambda o: {**o, "metadata": {
+            **o["metadata"], "finalizers": ["example.com/hold", "example.com/more"]}}, WriteOptions())
+    await store.patch("default", "a", "v1", "", lambda o: {**o, "metadata": {**o["metadata"], "finalizers": []}},
+                      WriteOptions())
+    with pytest.raises(errors.NotFound):
+        await store.get("default", "a", "v1")
