@@ -65,7 +65,7 @@ def table(records: list[dict[str, Any]], title: Optional[str] = None) -> Table:
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
               collapse_padding=True)
     for column in ("name", "pid", "urls", "backend", "uptime", "status", "objects"):
-        t.add_column(column, no_wrap=column in ("urls", "pid", "uptime", "objects"), overflow="fold")
+        t.add_column(column, no_wrap=column != "objects", overflow="fold")
     for r in records:
         uptime = human_duration(r["uptime_seconds"]) if r["uptime_seconds"] is not None else "-"
         t.add_row(r["name"], str(r["pid"] or "-"), "\n".join(r["urls"]) or "-", r["backend"], uptime,
