@@ -68,6 +68,17 @@ def _banner(config: ServerConfig, resources: int, kubeconfig: Optional[Path]) ->
     return Panel("\n".join(lines), title="kapi start", expand=False)
 
 
+def _positive_duration(text: str, hint: str) -> float:
+    """Seconds in a Go-style duration flag (`30s`, `60m`); a usage error unless positive."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
+    if seconds <= 0:
+        raise typer.BadParameter(f"{text!r} is not a positive duration", param_hint=hint)
+    return seconds
+
+
 def build_config(
     name: str, backend: str, etcd_servers: str, file_rootpath: Path, bind_address: str, secure_port: int,
     insecure_port: int, resources: list[Path], examples: bool, request_timeout: str, unrestricted_update: bool,
@@ -92,22 +103,11 @@ def build_config(
     if secure_port and secure_port == insecure_port:
         raise typer.BadParameter(f"--secure-port and --insecure-port are both {secure_port}",
                                  param_hint="--insecure-port")
-    try:
-        timeout = parse_duration(request_timeout)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--request-timeout") from None
-    if timeout <= 0:
-        raise typer.BadParameter(f"{request_timeout!r} is not a positive duration", param_hint="--request-timeout")
+    timeout = _positive_duration(request_timeout, "--request-timeout")
     if watch_event_window < 1:
         raise typer.BadParameter(f"{watch_event_window} is not a positive number of events",
                                  param_hint="--watch-event-window")
-    try:
-        bookmark_interval = parse_duration(watch_bookmark_interval)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--watch-bookmark-interval") from None
-    if bookmark_interval <= 0:
-        raise typer.BadParameter(f"{watch_bookmark_interval!r} is not a positive duration",
-                                 param_hint="--watch-bookmark-interval")
+    bookmark_interval = _positive_duration(watch_bookmark_interval, "--watch-bookmark-interval")
     if token_auth_file is not None and not token_auth_file.is_file():
         raise typer.BadParameter(f"{token_auth_file} is not a file", param_hint="--token-auth-file")
     return ServerConfig(
