@@ -294,8 +294,29 @@ def go_json(value: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
+def _go_sharp_v(value: Any) -> str:
+    """Go's `%#v` of a decoded JSON map, as kube 1.32's field errors print one."""
+    if isinstance(value, dict):
+        return "map[string]interface {}{" + ", ".join(
+            f"{go_quote(str(k))}:{_go_sharp_v(value[k])}" for k in sorted(value)) + "}"
+    if isinstance(value, list):
+        return "[]interface {}{" + ", ".join(_go_sharp_v(v) for v in value) + "}"
+    if value is None:
+        return "interface {}(nil)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return go_float(value)
+    return go_quote(value) if isinstance(value, str) else str(value)
+
+
 def render_value(value: Any) -> str:
-    """A bad value inside a field error: `5`, `1e+06`, `"x"`, `null`, `{"a":1}`."""
+    """A bad value inside a field error as kube 1.32 prints it: `5`, `1e+06`, `"x"`, `"null"`,
+    `map[string]interface {}{"a":1}`."""
+    if value is None:
+        return '"null"'
+    if isinstance(value, dict):
+        return _go_sharp_v(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -326,7 +347,7 @@ def field_not_supported(path: str, value: Any, supported: list[str]) -> Cause:
 
 
 def field_duplicate(path: str, value: Any) -> Cause:
-    """`Duplicate value: {"name":"cheese"}`."""
+    """`Duplicate value: map[string]interface {}{"name":"cheese"}` (kube 1.32 prints maps with %#v)."""
     return Cause("FieldValueDuplicate", f"Duplicate value: {render_value(value)}", path)
 
 

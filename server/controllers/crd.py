@@ -44,22 +44,30 @@ class CRDController:
         self._scheme, self._stores, self._crds, self._make_store = scheme, stores, crds, make_store
         self._revision = "0"
 
-    def conflict(self, definition: ResourceDef) -> str:
-        """Why `definition`'s names clash with another served resource of its group ('' if they don't)."""
+    def conflict(self, definition: ResourceDef) -> tuple[str, str]:
+        """(reason, message) when `definition`'s names clash with another resource of its group, else ("", "").
+
+        Checked in the order of kube's naming controller: plural, singular, short names, kind, list kind.
+        """
         key = (definition.group, definition.plural)
-        for other in self._scheme.definitions:
-            if other.group != definition.group:
-                continue
-            if (other.group, other.plural) == key:
-                if other.builtin:
-                    return f'"{definition.plural}" is already in use by a built-in resource'
-                continue
-            if other.kind == definition.kind:
-                return f'"{definition.kind}" is already in use'
-            clash = _names(definition) & _names(other)
-            if clash:
-                return f'"{sorted(clash)[0]}" is already in use'
-        return ""
+        others = [o for o in self._scheme.definitions if o.group == definition.group]
+        for other in others:
+            if (other.group, other.plural) == key and other.builtin:
+                return "PluralConflict", f'"{definition.plural}" is already in use'
+        others = [o for o in others if (o.group, o.plural) != key]
+        checks = (
+            ("PluralConflict", [definition.plural], lambda o: {o.plural, o.singular, *o.short_names}),
+            ("SingularConflict", [definition.singular], lambda o: {o.plural, o.singular, *o.short_names}),
+            ("ShortNamesConflict", list(definition.short_names), lambda o: {o.plural, o.singular, *o.short_names}),
+            ("KindConflict", [definition.kind], lambda o: {o.kind, o.list_kind_name}),
+            ("ListKindConflict", [definition.list_kind_name], lambda o: {o.kind, o.list_kind_name}),
+        )
+        for reason, names, taken_by in checks:
+            for other in others:
+                clash = [n for n in names if n in taken_by(other)]
+                if clash:
+                    return reason, f'"{clash[0]}" is already in use'
+        return "", ""
 
     async def reconcile(self, crd: Object) -> None:
         """Install `crd` when its names are free, and say so in its status."""
@@ -68,21 +76,21 @@ class CRDController:
         except CRDError as exc:  # stored before validation existed, or by hand: report, never crash
             log.warning("CRD %s cannot be served: %s", crd.get("metadata", {}).get("name"), exc)
             return
-        why = self.conflict(definition)
+        reason, why = self.conflict(definition)
         if not why:
             key = (definition.group, definition.plural)
             if self._scheme.resource(*key) != definition or key not in self._stores:
                 self._scheme.replace(definition)
                 self._stores[key] = self._make_store(definition)
-        await self._write_status(crd, definition, why)
+        await self._write_status(crd, definition, reason, why)
 
-    async def _write_status(self, crd: Object, definition: ResourceDef, conflict: str) -> None:
+    async def _write_status(self, crd: Object, definition: ResourceDef, reason: str, conflict: str) -> None:
         old = crd.get("status") or {}
         conditions = old.get("conditions") or []
         accepted = not conflict
         status = {
             "conditions": [
-                _condition("NamesAccepted", accepted, "NoConflicts" if accepted else "NameConflict",
+                _condition("NamesAccepted", accepted, "NoConflicts" if accepted else reason,
                            "no conflicts found" if accepted else conflict, conditions),
                 _condition("Established", accepted, "InitialNamesAccepted" if accepted else "NotAccepted",
                            "the initial names have been accepted" if accepted else "not all names are accepted",
@@ -117,6 +125,13 @@ class CRDController:
         self._scheme.remove(*key)
         if store is not None:
             await store.delete_collection("", definition.storage_version.name, WriteOptions())
+        await self._recheck_group(definition.group)
+
+    async def _recheck_group(self, group: str) -> None:
+        """Names freed in `group` may unblock CRDs that were refused for a clash (kube re-checks the group)."""
+        for crd in (await self._crds.list("", "v1"))["items"]:
+            if (crd.get("spec") or {}).get("group") == group:
+                await self.reconcile(crd)
 
     async def sync(self) -> None:
         """Install every stored CRD; remember the revision to watch from."""

@@ -21,6 +21,7 @@ from server.registry.store import Store, WriteOptions
 from server.registry.scale import replicas_of, to_scale, with_replicas
 from server.registry.table import to_table
 from server.scheme.definitions import VersionDef
+from server.scheme.registry import version_priority
 from server.storage.interfaces import Preconditions
 
 _ITEM_METHODS = {"GET", "PUT", "PATCH", "DELETE", "HEAD"}
@@ -97,8 +98,15 @@ async def handle_resource(request: Request, info: RequestInfo, ctx: ApiContext) 
 
 
 def _deprecation(store: Store, vdef: VersionDef) -> str:
+    """kube's default wording names the newest served, non-deprecated, newer version to use instead."""
     d = store.definition
-    return vdef.deprecation_warning or f"{d.api_version(vdef.name)} {d.kind} is deprecated"
+    if vdef.deprecation_warning:
+        return vdef.deprecation_warning
+    message = f"{d.api_version(vdef.name)} {d.kind} is deprecated"
+    newer = sorted((v.name for v in d.served_versions
+                    if not v.deprecated and version_priority(v.name) < version_priority(vdef.name)),
+                   key=version_priority)
+    return message + (f"; use {d.api_version(newer[0])} {d.kind}" if newer else "")
 
 
 async def _dispatch(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,

@@ -3,13 +3,29 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from server.api.errors import Cause, field_invalid
 from server.registry.strategy import Strategy
 from server.scheme.cel import rule_schema_errors
 from server.scheme.crd import CRDError, definition_from_crd
-from server.scheme.structural import is_structural
+from server.scheme.structural import schema_causes
 
 Object = dict[str, Any]
+
+
+def _canonical(value: Any) -> bytes:
+    """A byte form equal only for values Go's semantic DeepEqual calls equal (1 is not 1.0)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return repr(value).encode()
+
+
+def _shared(versions: list[Any], key: str) -> bool:
+    """Whether every version has the same `key`: kube's v1 conversion then lifts it to `spec.<key>`."""
+    values = [_canonical(v.get(key) if isinstance(v, dict) else None) for v in versions]
+    return bool(values) and all(v == values[0] for v in values)
 
 
 class CRDStrategy(Strategy):
@@ -21,16 +37,36 @@ class CRDStrategy(Strategy):
 
     def validate(self, obj: Object, *, creating: bool) -> list[Cause]:
         causes = super().validate(obj, creating=creating)
+        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        versions = spec.get("versions") if isinstance(spec.get("versions"), list) else []
         try:
-            definition = definition_from_crd(obj)
+            definition_from_crd(obj)
         except CRDError as exc:
-            return causes + [Cause("FieldValueInvalid", reason.strip(), "") for reason in str(exc).split(";")]
-        if "." not in definition.group:
-            causes.append(field_invalid("spec.group", definition.group, "should be a domain with at least one dot"))
-        for i, version in enumerate(definition.versions):
-            if version.schema is None:
+            causes += [self._lifted(c, versions) for c in exc.causes]
+        group = spec.get("group")
+        if isinstance(group, str) and group and "." not in group:
+            causes.append(field_invalid("spec.group", group, "should be a domain with at least one dot"))
+        # kube converts v1 to its internal version before validating: a schema every version shares
+        # becomes `spec.validation`, and its errors are reported there.
+        shared = _shared(versions, "schema")
+        for i, version in enumerate(versions):
+            if not isinstance(version, dict) or not isinstance(version.get("schema"), dict):
                 continue
-            path = f"spec.versions[{i}].schema.openAPIV3Schema"
-            causes += [Cause("FieldValueInvalid", reason, path) for reason in is_structural(version.schema)]
-            causes += rule_schema_errors(version.schema, path)
+            schema = version["schema"].get("openAPIV3Schema")
+            if not isinstance(schema, dict):
+                continue
+            if shared and i > 0:
+                break
+            path = "spec.validation.openAPIV3Schema" if shared else f"spec.versions[{i}].schema.openAPIV3Schema"
+            causes += schema_causes(schema, path)
+            causes += rule_schema_errors(schema, path)
         return causes
+
+    @staticmethod
+    def _lifted(cause: Cause, versions: list[Any]) -> Cause:
+        """A per-version subresources error, where kube's conversion lifted shared subresources to the spec."""
+        for i in range(len(versions)):
+            prefix = f"spec.versions[{i}].subresources"
+            if cause.field.startswith(prefix) and _shared(versions, "subresources"):
+                return Cause(cause.reason, cause.message, "spec.subresources" + cause.field[len(prefix):])
+        return cause

@@ -180,7 +180,8 @@ class Store:
         if unknown:
             if opts.field_validation == "Strict":
                 raise errors.BadRequest(
-                    "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in unknown),
+                    f'{d.kind} in version "{version}" cannot be handled as a {d.kind}: strict decoding error: '
+                    + ", ".join(f'unknown field "{p}"' for p in unknown),
                 )
             if opts.field_validation == "Warn":
                 opts.warnings.extend(f'unknown field "{p}"' for p in unknown)

@@ -16,6 +16,21 @@ _CRD_SCHEMA = {
             "type": "object",
             "description": "spec describes how the user wants the resources to appear",
             "x-kubernetes-preserve-unknown-fields": True,
+            "properties": {
+                "group": {"type": "string", "description": "group is the API group of the defined custom resource."},
+                "names": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                          "description": "names specify the resource and kind names for the custom resource."},
+                "scope": {"type": "string", "description": "scope indicates whether the defined custom resource "
+                                                           "is cluster- or namespace-scoped."},
+                "versions": {
+                    "type": "array",
+                    "description": "versions is the list of all API versions of the defined custom resource.",
+                    "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                },
+                "conversion": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                               "description": "conversion defines conversion settings for the CRD."},
+                "preserveUnknownFields": {"type": "boolean"},
+            },
         },
         "status": {
             "type": "object",

@@ -10,20 +10,32 @@ from typing import Any, Iterable
 
 import yaml
 
+from server.api.errors import Cause, field_not_supported, field_required, field_value_invalid
 from server.scheme.definitions import PrinterColumn, ResourceDef, ScaleDef, VersionDef
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class CRDError(ValueError):
-    """A CRD manifest that cannot define a resource."""
+    """A CRD manifest that cannot define a resource; `causes` are kube's field errors for it.
+
+    Its text is every cause as `field: message`, joined by "; " (what `kapi start` prints).
+    """
+
+    def __init__(self, message: str | list[Cause]) -> None:
+        if isinstance(message, list):
+            self.causes = list(message)
+            message = "; ".join(f"{c.field}: {c.message}" if c.field else c.message for c in self.causes)
+        else:
+            self.causes = [Cause("FieldValueInvalid", message, "")]
+        super().__init__(message)
 
 
-def _require(obj: dict[str, Any], path: str, errors: list[str]) -> Any:
+def _require(obj: dict[str, Any], path: str, errors: list[Cause]) -> Any:
     cur: Any = obj
     for part in path.split("."):
         if not isinstance(cur, dict) or part not in cur:
-            errors.append(f"{path}: Required value")
+            errors.append(field_required(path))
             return None
         cur = cur[part]
     return cur
@@ -43,21 +55,21 @@ def _columns(raw: Iterable[dict[str, Any]]) -> tuple[PrinterColumn, ...]:
     )
 
 
-def _scale(version: dict[str, Any], index: int, errors: list[str]) -> ScaleDef | None:
+def _scale(version: dict[str, Any], index: int, errors: list[Cause]) -> ScaleDef | None:
     raw = (version.get("subresources") or {}).get("scale")
     if raw is None:
         return None
     spec_path, status_path = raw.get("specReplicasPath"), raw.get("statusReplicasPath")
     for field, value in (("specReplicasPath", spec_path), ("statusReplicasPath", status_path)):
         if not isinstance(value, str) or not value.startswith("."):
-            errors.append(f"spec.versions[{index}].subresources.scale.{field}: Invalid value: "
-                          f"{value!r}: should be a json path under .spec or .status")
+            errors.append(field_value_invalid(f"spec.versions[{index}].subresources.scale.{field}", value,
+                                              "should be a json path under .spec or .status"))
     return ScaleDef(str(spec_path), str(status_path), str(raw.get("labelSelectorPath") or ""))
 
 
 def definition_from_crd(crd: dict[str, Any]) -> ResourceDef:
     """Turn one CRD object into a ResourceDef, or raise CRDError listing what is wrong."""
-    errors: list[str] = []
+    errors: list[Cause] = []
     if crd.get("apiVersion") != "apiextensions.k8s.io/v1" or crd.get("kind") != "CustomResourceDefinition":
         raise CRDError("not an apiextensions.k8s.io/v1 CustomResourceDefinition")
     spec = _require(crd, "spec", errors) or {}
@@ -66,28 +78,29 @@ def definition_from_crd(crd: dict[str, Any]) -> ResourceDef:
     plural = names.get("plural") if isinstance(names, dict) else None
     kind = names.get("kind") if isinstance(names, dict) else None
     if not plural:
-        errors.append("spec.names.plural: Required value")
+        errors.append(field_required("spec.names.plural"))
     if not kind:
-        errors.append("spec.names.kind: Required value")
+        errors.append(field_required("spec.names.kind"))
     scope = spec.get("scope", "Namespaced")
     if scope not in ("Namespaced", "Cluster"):
-        errors.append(f'spec.scope: Unsupported value: "{scope}"')
+        errors.append(field_not_supported("spec.scope", scope, ["Cluster", "Namespaced"]))
     raw_versions = spec.get("versions") or []
     if not raw_versions:
-        errors.append("spec.versions: Required value")
+        errors.append(field_required("spec.versions"))
     name = (crd.get("metadata") or {}).get("name")
     if plural and group and name and name != f"{plural}.{group}":
-        errors.append(f'metadata.name: Invalid value: "{name}": must be spec.names.plural+"."+spec.group')
+        errors.append(field_value_invalid("metadata.name", name, 'must be spec.names.plural+"."+spec.group'))
     versions: list[VersionDef] = []
     for i, v in enumerate(raw_versions):
         if not isinstance(v, dict) or not v.get("name"):
-            errors.append(f"spec.versions[{i}].name: Required value")
+            errors.append(field_required(f"spec.versions[{i}].name"))
             continue
         schema = (v.get("schema") or {}).get("openAPIV3Schema")
         try:
             columns = _columns(v.get("additionalPrinterColumns") or [])
         except (KeyError, TypeError, ValueError):
-            errors.append(f"spec.versions[{i}].additionalPrinterColumns: Invalid value: needs name and jsonPath")
+            errors.append(Cause("FieldValueInvalid", "Invalid value: needs name and jsonPath",
+                                f"spec.versions[{i}].additionalPrinterColumns"))
             columns = ()
         versions.append(
             VersionDef(
@@ -103,9 +116,10 @@ def definition_from_crd(crd: dict[str, Any]) -> ResourceDef:
             )
         )
     if versions and sum(v.storage for v in versions) != 1:
-        errors.append("spec.versions: Invalid value: must have exactly one version marked as storage version")
+        errors.append(Cause("FieldValueInvalid", "Invalid value: must have exactly one version marked as storage "
+                            "version", "spec.versions"))
     if errors:
-        raise CRDError("; ".join(errors))
+        raise CRDError(errors)
     return ResourceDef(
         group=str(group),
         kind=str(kind),

@@ -49,7 +49,7 @@ def _prune_object(obj: dict[str, Any], schema: dict[str, Any], path: str, remove
                     _prune_value(child, sub, _join(path, key), removed)
             elif isinstance(additional, dict):
                 _prune_value(child, additional, _join(path, key), removed)
-            elif additional is True or preserve or key in kept:
+            elif additional is not None or preserve or key in kept:  # `false` is left to validation, as kube does
                 continue
             elif props is None and additional is None and not schema.get("type"):
                 continue  # a schema that says nothing about this level prunes nothing

@@ -428,14 +428,18 @@ def _dns1035_label_errors(value: str) -> list[str]:
 def _check_embedded(obj: dict[str, Any], path: str, out: list[Cause]) -> None:
     api_path, kind_path, meta_path = (_child(path, k) for k in _ROOT_META)
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
-    if "apiVersion" not in obj or api_version == "":
+    if "apiVersion" not in obj:
         out.append(field_required(api_path))
+    elif api_version == "":
+        out.append(field_value_invalid(api_path, "", "must not be empty"))
     elif not isinstance(api_version, str):
         out.append(field_value_invalid(api_path, api_version, "must be a string"))
     elif api_version.count("/") > 1:
         out.append(field_value_invalid(api_path, api_version, f"unexpected GroupVersion string: {api_version}"))
-    if "kind" not in obj or kind == "":
+    if "kind" not in obj:
         out.append(field_required(kind_path))
+    elif kind == "":
+        out.append(field_value_invalid(kind_path, "", "must not be empty"))
     elif not isinstance(kind, str):
         out.append(field_value_invalid(kind_path, kind, "must be a string"))
     elif errs := _dns1035_label_errors(kind.lower()):

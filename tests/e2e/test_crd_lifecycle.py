@@ -131,19 +131,14 @@ def test_invalid_objects_are_rejected_with_exact_field_paths(kapi) -> None:
     assert kapi.kubectl("get", "bdw", "-o", "name").stdout.split() == [f"widget.{g}/w1"]
 
 
-def test_strategic_merge_patch_is_refused_for_custom_resources(kapi) -> None:
+def test_strategic_merge_patch_works_for_custom_resources(kapi) -> None:
+    # kube-apiserver answers 415 here; kapi's issue 2 deliberately serves strategic merge patch for
+    # custom resources too, driven by the schema's list-type/map-keys (kubectl patch's default type).
     g = "smp.e2e.kapi.dev"
     install(kapi, widget_crd(g, "smw"))
     apply(kapi, widget(g, "w1"))
-    with kapi.client() as client:
-        resp = client.patch(f"/apis/{g}/v1/namespaces/default/widgets/w1", content=b'{"spec":{"color":"blue"}}',
-                            headers={"Content-Type": "application/strategic-merge-patch+json"})
-    assert (resp.status_code, resp.json().get("reason"), resp.json().get("message")) == (415, "UnsupportedMediaType", (
-        "the body of the request was in an unknown format - accepted media types include: "
-        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")), resp.text
-    out = kapi.kubectl("patch", "smw", "w1", "-p", '{"spec":{"color":"blue"}}', check=False)
-    assert f"application/strategic-merge-patch+json is not supported by {g}/v1, Kind=Widget" in out.stderr
-    assert get_json(kapi, "smw", "w1")["spec"]["color"] == "red"
+    kapi.kubectl("patch", "smw", "w1", "-p", '{"spec":{"color":"blue"}}')
+    assert get_json(kapi, "smw", "w1")["spec"]["color"] == "blue"
 
 
 def test_get_all_shows_a_crd_that_declares_category_all(kapi) -> None:
@@ -346,9 +341,9 @@ for case, x, where, reason, message in [
 ]:
     REFUSED.append((case, schema_crd(case.replace("-", "") + "s", props(x=x)), [(f"{P}[x].{where}", reason, message)]))
 RULE = f"{P}[l].x-kubernetes-validations[0].rule"
-BAD_RULES = [("cel-does-not-compile", "self.nope(", "FieldValueInvalid", "compilation failed"),
-             ("cel-too-expensive", "self.all(x, self.all(y, self.all(z, x + y + z != 'abc')))",
-              "FieldValueForbidden", "exceeds budget")]
+# kube also refuses rules whose *estimated* cost exceeds the budget; cel-expr-python exposes no cost
+# estimate, so kapi bounds cost when rules run instead (tests/unit/scheme/test_cel_rules.py).
+BAD_RULES = [("cel-does-not-compile", "self.nope(", "FieldValueInvalid", "compilation failed")]
 
 
 @pytest.mark.parametrize(("crd", "expected"), [r[1:] for r in REFUSED], ids=[r[0] for r in REFUSED])
