@@ -37,8 +37,10 @@ class CRDStrategy(Strategy):
 
     def validate(self, obj: Object, *, creating: bool) -> list[Cause]:
         causes = super().validate(obj, creating=creating)
-        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-        versions = spec.get("versions") if isinstance(spec.get("versions"), list) else []
+        raw_spec = obj.get("spec")
+        spec: Object = raw_spec if isinstance(raw_spec, dict) else {}
+        raw_versions = spec.get("versions")
+        versions: list[Any] = raw_versions if isinstance(raw_versions, list) else []
         try:
             definition_from_crd(obj)
         except CRDError as exc:

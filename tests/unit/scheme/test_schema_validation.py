@@ -16,8 +16,8 @@ from server.api.errors import Cause, go_float, render_value
 from server.config import shipped_resources_dir
 from server.registry.store import Store, WriteOptions
 from server.registry.strategies import strategy_for
-from server.scheme.crd import load_crd_dir
-from server.scheme.structural import is_structural
+from server.scheme.crd import CRDError, definition_from_crd, load_crd_dir
+from server.scheme.structural import is_structural, schema_causes, structural_causes
 from server.scheme.validation import prune_non_nullable_nulls, validate
 from server.storage.memory import MemoryStorage
 
@@ -439,6 +439,7 @@ def test_shipped_schemas_are_structural() -> None:
     for definition in DEFS.values():
         for version in definition.versions:
             assert is_structural(version.schema) == [], definition.plural
+            assert schema_causes(version.schema) == [], definition.plural
 
 
 def test_not_structural_reasons() -> None:
@@ -470,6 +471,64 @@ def test_structural_exceptions_and_completeness() -> None:
         "without x-kubernetes-preserve-unknown-fields",
         "properties[e].type: Required value: must be object if x-kubernetes-embedded-resource is true",
     ]
+
+
+def test_structural_causes_carry_the_full_path_and_kube_reason() -> None:
+    path = "spec.validation.openAPIV3Schema"
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"a": {}}}}}
+    assert structural_causes(schema, path) == [Cause(
+        "FieldValueRequired", "Required value: must not be empty for specified object fields",
+        f"{path}.properties[spec].properties[a].type")]
+    assert structural_causes({"type": "string"}) == [
+        Cause("FieldValueInvalid", 'Invalid value: "string": must be object at the root', "type")]
+
+
+ARR = {"type": "array", "items": {"type": "string"}}
+
+
+@pytest.mark.parametrize(("x", "field", "reason", "message"), [
+    ({**ARR, "uniqueItems": True}, "uniqueItems", "FieldValueForbidden",
+     "Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic"),
+    ({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False},
+     "additionalProperties", "FieldValueForbidden", "Forbidden: additionalProperties and properties are mutual exclusive"),
+    ({"type": "array", "x-kubernetes-list-type": "map", "items": {"type": "object", "properties": {
+        "n": {"type": "string"}}}}, "x-kubernetes-list-map-keys", "FieldValueRequired",
+     "Required value: must not be empty if x-kubernetes-list-type is map"),
+    ({**ARR, "x-kubernetes-list-type": "bag"}, "x-kubernetes-list-type", "FieldValueNotSupported",
+     'Unsupported value: "bag": supported values: "atomic", "set", "map"'),
+    ({"type": "object", "x-kubernetes-preserve-unknown-fields": False}, "x-kubernetes-preserve-unknown-fields",
+     "FieldValueInvalid", "Invalid value: false: must be true or undefined"),
+    ({"type": "string", "x-kubernetes-list-type": "set"}, "type", "FieldValueInvalid",
+     'Invalid value: "string": must be array if x-kubernetes-list-type is specified'),
+])
+def test_schema_causes_openapi_checks(x: dict, field: str, reason: str, message: str) -> None:
+    schema = {"type": "object", "properties": {"x": x}}
+    assert schema_causes(schema, "root") == [Cause(reason, message, f"root.properties[x].{field}")]
+
+
+def test_additional_properties_true_beside_properties_is_allowed() -> None:
+    schema = {"type": "object", "properties": {"x": {"type": "object", "properties": {"a": {"type": "string"}},
+                                                     "additionalProperties": True}}}
+    assert schema_causes(schema) == []
+
+
+def test_crd_error_keeps_causes_and_a_readable_text() -> None:
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "wrong.example.com"},
+           "spec": {"group": "example.com", "names": {"plural": "things", "kind": "Thing"}, "scope": "Nowhere",
+                    "versions": [{"name": "v1", "served": True, "storage": True}]}}
+    with pytest.raises(CRDError) as info:
+        definition_from_crd(crd)
+    assert info.value.causes == [
+        Cause("FieldValueNotSupported", 'Unsupported value: "Nowhere": supported values: "Cluster", "Namespaced"',
+              "spec.scope"),
+        Cause("FieldValueInvalid", 'Invalid value: "wrong.example.com": must be spec.names.plural+"."+spec.group',
+              "metadata.name"),
+    ]
+    assert str(info.value) == ('spec.scope: Unsupported value: "Nowhere": supported values: "Cluster", "Namespaced"; '
+                               'metadata.name: Invalid value: "wrong.example.com": must be '
+                               'spec.names.plural+"."+spec.group')
+    assert CRDError("plain").causes == [Cause("FieldValueInvalid", "plain", "")]
 
 
 # -- value rendering -------------------------------------------------------------------------------------
