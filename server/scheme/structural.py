@@ -137,7 +137,8 @@ def _openapi(s: Schema, path: str, errs: list[Err]) -> None:
         if list_type is None:
             errs.append(_required(_child(path, "x-kubernetes-list-type"), detail))
         elif list_type != "map":
-            errs.append((_child(path, "x-kubernetes-list-type"), f"Invalid value: {go_quote(str(list_type))}: {detail}"))
+            errs.append((_child(path, "x-kubernetes-list-type"),
+                         f"Invalid value: {go_quote(str(list_type))}: {detail}"))
     if list_type == "map":
         if not keys:
             errs.append(_required(_child(path, "x-kubernetes-list-map-keys"),
@@ -145,8 +146,9 @@ def _openapi(s: Schema, path: str, errs: list[Err]) -> None:
         if items is None:
             errs.append(_required(_child(path, "items"), "must have a schema if x-kubernetes-list-type is map"))
         elif isinstance(items, dict) and items.get("type") != "object":
-            errs.append((_child(_child(path, "items"), "type"), f"Invalid value: {go_quote(str(items.get('type') or ''))}: "
-                         "must be object if parent array's x-kubernetes-list-type is map"))
+            shown = go_quote(str(items.get("type") or ""))
+            errs.append((_child(_child(path, "items"), "type"),
+                         f"Invalid value: {shown}: must be object if parent array's x-kubernetes-list-type is map"))
 
 
 def _unsupported(value: Any, supported: tuple[str, ...]) -> str:
@@ -173,7 +175,8 @@ def _structural(s: Schema, level: str, path: str, errs: list[Err]) -> None:
             _structural(s["additionalProperties"], "field", _child(path, "additionalProperties"), errs)
     for flag, on in (("x-kubernetes-preserve-unknown-fields", preserve), ("x-kubernetes-embedded-resource", embedded)):
         if int_or_string and on:
-            errs.append((_child(path, flag), "Invalid value: true: must be false if x-kubernetes-int-or-string is true"))
+            errs.append((_child(path, flag),
+                         "Invalid value: true: must be false if x-kubernetes-int-or-string is true"))
     any_of = s.get("anyOf")
     all_of = _list(s.get("allOf"))
     skip_any = any_of == _INT_OR_STRING

@@ -490,7 +490,8 @@ ARR = {"type": "array", "items": {"type": "string"}}
     ({**ARR, "uniqueItems": True}, "uniqueItems", "FieldValueForbidden",
      "Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic"),
     ({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False},
-     "additionalProperties", "FieldValueForbidden", "Forbidden: additionalProperties and properties are mutual exclusive"),
+     "additionalProperties", "FieldValueForbidden",
+     "Forbidden: additionalProperties and properties are mutual exclusive"),
     ({"type": "array", "x-kubernetes-list-type": "map", "items": {"type": "object", "properties": {
         "n": {"type": "string"}}}}, "x-kubernetes-list-map-keys", "FieldValueRequired",
      "Required value: must not be empty if x-kubernetes-list-type is map"),
