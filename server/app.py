@@ -23,11 +23,13 @@ from server.auth.union import UnionAuthenticator
 from server.config import ServerConfig
 from server.controllers.bootstrap import apply_crd_manifests, ensure_initial_namespaces
 from server.controllers.crd import CRDController
+from server.controllers.lifecycle import LifecycleController
 from server.endpoints.context import ApiContext
 from server.endpoints.router import make_api_handler
 from server.registry.store import Store, StoreOptions
 from server.registry.strategies import strategy_for
-from server.scheme.builtin import EVENTS, NAMESPACES
+from server.scheme.builtin import NAMESPACES
+from server.scheme.builtin_core import CORE_RESOURCES
 from server.scheme.builtin_auth import AUTH_REVIEWS
 from server.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
 from server.scheme.crd import crd_files, definition_from_crd, load_crd_manifests
@@ -46,9 +48,9 @@ def startup_manifests(config: ServerConfig) -> list[dict[str, Any]]:
     return [m for d in config.definition_dirs for path in crd_files(d) for m in load_crd_manifests(path)]
 
 
-def build_scheme(manifests: list[dict[str, Any]]) -> Scheme:
+def build_scheme(manifests: list[dict[str, Any]], core_resources: bool = True) -> Scheme:
     """Built-in types plus the start-up CRDs (the CRD controller keeps it current afterwards)."""
-    scheme = Scheme([NAMESPACES, EVENTS, CUSTOM_RESOURCE_DEFINITIONS, *AUTH_REVIEWS])
+    scheme = Scheme([NAMESPACES, *(CORE_RESOURCES if core_resources else ()), CUSTOM_RESOURCE_DEFINITIONS, *AUTH_REVIEWS])
     for manifest in manifests:
         scheme.replace(definition_from_crd(manifest))
     return scheme
@@ -77,7 +79,7 @@ def build_authentication(config: ServerConfig) -> UnionAuthenticator:
 def create_app(config: ServerConfig) -> FastAPI:
     authenticator = build_authentication(config)  # first: a bad token file fails before storage opens
     manifests = startup_manifests(config)
-    scheme = build_scheme(manifests)
+    scheme = build_scheme(manifests, config.core_resources)
     storage = create_storage(config.backend, config.file_rootpath, event_window=config.event_window)
     stores: dict[tuple[str, str], Store] = {}
 
@@ -102,6 +104,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             stores[(definition.group, definition.plural)] = make_store(definition)
     crd_key = (CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural)
     crd_controller = CRDController(scheme, stores, stores[crd_key], make_store)
+    lifecycle = LifecycleController(scheme, stores, storage)
 
     ctx = ApiContext(
         scheme=scheme,
@@ -116,13 +119,15 @@ def create_app(config: ServerConfig) -> FastAPI:
         await ensure_initial_namespaces(stores[("", "namespaces")])
         await apply_crd_manifests(stores[crd_key], manifests)
         await crd_controller.sync()
-        controller_task = asyncio.create_task(crd_controller.run())
+        tasks = [asyncio.create_task(crd_controller.run()), asyncio.create_task(lifecycle.run())]
         try:
             yield
         finally:
-            controller_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await controller_task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await storage.close()
 
     app = FastAPI(

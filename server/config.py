@@ -28,6 +28,8 @@ class ServerConfig:
     secure_port: int = 0  # HTTPS; 0 = off
     resource_dirs: tuple[Path, ...] = ()
     load_examples: bool = True
+    # Issue 7: configmaps, secrets, serviceaccounts, events (v1 and events.k8s.io) and leases.
+    core_resources: bool = True
     request_timeout: float = 60.0
     unrestricted_update: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES

@@ -260,10 +260,10 @@ def _patch_function(content_type: str | None, body: Any, schema: dict[str, Any] 
     return lambda current: strategic_merge_patch(current, body, schema)
 
 
-def _delete_options(raw: Any) -> tuple[Preconditions | None, bool]:
+def _delete_options(raw: Any) -> tuple[Preconditions | None, bool, str]:
     """Preconditions and dryRun from a DeleteOptions body (kind optional, as kubectl sends it)."""
     if raw is None:
-        return None, False
+        return None, False, ""
     if not isinstance(raw, dict):
         raise errors.BadRequest("the body of a delete request must be a DeleteOptions object")
     if raw.get("kind") not in (None, "DeleteOptions"):
@@ -275,22 +275,26 @@ def _delete_options(raw: Any) -> tuple[Preconditions | None, bool]:
     dry_run = raw.get("dryRun") or []
     if not isinstance(dry_run, list) or any(v != "All" for v in dry_run):
         raise errors.BadRequest(f'dryRun: Unsupported value: {dry_run!r}: supported values: "All"')
+    if raw.get("orphanDependents") is True and policy is None:
+        policy = "Orphan"  # the deprecated spelling of the same wish
     pre = raw.get("preconditions")
     if pre is None:
-        return None, bool(dry_run)
+        return None, bool(dry_run), policy or ""
     if not isinstance(pre, dict):
         raise errors.BadRequest("preconditions must be an object")
-    return Preconditions(uid=pre.get("uid"), resource_version=pre.get("resourceVersion")), bool(dry_run)
+    return (Preconditions(uid=pre.get("uid"), resource_version=pre.get("resourceVersion")), bool(dry_run),
+            policy or "")
 
 
 async def _delete(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
                   q: QueryOptions) -> Response:
     raw = await read_body(request, ctx.max_body_bytes)
-    preconditions, body_dry_run = _delete_options(
+    preconditions, body_dry_run, propagation = _delete_options(
         neg.decode_body(request.headers.get("content-type"), raw) if raw.strip() else None)
     opts = _write_options(q)
     opts.dry_run = opts.dry_run or body_dry_run
     if info.name:
-        return respond(request, await store.delete(ns, info.name, version, preconditions, opts))
+        propagation = request.query_params.get("propagationPolicy") or propagation
+        return respond(request, await store.delete(ns, info.name, version, preconditions, opts, propagation))
     list_opts = parse_list_options(request.query_params, store.definition.selectable_fields, watch=False)
     return respond(request, await store.delete_collection(ns, version, opts, list_opts))

@@ -53,7 +53,9 @@ from server.storage.interfaces import (
 Object = dict[str, Any]
 PatchFunction = Callable[[Object], Object]
 _GENERATE_NAME_TRIES = 5
-_FILTERED_PAGE = 500  # storage page size while selectors filter a limited list
+_FILTERED_PAGE = 500
+# DeleteOptions.propagationPolicy → the finalizer the garbage collector honours (kube's names).
+PROPAGATION_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}  # storage page size while selectors filter a limited list
 
 
 @dataclass
@@ -222,6 +224,11 @@ class Store:
             return labels.matches(meta.get("labels")) and fields.matches(fields_of(obj, fields.fields))
         return matches
 
+    def _finalized(self, obj: Object) -> bool:
+        """Deleted and nothing holds it any more."""
+        meta = obj.get("metadata") or {}
+        return bool(meta.get("deletionTimestamp")) and not self.strategy.pending_finalizers(obj)
+
     def key_of(self, obj: Object) -> str:
         meta = obj.get("metadata") or {}
         return self._key(meta.get("namespace", ""), meta.get("name", ""))
@@ -362,7 +369,7 @@ class Store:
             if opts.dry_run:
                 return self._out(await try_update(await self._storage.get(key)), version)
             updated = await self._storage.guaranteed_update(key, try_update)
-            if _finalized(updated):  # the last finalizer of a deleted object is gone: now it goes
+            if self._finalized(updated):  # the last finalizer of a deleted object is gone: now it goes
                 with contextlib.suppress(KeyNotFoundError, ConflictError):
                     meta = updated["metadata"]
                     updated = await self._storage.delete(key, Preconditions(
@@ -381,26 +388,30 @@ class Store:
         return await self._write(namespace, name, version, subresource, opts, apply, require_rv=False)
 
     async def delete(self, namespace: str, name: str, version: str, preconditions: Preconditions | None,
-                     opts: WriteOptions) -> Object:
+                     opts: WriteOptions, propagation: str = "") -> Object:
+        """Delete, or start a graceful deletion while finalizers remain.
+
+        `Foreground` and `Orphan` propagation add kube's `foregroundDeletion` / `orphan`
+        finalizer, which the garbage collector removes once dependents are gone or freed;
+        `Background` (the default) deletes at once and leaves dependents to the collector.
+        """
         key = self._key(namespace, name)
         with self._translated(name):
             current = await self._storage.get(key)
             if preconditions is not None:
                 preconditions.check(key, current)
             await self._admit("DELETE", version, None, current, namespace, name, "", opts.dry_run)
-            if current["metadata"].get("finalizers"):
-                return self._out(await self._mark_deleted(key, current, preconditions, opts), version)
+            extra = PROPAGATION_FINALIZERS.get(propagation, "")
+            if extra or self.strategy.pending_finalizers(current):
+                return self._out(await self._mark_deleted(key, current, preconditions, opts, extra), version)
             if opts.dry_run:
                 return self._out(current, version)
             return self._out(await self._storage.delete(key, preconditions), version)
 
     async def _mark_deleted(self, key: str, current: Object, preconditions: Preconditions | None,
-                            opts: WriteOptions) -> Object:
+                            opts: WriteOptions, extra_finalizer: str = "") -> Object:
         """Graceful deletion: an object with finalizers gets a deletionTimestamp and waits for them."""
-        if current["metadata"].get("deletionTimestamp"):
-            return current
-        if opts.dry_run:
-            current["metadata"].update(deletionTimestamp=now_rfc3339(), deletionGracePeriodSeconds=0)
+        if current["metadata"].get("deletionTimestamp") and not extra_finalizer:
             return current
 
         def mark(obj: Object | None) -> Object:
@@ -408,8 +419,13 @@ class Store:
             meta = obj["metadata"]
             if not meta.get("deletionTimestamp"):
                 meta.update(deletionTimestamp=now_rfc3339(), deletionGracePeriodSeconds=0)
+                self.strategy.mark_deleted(obj)
+            if extra_finalizer and extra_finalizer not in (meta.get("finalizers") or []):
+                meta["finalizers"] = [*(meta.get("finalizers") or []), extra_finalizer]
             return obj
 
+        if opts.dry_run:
+            return mark(current)
         return await self._storage.guaranteed_update(key, mark, preconditions)
 
     async def delete_collection(self, namespace: str, version: str, opts: WriteOptions,
@@ -428,11 +444,6 @@ class Store:
 
     async def count(self, namespace: str = "") -> int:
         return await self._storage.count(self.collection_prefix(namespace))
-
-
-def _finalized(obj: Object) -> bool:
-    meta = obj.get("metadata") or {}
-    return bool(meta.get("deletionTimestamp")) and not meta.get("finalizers")
 
 
 def _name_of(obj: Object) -> str:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from server.registry.crd_strategy import CRDStrategy
+from server.registry.secret_strategy import ConfigMapStrategy, SecretStrategy
 from server.registry.strategy import NamespaceStrategy, Strategy
 from server.scheme.builtin import NAMESPACES
+from server.scheme.builtin_core import CONFIG_MAPS, SECRETS
 from server.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
 from server.scheme.definitions import ResourceDef
 
@@ -15,4 +17,8 @@ def strategy_for(definition: ResourceDef) -> Strategy:
         return NamespaceStrategy(definition)
     if definition.builtin and key == (CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural):
         return CRDStrategy(definition)
+    if definition.builtin and key == (SECRETS.group, SECRETS.plural):
+        return SecretStrategy(definition)
+    if definition.builtin and key == (CONFIG_MAPS.group, CONFIG_MAPS.plural):
+        return ConfigMapStrategy(definition)
     return Strategy(definition)

@@ -58,6 +58,13 @@ class Strategy:
             return [Cause("FieldValueRequired", "Required value", "metadata")]
         return validate_object_meta(meta, namespaced=self.namespaced, name_rule=self.name_rule)
 
+    def pending_finalizers(self, obj: Object) -> list[str]:
+        """What still holds `obj` back from removal once it is being deleted."""
+        return list((obj.get("metadata") or {}).get("finalizers") or [])
+
+    def mark_deleted(self, obj: Object) -> None:
+        """Called once when a graceful deletion starts (namespaces go Terminating)."""
+
     def spec_changed(self, new: Object, old: Object) -> bool:
         """Whether generation should move: anything but metadata (and status, when separate) changed."""
         ignored = ("metadata", "status") if self.definition.has_status else ("metadata",)
@@ -77,3 +84,11 @@ class NamespaceStrategy(Strategy):
         if not isinstance(spec, dict):
             spec = obj["spec"] = {}
         spec.setdefault("finalizers", ["kubernetes"])
+
+    def pending_finalizers(self, obj: Object) -> list[str]:
+        """A namespace also waits for `spec.finalizers` (`kubernetes`: its contents are being deleted)."""
+        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        return super().pending_finalizers(obj) + list(spec.get("finalizers") or [])
+
+    def mark_deleted(self, obj: Object) -> None:
+        obj["status"] = {**(obj.get("status") or {}), "phase": "Terminating"}

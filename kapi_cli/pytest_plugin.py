@@ -1,0 +1,93 @@
+"""kapi's pytest plugin, registered through the `pytest11` entry point: installing kapi is enough.
+
+Fixtures (nothing starts unless a test asks for one of them):
+
+- `kapi_server` (session): a `server.testing.RunningServer` on a free loopback port, HTTP,
+  no credentials needed; `KUBECONFIG` points at its kubeconfig for the session (restored afterwards).
+- `kapi_namespace` (function): the name of a fresh namespace in it, deleted after the test.
+- `kapi_kubeconfig` (session): the kubeconfig path, for tests that only need that.
+
+Options: `--kapi-resources PATH` (repeatable; CRD manifest file or directory loaded at
+start-up), `--kapi-backend memory|file`, `--kapi-examples` (also load kapi's shipped example CRDs).
+Marker: `@pytest.mark.kapi_resources("crds/", ...)` applies CRD manifests (paths relative to the
+test file) to the session server before the test, and waits until they are Established.
+
+This module imports only pytest at import time, so pytest start-up pays nothing for it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pytest
+
+if TYPE_CHECKING:
+    from server.testing import RunningServer
+
+MARKER = "kapi_resources"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kapi", "kapi: a local Kubernetes API server for tests")
+    group.addoption("--kapi-resources", action="append", default=[], metavar="PATH",
+                    help="CRD manifest file or directory for the kapi_server fixture (repeatable).")
+    group.addoption("--kapi-backend", choices=("memory", "file"), default="memory",
+                    help="Storage backend of the kapi_server fixture (default: memory).")
+    group.addoption("--kapi-examples", action="store_true", default=False,
+                    help="Also load kapi's shipped example CRDs into the kapi_server fixture.")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}(*paths): apply CRD manifests (files or directories, relative to the test file) "
+                   "to the kapi_server fixture before the test")
+
+
+@pytest.fixture(scope="session")
+def kapi_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A kapi server for the whole session; `KUBECONFIG` points at it while it runs."""
+    from server.testing import start_server
+
+    opts = request.config.option
+    root = tmp_path_factory.mktemp("kapi")
+    server = start_server(backend=opts.kapi_backend, resources=opts.kapi_resources,
+                          examples=opts.kapi_examples, root=root)
+    previous = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(server.kubeconfig)
+    try:
+        yield server
+    finally:
+        if previous is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def kapi_kubeconfig(kapi_server: RunningServer) -> Path:
+    """Path of the kubeconfig of `kapi_server` (HTTP, no credentials)."""
+    return kapi_server.kubeconfig
+
+
+@pytest.fixture
+def kapi_namespace(kapi_server: RunningServer) -> Iterator[str]:
+    """A fresh namespace in `kapi_server`, deleted after the test."""
+    name = kapi_server.create_namespace()
+    try:
+        yield name
+    finally:
+        kapi_server.delete_namespace(name)
+
+
+@pytest.fixture(autouse=True)
+def _kapi_resources_marker(request: pytest.FixtureRequest) -> None:
+    """Apply the CRDs named by `@pytest.mark.kapi_resources(...)`; does nothing (starts nothing) without it."""
+    markers = list(request.node.iter_markers(MARKER))
+    if not markers:
+        return
+    server: Any = request.getfixturevalue("kapi_server")
+    base = Path(str(request.node.fspath)).parent
+    paths = [base / p for marker in reversed(markers) for p in marker.args]
+    server.apply_crds(*paths)
