@@ -3,7 +3,8 @@
 Fixtures (nothing starts unless a test asks for one of them):
 
 - `kapi_server` (session): a `server.testing.RunningServer` on a free loopback port, HTTP,
-  no credentials needed; `KUBECONFIG` points at its kubeconfig for the session (restored afterwards).
+  no credentials needed; `KUBECONFIG` points at its kubeconfig for the session (restored afterwards; an already
+  imported `kubernetes` client, which reads it only at import, is pointed there too).
 - `kapi_namespace` (function): the name of a fresh namespace in it, deleted after the test.
 - `kapi_kubeconfig` (session): the kubeconfig path, for tests that only need that.
 
@@ -16,7 +17,7 @@ This module imports only pytest at import time, so pytest start-up pays nothing 
 """
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -53,16 +54,21 @@ def kapi_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     root = tmp_path_factory.mktemp("kapi")
     server = start_server(backend=opts.kapi_backend, resources=opts.kapi_resources,
                           examples=opts.kapi_examples, root=root)
-    previous = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(server.kubeconfig)
     try:
-        yield server
+        with pytest.MonkeyPatch.context() as patch:
+            _point_kubeconfig_at(patch, str(server.kubeconfig))
+            yield server
     finally:
-        if previous is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = previous
         server.stop()
+
+
+def _point_kubeconfig_at(patch: pytest.MonkeyPatch, path: str) -> None:
+    """Set `KUBECONFIG`; the `kubernetes` client reads it once, at import, so an imported one is told too."""
+    patch.setenv("KUBECONFIG", path)
+    for module_name in ("kubernetes.config.kube_config", "kubernetes.config"):
+        module = sys.modules.get(module_name)
+        if module is not None and hasattr(module, "KUBE_CONFIG_DEFAULT_LOCATION"):
+            patch.setattr(module, "KUBE_CONFIG_DEFAULT_LOCATION", path)
 
 
 @pytest.fixture(scope="session")

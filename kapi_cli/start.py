@@ -84,7 +84,7 @@ def build_config(
     insecure_port: int, resources: list[Path], examples: bool, request_timeout: str, unrestricted_update: bool,
     token_auth_file: Optional[Path], kubectl_disabled: bool, kubectl_ephemeral_token: bool,
     authn_allow_localhost: bool, san: list[str], watch_event_window: int = 10000,
-    watch_bookmark_interval: str = "10s",
+    watch_bookmark_interval: str = "10s", core_resources: bool = True,
 ) -> ServerConfig:
     """Validate flags and turn them into the one ServerConfig."""
     try:
@@ -120,6 +120,7 @@ def build_config(
         insecure_port=insecure_port,
         resource_dirs=tuple(p.expanduser().resolve() for p in resources),
         load_examples=examples,
+        core_resources=core_resources,
         request_timeout=timeout,
         event_window=watch_event_window,
         bookmark_interval=bookmark_interval,
@@ -222,7 +223,8 @@ def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> li
     args = ["--name", config.name, "--backend", config.backend, "--file-rootpath", str(config.file_rootpath),
             "--bind-address", config.bind_address, "--secure-port", str(config.secure_port),
             "--insecure-port", str(config.insecure_port), "--request-timeout", request_timeout,
-            flag("examples", config.load_examples), flag("unrestricted-update", config.unrestricted_update),
+            flag("examples", config.load_examples), flag("core-resources", config.core_resources),
+            flag("unrestricted-update", config.unrestricted_update),
             flag("kubectl-disabled", config.kubectl_disabled),
             flag("kubectl-ephemeral-token", config.kubectl_ephemeral_token),
             flag("authn-allow-localhost", config.authn_allow_localhost), "--log-level", log_level,
@@ -325,6 +327,9 @@ def start(
     resources: Optional[List[Path]] = typer.Option(
         None, "--resources", help="A directory of CRD manifests to serve as well (repeatable)."),
     examples: bool = typer.Option(True, "--examples/--no-examples", help="Serve the shipped example resources."),
+    core_resources: bool = typer.Option(
+        True, "--core-resources/--no-core-resources",
+        help="Serve configmaps, secrets, serviceaccounts, events and leases (namespaces are always served)."),
     request_timeout: str = typer.Option("60s", help="Longest a non-watch request may take (e.g. 30s, 60m)."),
     token_auth_file: Optional[Path] = typer.Option(None, help="Static tokens CSV: token,user,uid,\"g1,g2\"."),
     unrestricted_update: bool = typer.Option(False, "--unrestricted-update/--no-unrestricted-update",
@@ -349,7 +354,7 @@ def start(
     config = build_config(name, backend, etcd_servers, file_rootpath, bind_address, secure_port, insecure_port,
                           resources or [], examples, request_timeout, unrestricted_update, token_auth_file,
                           kubectl_disabled, kubectl_ephemeral_token, authn_allow_localhost, san or [],
-                          watch_event_window, watch_bookmark_interval)
+                          watch_event_window, watch_bookmark_interval, core_resources)
     if detach:
         raise typer.Exit(start_detached(config, child_argv(config, request_timeout, log_level), ready_timeout))
     serve_foreground(config, log_level, log_file)

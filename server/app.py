@@ -50,7 +50,8 @@ def startup_manifests(config: ServerConfig) -> list[dict[str, Any]]:
 
 def build_scheme(manifests: list[dict[str, Any]], core_resources: bool = True) -> Scheme:
     """Built-in types plus the start-up CRDs (the CRD controller keeps it current afterwards)."""
-    scheme = Scheme([NAMESPACES, *(CORE_RESOURCES if core_resources else ()), CUSTOM_RESOURCE_DEFINITIONS, *AUTH_REVIEWS])
+    core = CORE_RESOURCES if core_resources else ()
+    scheme = Scheme([NAMESPACES, *core, CUSTOM_RESOURCE_DEFINITIONS, *AUTH_REVIEWS])
     for manifest in manifests:
         scheme.replace(definition_from_crd(manifest))
     return scheme

@@ -258,7 +258,7 @@ def start_server(
     port: int = 0,
     log_level: str = "warning",
     access_log: bool = False,
-    shutdown_timeout: float = 2.0,
+    shutdown_timeout: int = 2,
     ready_timeout: float = 10.0,
     **config: Any,
 ) -> RunningServer:

@@ -59,8 +59,10 @@ def base64_error(text: str) -> int | None:
                 rest = pos
                 while rest < n and text[rest] in "\r\n":
                     rest += 1
-                if rest >= n or text[rest] != "=":
-                    return rest if rest < n else pos - 1
+                if rest >= n:  # not enough padding
+                    return n
+                if text[rest] != "=":
+                    return rest - 1
                 pos = rest + 1
             padded = True
             quantum = []
@@ -100,6 +102,11 @@ def _key_causes(field: str, keys: Any) -> list[Cause]:
     return causes
 
 
+def _map(obj: Object, field: str) -> dict[str, Any]:
+    value = obj.get(field)
+    return value if isinstance(value, dict) else {}
+
+
 def _immutable_causes(new: Object, old: Object, fields: tuple[str, ...]) -> list[Cause]:
     if old.get("immutable") is not True:
         return []
@@ -112,7 +119,23 @@ def _immutable_causes(new: Object, old: Object, fields: tuple[str, ...]) -> list
     return causes
 
 
-class SecretStrategy(Strategy):
+class CoreStrategy(Strategy):
+    """Built-in core types (configmaps, secrets, serviceaccounts, events, leases): no `metadata.generation`.
+
+    kube-apiserver's strategies for these types never set it, so clients never see it.
+    """
+
+    def prepare_for_create(self, obj: Object) -> None:
+        super().prepare_for_create(obj)
+        meta = obj.get("metadata")
+        if isinstance(meta, dict):
+            meta.pop("generation", None)
+
+    def spec_changed(self, new: Object, old: Object) -> bool:
+        return False
+
+
+class SecretStrategy(CoreStrategy):
     """`v1` secrets."""
 
     def _fold(self, obj: Object) -> None:
@@ -150,7 +173,7 @@ class SecretStrategy(Strategy):
 
     def validate(self, obj: Object, *, creating: bool) -> list[Cause]:
         causes = super().validate(obj, creating=creating)
-        data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+        data = _map(obj, "data")
         causes += _key_causes("data", data)
         size = sum(_decoded_size(v) for v in data.values() if isinstance(v, str))
         if size > MAX_SECRET_SIZE:
@@ -169,7 +192,7 @@ class SecretStrategy(Strategy):
         return causes
 
 
-class ConfigMapStrategy(Strategy):
+class ConfigMapStrategy(CoreStrategy):
     """`v1` configmaps."""
 
     def prepare_for_update(self, new: Object, old: Object, subresource: str) -> None:
@@ -181,8 +204,8 @@ class ConfigMapStrategy(Strategy):
 
     def validate(self, obj: Object, *, creating: bool) -> list[Cause]:
         causes = super().validate(obj, creating=creating)
-        data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
-        binary = obj.get("binaryData") if isinstance(obj.get("binaryData"), dict) else {}
+        data = _map(obj, "data")
+        binary = _map(obj, "binaryData")
         causes += _key_causes("data", data)
         causes += _key_causes("binaryData", binary)
         for key in binary:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from server.registry.crd_strategy import CRDStrategy
-from server.registry.secret_strategy import ConfigMapStrategy, SecretStrategy
+from server.registry.secret_strategy import ConfigMapStrategy, CoreStrategy, SecretStrategy
 from server.registry.strategy import NamespaceStrategy, Strategy
 from server.scheme.builtin import NAMESPACES
-from server.scheme.builtin_core import CONFIG_MAPS, SECRETS
+from server.scheme.builtin_core import CONFIG_MAPS, CORE_RESOURCES, SECRETS
 from server.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
 from server.scheme.definitions import ResourceDef
+
+_CORE_KEYS = frozenset((d.group, d.plural) for d in CORE_RESOURCES)
 
 
 def strategy_for(definition: ResourceDef) -> Strategy:
@@ -21,4 +23,6 @@ def strategy_for(definition: ResourceDef) -> Strategy:
         return SecretStrategy(definition)
     if definition.builtin and key == (CONFIG_MAPS.group, CONFIG_MAPS.plural):
         return ConfigMapStrategy(definition)
+    if definition.builtin and key in _CORE_KEYS:
+        return CoreStrategy(definition)
     return Strategy(definition)

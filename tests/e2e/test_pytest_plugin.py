@@ -1,0 +1,115 @@
+"""The pytest plugin as users get it: a fresh `python -m pytest` picks it up through the `pytest11` entry point.
+
+Each test runs pytest in a subprocess on a throwaway project (or on the shipped
+kopf example), so nothing here depends on this test session's own plugins.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FOO_CRD = REPO / "configs" / "resources" / "foos.hello.zeng.dev.yaml"
+EXAMPLE = REPO / "configs" / "examples" / "kopf_operator"
+
+CONFTEST = '''
+import os
+
+
+def pytest_sessionfinish(session):
+    print("KUBECONFIG-AFTER-SESSION=" + os.environ.get("KUBECONFIG", "<unset>"))
+'''
+
+TESTS = '''
+import os
+import threading
+
+import pytest
+from kubernetes import client, config
+
+
+def test_nothing_starts_without_the_fixtures():
+    assert not [t for t in threading.enumerate() if t.name.startswith("kapi-server-")]
+
+
+def test_kubeconfig_and_namespace(kapi_server, kapi_namespace, kapi_kubeconfig):
+    assert os.environ["KUBECONFIG"] == str(kapi_server.kubeconfig) == str(kapi_kubeconfig)
+    assert kapi_server.config.backend == os.environ["EXPECTED_BACKEND"]
+    config.load_kube_config()  # the kubernetes client finds the server through KUBECONFIG alone
+    ns = client.CoreV1Api().read_namespace(kapi_namespace)
+    assert ns.metadata.name == kapi_namespace
+    pytest.namespaces_seen.append(kapi_namespace)
+
+
+def test_each_test_gets_a_fresh_namespace(kapi_server, kapi_namespace):
+    assert kapi_namespace not in pytest.namespaces_seen
+    status, _ = kapi_server.request("GET", "/api/v1/namespaces/" + pytest.namespaces_seen[0])
+    assert status in (404, 200)  # deleted (or still terminating)
+    status, body = kapi_server.request("GET", "/apis/hello.zeng.dev/v1")
+    assert status == 200, body  # loaded by --kapi-resources
+
+
+@pytest.mark.kapi_resources("crds")
+def test_marker_applies_crds(kapi_server, kapi_namespace):
+    status, body = kapi_server.request(
+        "POST", f"/apis/example.kapi.dev/v1/namespaces/{kapi_namespace}/bars",
+        {"apiVersion": "example.kapi.dev/v1", "kind": "Bar", "metadata": {"name": "b"}})
+    assert status == 201, body
+
+
+pytest.namespaces_seen = []
+'''
+
+BAR_CRD = '''
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: bars.example.kapi.dev}
+spec:
+  group: example.kapi.dev
+  scope: Namespaced
+  names: {kind: Bar, listKind: BarList, plural: bars, singular: bar}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+'''
+
+
+def run_pytest(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_ADDOPTS", "KUBECONFIG")}
+    environment.update(env)
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=180, env=environment)
+
+
+@pytest.mark.parametrize("backend", ["memory", "file"])
+def test_a_throwaway_project_uses_the_fixtures(tmp_path: Path, backend: str) -> None:
+    project = tmp_path / "project"
+    (project / "crds").mkdir(parents=True)
+    (project / "crds" / "bar.yaml").write_text(BAR_CRD)
+    (project / "conftest.py").write_text(CONFTEST)
+    (project / "test_with_kapi.py").write_text(TESTS)
+    result = run_pytest(["-v", "-s", "--kapi-backend", backend, "--kapi-resources", str(FOO_CRD)], project,
+                        EXPECTED_BACKEND=backend)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed" in result.stdout, result.stdout
+    assert "KUBECONFIG-AFTER-SESSION=<unset>" in result.stdout, result.stdout  # restored after the session
+
+
+def test_the_plugin_shows_its_options(tmp_path: Path) -> None:
+    result = run_pytest(["--help"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    for option in ("--kapi-resources", "--kapi-backend", "--kapi-examples"):
+        assert option in result.stdout
+
+
+def test_the_kopf_example_passes(tmp_path: Path) -> None:
+    result = run_pytest(["-v", str(EXAMPLE)], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_operator_greets_a_new_greeting PASSED" in result.stdout, result.stdout
