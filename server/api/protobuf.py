@@ -222,6 +222,15 @@ _KINDS: dict[str, _Spec] = {
             (5, ("immutable", "bool")),
         ]
     ),
+    "ServiceAccount": dict(
+        [
+            _METADATA,
+            (2, ("secrets", ("messages", {1: ("kind", "string"), 2: ("namespace", "string"), 3: ("name", "string"),
+                                          4: ("uid", "string"), 5: ("apiVersion", "string")}))),
+            (3, ("imagePullSecrets", ("messages", {1: ("name", "string")}))),
+            (4, ("automountServiceAccountToken", "bool")),
+        ]
+    ),
     "SelfSubjectAccessReview": dict(
         [
             _METADATA,

@@ -36,6 +36,11 @@ def test_create_configmap_and_secret_protobuf(kapi) -> None:
     assert out.returncode != 0  # kubectl itself refuses empty PEM files; nothing reaches the server
 
 
+def test_create_serviceaccount_protobuf(kapi) -> None:
+    assert "serviceaccount/robot created" in kapi.kubectl("create", "serviceaccount", "robot").stdout
+    assert get_json(kapi, "sa", "robot")["metadata"]["name"] == "robot"
+
+
 def test_get_many_kinds_as_tables(kapi) -> None:
     # `kubectl create serviceaccount` sends protobuf, which server/api/protobuf.py does not decode yet: apply JSON.
     sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot", "namespace": "default"}}
