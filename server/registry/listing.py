@@ -13,12 +13,13 @@ import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import orjson
 
 from server.api import errors
 from server.api.errors import Cause
-from server.api.field_selectors import FieldSelector, parse_field_selector
+from server.api.field_selectors import FieldSelector, fields_of, parse_field_selector
 from server.api.selectors import LabelSelector, parse_label_selector
 
 NOT_OLDER_THAN, EXACT = "NotOlderThan", "Exact"
@@ -42,6 +43,20 @@ class ListOptions:
     @property
     def filtered(self) -> bool:
         return not (self.label_selector.empty and self.field_selector.empty)
+
+
+def selector_matcher(opts: ListOptions) -> Callable[[dict[str, Any] | None], bool]:
+    """A predicate for the selectors in `opts` (every object matches when there are none)."""
+    if not opts.filtered:
+        return lambda obj: obj is not None
+    labels, fields = opts.label_selector, opts.field_selector
+
+    def matches(obj: dict[str, Any] | None) -> bool:
+        if obj is None:
+            return False
+        meta = obj.get("metadata") or {}
+        return labels.matches(meta.get("labels")) and fields.matches(fields_of(obj, fields.fields))
+    return matches
 
 
 def _invalid(causes: list[Cause]) -> errors.Invalid:

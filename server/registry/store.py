@@ -21,7 +21,6 @@ import orjson
 from server.admission.interfaces import AdmissionPlugin
 from server.api import errors
 from server.api.attributes import AdmissionAttributes
-from server.api.errors import Cause
 from server.api.meta import (
     carry_system_fields_for_update,
     fill_system_fields_for_create,
@@ -29,8 +28,15 @@ from server.api.meta import (
     metadata,
     now_rfc3339,
 )
-from server.api.field_selectors import fields_of
-from server.registry.listing import ContinueCodec, ListOptions, ReadAt, expired_continue, list_revision
+from server.registry.identity import check_identity
+from server.registry.listing import (
+    ContinueCodec,
+    ListOptions,
+    ReadAt,
+    expired_continue,
+    list_revision,
+    selector_matcher,
+)
 from server.registry.strategy import Strategy
 from server.registry.watch import WatchStream
 from server.scheme.cel import has_rules, validate_rules_after
@@ -136,42 +142,7 @@ class Store:
 
     # -- checks shared by create and update --------------------------------
     def _check_identity(self, obj: Object, version: str, namespace: str, name: str = "") -> None:
-        """The body must name the resource, version and namespace the URL names (422 otherwise)."""
-        d = self.definition
-        if not isinstance(obj, dict):
-            raise errors.BadRequest("the body of the request must be a JSON or YAML object")
-        causes: list[Cause] = []
-        expected_api = d.api_version(version)
-        api_version = obj.setdefault("apiVersion", expected_api)
-        kind = obj.setdefault("kind", d.kind)
-        if api_version != expected_api:
-            causes.append(errors.field_invalid("apiVersion", api_version, f"must be {expected_api}"))
-        if kind != d.kind:
-            causes.append(errors.field_invalid("kind", kind, f"must be {d.kind}"))
-        meta = obj.get("metadata")
-        if meta is None:
-            meta = obj["metadata"] = {}
-        if not isinstance(meta, dict):
-            causes.append(errors.field_invalid("metadata", meta, "must be an object"))
-        else:
-            if d.namespaced:
-                body_ns = meta.get("namespace")
-                if body_ns in (None, ""):
-                    meta["namespace"] = namespace
-                elif body_ns != namespace:
-                    causes.append(errors.field_invalid(
-                        "metadata.namespace", body_ns,
-                        "the namespace of the provided object does not match the namespace sent on the request",
-                    ))
-            if name and meta.get("name") not in (None, "", name):
-                causes.append(errors.field_invalid(
-                    "metadata.name", meta.get("name"),
-                    "the name of the object does not match the name on the URL",
-                ))
-            elif name:
-                meta["name"] = name
-        if causes:
-            raise errors.invalid(d.group, d.kind, name or _name_of(obj), causes)
+        check_identity(self.definition, obj, version, namespace, name)
 
     def _validate(self, obj: Object, version: str, opts: WriteOptions, creating: bool,
                   old: Object | None = None) -> None:
@@ -212,17 +183,7 @@ class Store:
             return self._out(await self._storage.get(self._key(namespace, name)), version)
 
     def matcher(self, opts: ListOptions) -> Callable[[Object | None], bool]:
-        """A predicate for the selectors in `opts` (every object matches when there are none)."""
-        if not opts.filtered:
-            return lambda obj: obj is not None
-        labels, fields = opts.label_selector, opts.field_selector
-
-        def matches(obj: Object | None) -> bool:
-            if obj is None:
-                return False
-            meta = obj.get("metadata") or {}
-            return labels.matches(meta.get("labels")) and fields.matches(fields_of(obj, fields.fields))
-        return matches
+        return selector_matcher(opts)
 
     def _finalized(self, obj: Object) -> bool:
         """Deleted and nothing holds it any more."""
