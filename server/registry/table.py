@@ -35,6 +35,16 @@ def _column_definition(c: PrinterColumn) -> dict[str, Any]:
     return {"name": c.name, "type": c.type, "format": c.format, "description": c.description, "priority": c.priority}
 
 
+def _count(obj: Object, paths: tuple[str, ...]) -> int:
+    total = 0
+    for path in paths:
+        node: Any = obj
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        total += len(node) if isinstance(node, (dict, list)) else 0
+    return total
+
+
 def _partial_metadata(obj: Object) -> Object:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
 
@@ -57,7 +67,8 @@ def to_table(
     for obj in objects:
         meta = obj.get("metadata") or {}
         cells: list[Any] = [meta.get("name", "")]
-        cells += [cell(obj, c.json_path, c.type, c.format, now=now) for c in columns]
+        cells += [_count(obj, c.count_of) if c.count_of else cell(obj, c.json_path, c.type, c.format, now=now)
+                  for c in columns]
         if with_age:
             created = meta.get("creationTimestamp")
             cells.append(age(created, now) if created else "<unknown>")

@@ -71,7 +71,8 @@ CONFIG_MAPS = ResourceDef(
     namespaced=True,
     short_names=("cm",),
     builtin=True,
-    versions=(VersionDef(name="v1", storage=True, schema=_CONFIG_MAP_SCHEMA),),
+    versions=(VersionDef(name="v1", storage=True, schema=_CONFIG_MAP_SCHEMA, printer_columns=(
+        PrinterColumn(name="Data", type="integer", json_path=".data", count_of=("data", "binaryData")),)),),
 )
 
 _SECRET_SCHEMA = _object(
@@ -108,7 +109,8 @@ SECRETS = ResourceDef(
             name="v1",
             storage=True,
             schema=_SECRET_SCHEMA,
-            printer_columns=(PrinterColumn(name="Type", type="string", json_path=".type"),),
+            printer_columns=(PrinterColumn(name="Type", type="string", json_path=".type"),
+                             PrinterColumn(name="Data", type="integer", json_path=".data", count_of=("data",))),
         ),
     ),
 )
@@ -156,7 +158,8 @@ SERVICE_ACCOUNTS = ResourceDef(
     namespaced=True,
     short_names=("sa",),
     builtin=True,
-    versions=(VersionDef(name="v1", storage=True, schema=_SERVICE_ACCOUNT_SCHEMA),),
+    versions=(VersionDef(name="v1", storage=True, schema=_SERVICE_ACCOUNT_SCHEMA, printer_columns=(
+        PrinterColumn(name="Secrets", type="integer", json_path=".secrets", count_of=("secrets",)),)),),
 )
 
 _EVENT_V1_SCHEMA = _object(

@@ -27,6 +27,9 @@ class PrinterColumn:
     description: str = ""
     format: str = ""
     priority: int = 0
+    # Built-in tables count things JSONPath cannot (`DATA` of a ConfigMap): the cell is the number of
+    # keys or items found at these field paths, summed.
+    count_of: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

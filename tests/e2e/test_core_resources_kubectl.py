@@ -42,14 +42,15 @@ def test_create_serviceaccount_protobuf(kapi) -> None:
 
 
 def test_get_many_kinds_as_tables(kapi) -> None:
-    # `kubectl create serviceaccount` sends protobuf, which server/api/protobuf.py does not decode yet: apply JSON.
-    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot", "namespace": "default"}}
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot2", "namespace": "default"}}
     kapi.kubectl("apply", "-f", "-", input=json.dumps(sa))
     out = kapi.kubectl("get", "cm,secret,sa,leases").stdout
-    assert "configmap/x" in out and "secret/s" in out and "serviceaccount/robot" in out
+    assert "configmap/x" in out and "secret/s" in out and "serviceaccount/robot2" in out
     secrets = kapi.kubectl("get", "secrets").stdout.splitlines()
-    assert secrets[0].split() == ["NAME", "TYPE", "AGE"]
-    assert secrets[1].split()[:2] == ["s", "Opaque"]
+    assert secrets[0].split() == ["NAME", "TYPE", "DATA", "AGE"]
+    assert secrets[1].split()[:3] == ["s", "Opaque", "1"]
+    configmaps = kapi.kubectl("get", "configmaps", "x").stdout.splitlines()
+    assert configmaps[0].split() == ["NAME", "DATA", "AGE"] and configmaps[1].split()[:2] == ["x", "1"]
 
 
 def test_apply_secret_with_string_data(kapi) -> None:

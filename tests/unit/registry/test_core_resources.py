@@ -164,3 +164,16 @@ async def test_core_objects_carry_no_generation(definition: ResourceDef) -> None
     created["metadata"]["labels"] = {"a": "c"}
     updated = await store.update("default", "n", created, "v1", "", WriteOptions())
     assert "generation" not in updated["metadata"]
+
+
+def test_count_columns_like_kubes_builtin_tables() -> None:
+    from server.registry.table import to_table
+    from server.scheme.builtin_core import CONFIG_MAPS, SECRETS, SERVICE_ACCOUNTS
+
+    cm = {"metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}, "binaryData": {"c": "AA=="}}
+    secret = {"metadata": {"name": "s"}, "type": "Opaque", "data": {"p": "cQ=="}}
+    sa = {"metadata": {"name": "robot"}, "secrets": [{"name": "x"}]}
+    for definition, obj, expected in ((CONFIG_MAPS, cm, ["c", 3]), (SECRETS, secret, ["s", "Opaque", 1]),
+                                      (SERVICE_ACCOUNTS, sa, ["robot", 1])):
+        table = to_table(definition.versions[0], [obj])
+        assert table["rows"][0]["cells"][:-1] == expected
