@@ -320,7 +320,7 @@ class Store:
 
         async def try_update(current: Object | None) -> Object:
             assert current is not None
-            old = _copy(current)
+            old = current  # storage hands try_update a private copy; only the one make_new may change is copied
             new = self._updated(old, make_new(self._out(_copy(current), version)), version,
                                 namespace, name, subresource, opts, require_rv)
             await self._admit("UPDATE", version, new, old, namespace, name, subresource, opts.dry_run)
