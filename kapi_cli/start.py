@@ -24,6 +24,7 @@ from rich.panel import Panel
 from certs.bundle import CertError, ensure_certs
 from certs.files import ensure_dir, write_private
 from kapi_cli import state as st
+from kapi_cli.backend import BackendUnreachable, EtcdFlags, reach_backend
 from kapi_cli.kubeconfig import KubeconfigError, Target, kubeconfig_for, to_yaml
 from kapi_cli.probe import is_ready
 from server.api.duration import parse_duration
@@ -31,7 +32,7 @@ from server.app import create_app
 from server.config import ServerConfig
 from server.scheme.crd import CRDError
 from server.serving import run
-from server.storage.factory import BACKENDS
+from server.storage.factory import BACKENDS, DEFAULT_ETCD_PREFIX as ETCD_PREFIX
 
 DEFAULT_ROOT = Path.home() / ".kapi" / "data"
 DEFAULT_READY_TIMEOUT = 30.0
@@ -50,6 +51,8 @@ def _urls(config: ServerConfig) -> list[str]:
 
 def _banner(config: ServerConfig, resources: int, kubeconfig: Optional[Path]) -> Panel:
     where = config.backend + (f" at {config.file_rootpath}" if config.backend == "file" else "")
+    if config.backend == "etcd":
+        where += f" at {','.join(config.etcd_servers)} (prefix {config.etcd_prefix})"
     lines = [f"[bold]kapi[/bold] [cyan]{config.name}[/cyan] serving " + ", ".join(_urls(config)),
              f"storage: {where}   resources: {resources}   request timeout: {config.request_timeout:g}s", ""]
     if kubeconfig is not None and config.secure_port:
@@ -84,7 +87,7 @@ def build_config(
     insecure_port: int, resources: list[Path], examples: bool, request_timeout: str, unrestricted_update: bool,
     token_auth_file: Optional[Path], kubectl_disabled: bool, kubectl_ephemeral_token: bool,
     authn_allow_localhost: bool, san: list[str], watch_event_window: int = 10000,
-    watch_bookmark_interval: str = "10s", core_resources: bool = True,
+    watch_bookmark_interval: str = "10s", core_resources: bool = True, etcd: EtcdFlags = EtcdFlags(),
 ) -> ServerConfig:
     """Validate flags and turn them into the one ServerConfig."""
     try:
@@ -110,10 +113,17 @@ def build_config(
     bookmark_interval = _positive_duration(watch_bookmark_interval, "--watch-bookmark-interval")
     if token_auth_file is not None and not token_auth_file.is_file():
         raise typer.BadParameter(f"{token_auth_file} is not a file", param_hint="--token-auth-file")
+    servers = tuple(s for s in etcd_servers.split(",") if s)
+    etcd.check(backend, servers)
     return ServerConfig(
         name=name,
         backend=backend,
-        etcd_servers=tuple(s for s in etcd_servers.split(",") if s),
+        etcd_servers=servers,
+        etcd_prefix=etcd.prefix,
+        etcd_cafile=etcd.resolved(etcd.cafile),
+        etcd_certfile=etcd.resolved(etcd.certfile),
+        etcd_keyfile=etcd.resolved(etcd.keyfile),
+        etcd_wait=etcd.wait,
         file_rootpath=file_rootpath.expanduser().resolve(),
         bind_address=bind_address,
         secure_port=secure_port,
@@ -195,12 +205,13 @@ def serve_foreground(config: ServerConfig, log_level: str, log_file: Optional[Pa
         try:
             if config.secure_port:
                 ensure_certs(config.cert_dir, extra_sans=_serving_sans(config))
+            reach_backend(config, console)
             app = create_app(config)
             kubeconfig = write_start_kubeconfig(config)
         except CertError as exc:
             raise _fail(f"certificates in {config.cert_dir}: {exc} "
                         f"(`kapi gen-certs --file-rootpath {config.file_rootpath} --force` regenerates them)") from None
-        except (CRDError, ValueError, OSError) as exc:
+        except (CRDError, ValueError, OSError, BackendUnreachable) as exc:
             raise _fail(str(exc)) from None
         if kubeconfig != config.kubeconfig_path and record.kubeconfig is not None:
             record.kubeconfig = None  # not written (no token): do not point `kapi status` at it
@@ -231,7 +242,12 @@ def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> li
             "--watch-event-window", str(config.event_window),
             "--watch-bookmark-interval", repr(config.bookmark_interval)]
     if config.etcd_servers:
-        args += ["--etcd-servers", ",".join(config.etcd_servers)]
+        args += ["--etcd-servers", ",".join(config.etcd_servers), "--etcd-prefix", config.etcd_prefix,
+                 flag("etcd-wait", config.etcd_wait)]
+    for option, path in (("--etcd-cafile", config.etcd_cafile), ("--etcd-certfile", config.etcd_certfile),
+                         ("--etcd-keyfile", config.etcd_keyfile)):
+        if path is not None:
+            args += [option, str(path)]
     if config.token_auth_file is not None:
         args += ["--token-auth-file", str(config.token_auth_file)]
     for directory in config.resource_dirs:
@@ -320,6 +336,12 @@ def start(
     name: str = typer.Option("default", help="Instance name (for list, status, stop, logs, kubeconfig)."),
     backend: str = typer.Option("file", help=f"Storage backend: {', '.join(BACKENDS)}."),
     etcd_servers: str = typer.Option("", help="Comma-separated etcd URLs (etcd backend)."),
+    etcd_prefix: str = typer.Option(ETCD_PREFIX, help="Key prefix in etcd (kube-apiserver's layout under it)."),
+    etcd_cafile: Optional[Path] = typer.Option(None, help="CA bundle to verify etcd's serving certificate."),
+    etcd_certfile: Optional[Path] = typer.Option(None, help="Client certificate for etcd (with --etcd-keyfile)."),
+    etcd_keyfile: Optional[Path] = typer.Option(None, help="Client key for etcd."),
+    etcd_wait: bool = typer.Option(False, "--etcd-wait/--no-etcd-wait",
+                                   help="Wait for an unreachable etcd at start-up instead of exiting."),
     file_rootpath: Path = typer.Option(DEFAULT_ROOT, help="Root for data, cert/ and the kubeconfig."),
     bind_address: str = typer.Option("127.0.0.1", help="Address to listen on."),
     secure_port: int = typer.Option(8443, help="HTTPS port (0 = off)."),
@@ -354,7 +376,8 @@ def start(
     config = build_config(name, backend, etcd_servers, file_rootpath, bind_address, secure_port, insecure_port,
                           resources or [], examples, request_timeout, unrestricted_update, token_auth_file,
                           kubectl_disabled, kubectl_ephemeral_token, authn_allow_localhost, san or [],
-                          watch_event_window, watch_bookmark_interval, core_resources)
+                          watch_event_window, watch_bookmark_interval, core_resources,
+                          EtcdFlags(etcd_prefix, etcd_cafile, etcd_certfile, etcd_keyfile, etcd_wait))
     if detach:
         raise typer.Exit(start_detached(config, child_argv(config, request_timeout, log_level), ready_timeout))
     serve_foreground(config, log_level, log_file)

@@ -81,7 +81,11 @@ def create_app(config: ServerConfig) -> FastAPI:
     authenticator = build_authentication(config)  # first: a bad token file fails before storage opens
     manifests = startup_manifests(config)
     scheme = build_scheme(manifests, config.core_resources)
-    storage = create_storage(config.backend, config.file_rootpath, event_window=config.event_window)
+    storage = create_storage(
+        config.backend, config.file_rootpath, event_window=config.event_window,
+        etcd_servers=config.etcd_servers, etcd_prefix=config.etcd_prefix, etcd_cafile=config.etcd_cafile,
+        etcd_certfile=config.etcd_certfile, etcd_keyfile=config.etcd_keyfile,
+    )
     stores: dict[tuple[str, str], Store] = {}
 
     async def get_namespace(name: str) -> dict[str, Any] | None:
@@ -113,10 +117,12 @@ def create_app(config: ServerConfig) -> FastAPI:
         request_timeout=config.request_timeout,
         max_body_bytes=config.max_body_bytes,
         server_address=config.server_address,
+        storage_health=storage.health,
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await storage.start()
         await ensure_initial_namespaces(stores[("", "namespaces")])
         await apply_crd_manifests(stores[crd_key], manifests)
         await crd_controller.sync()

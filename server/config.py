@@ -21,7 +21,14 @@ class ServerConfig:
 
     name: str = "default"
     backend: str = "file"
+    # The etcd backend (issue 6): endpoints, key prefix (kube-apiserver's --etcd-prefix),
+    # TLS material, and whether start-up waits for an unreachable etcd instead of failing.
     etcd_servers: tuple[str, ...] = ()
+    etcd_prefix: str = "/registry"
+    etcd_cafile: Path | None = None
+    etcd_certfile: Path | None = None
+    etcd_keyfile: Path | None = None
+    etcd_wait: bool = False
     file_rootpath: Path = field(default_factory=lambda: Path("/tmp/kapi"))
     bind_address: str = "127.0.0.1"
     insecure_port: int = 6080  # HTTP; 0 = off

@@ -1,4 +1,7 @@
-"""Start-up loop: make sure the namespaces every cluster has exist (default, kube-system, …)."""
+"""Start-up: the namespaces every cluster has (default, kube-system, …) and the start-up CRDs.
+
+Both are idempotent and safe when several servers start at once on one etcd.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -27,12 +30,24 @@ async def apply_crd_manifests(crds: Store, manifests: list[dict[str, Any]]) -> N
     controller serves them like any CRD created through the API.
     """
     for manifest in manifests:
-        name = manifest["metadata"]["name"]
+        await _apply_one(crds, manifest)
+
+
+async def _apply_one(crds: Store, manifest: dict[str, Any]) -> None:
+    """Create, or update the spec; several servers starting on one etcd may race, so retry once."""
+    name = manifest["metadata"]["name"]
+    for attempt in range(2):
         try:
             current = await crds.get("", name, "v1")
         except errors.NotFound:
-            await crds.create("", {"apiVersion": manifest["apiVersion"], "kind": manifest["kind"],
-                                   "metadata": {"name": name}, "spec": manifest["spec"]}, "v1", WriteOptions())
-            continue
+            try:
+                await crds.create("", {"apiVersion": manifest["apiVersion"], "kind": manifest["kind"],
+                                       "metadata": {"name": name}, "spec": manifest["spec"]}, "v1", WriteOptions())
+                return
+            except errors.AlreadyExists:
+                if attempt:
+                    raise
+                continue  # another server created it meanwhile: compare with theirs
         if current.get("spec") != manifest["spec"]:
             await crds.patch("", name, "v1", "", lambda cur, m=manifest: {**cur, "spec": m["spec"]}, WriteOptions())
+        return

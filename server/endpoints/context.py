@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from server.registry.store import Store
 from server.scheme.registry import Scheme
+
+
+async def _always_ok() -> dict[str, Any]:
+    return {"backend": "none", "ok": True, "revision": 0}
 
 
 @dataclass
@@ -17,6 +21,8 @@ class ApiContext:
     request_timeout: float = 60.0
     max_body_bytes: int = 3 * 1024 * 1024
     server_address: str = "127.0.0.1:6080"
+    # The storage backend's report (`Storage.health`), for /readyz and /kapi/storage.
+    storage_health: Callable[[], Awaitable[dict[str, Any]]] = field(default=lambda: _always_ok())
     # Documents derived from the scheme, keyed by name and rebuilt when scheme.generation moves.
     cache: dict[Any, tuple[int, Any]] = field(default_factory=dict)
 

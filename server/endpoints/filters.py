@@ -22,6 +22,7 @@ from server.api.requestinfo import RequestInfo, parse_request_info
 from server.api.user import ANONYMOUS, UserInfo
 from server.auth.interfaces import Authenticator, AuthRequest, Authorizer
 from server.endpoints.context import ApiContext
+from server.storage.interfaces import StorageUnavailableError
 
 Handler = Callable[[Request], Awaitable[Response]]
 log = logging.getLogger("kapi.server")
@@ -47,6 +48,8 @@ def with_status_errors(handler: Handler) -> Handler:
             return await handler(request)
         except errors.StatusError as exc:
             return status_response(exc)
+        except StorageUnavailableError as exc:  # wherever the backend went away, not only in a store
+            return status_response(errors.ServiceUnavailable(str(exc), retry_after=1))
         except Exception:  # noqa: BLE001 - the one place that must catch everything
             log.exception("internal error serving %s %s", request.method, request.url.path)
             return status_response(errors.InternalError("an error on the server has prevented the request from succeeding"))

@@ -1,4 +1,4 @@
-"""Non-resource paths: discovery, OpenAPI, /version and the health checks.
+"""Non-resource paths: discovery, OpenAPI and /version (health checks: `health.py`).
 
 Documents are derived from the scheme and cached as bytes per scheme
 generation, so a discovery request costs a dictionary lookup.
@@ -9,7 +9,7 @@ import hashlib
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from server.api import errors
 from server.api.requestinfo import RequestInfo
@@ -17,7 +17,6 @@ from server.endpoints import discovery, negotiation as neg, openapi
 from server.endpoints.context import ApiContext
 
 _NOT_FOUND = "the server could not find the requested resource"
-HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 
 
 def _json(body: bytes, content_type: str = neg.JSON, headers: dict[str, str] | None = None) -> Response:
@@ -113,6 +112,3 @@ def _etag(body: bytes) -> dict[str, str]:
 def handle_version(request: Request, ctx: ApiContext) -> Response:
     return _json(ctx.cached("version", lambda: orjson.dumps(discovery.version_info())))
 
-
-def handle_health(request: Request) -> Response:
-    return PlainTextResponse("ok")

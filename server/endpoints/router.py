@@ -6,7 +6,7 @@ from starlette.responses import Response
 
 from server.api import errors
 from server.auth.interfaces import Authenticator, Authorizer
-from server.endpoints import nonresource, reviews
+from server.endpoints import health, nonresource, reviews
 from server.endpoints.context import ApiContext
 from server.endpoints.filters import Handler, build_handler_chain, request_info
 from server.endpoints.resources import handle_resource
@@ -28,8 +28,10 @@ def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: 
             return nonresource.handle_discovery(request, info, ctx)
         if path == "/version" or path == "/version/":
             return nonresource.handle_version(request, ctx)
-        if path in nonresource.HEALTH_PATHS or path.startswith(tuple(p + "/" for p in nonresource.HEALTH_PATHS)):
-            return nonresource.handle_health(request)
+        if health.is_health_path(path):
+            return await health.handle_health(request, ctx)
+        if path == health.STORAGE_STATUS_PATH:
+            return await health.handle_storage_status(ctx)
         if path.startswith("/openapi/"):
             return nonresource.handle_openapi(request, ctx)
         raise errors.NotFound(_NOT_FOUND)

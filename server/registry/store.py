@@ -53,6 +53,7 @@ from server.storage.interfaces import (
     Preconditions,
     RevisionNotYetError,
     RevisionTooOldError,
+    StorageUnavailableError,
     Storage,
 )
 
@@ -135,6 +136,8 @@ class Store:
             raise errors.Gone(str(exc)) from None
         except RevisionNotYetError as exc:
             raise errors.Timeout(str(exc), retry_after=1) from None
+        except StorageUnavailableError as exc:
+            raise errors.ServiceUnavailable(str(exc), retry_after=1) from None
 
     def _out(self, obj: Object, version: str) -> Object:
         apply_defaults(obj, self.definition.storage_version.schema)  # kube defaults what it reads from storage
@@ -200,15 +203,18 @@ class Store:
         start = ""
         if opts.continue_token:
             revision, start = self.continue_codec.decode(opts.continue_token, prefix)
-            if revision < self._storage.oldest_revision():
-                raise expired_continue()
             read = ReadAt(exact=revision)
         else:
             read = list_revision(opts)
         with self._translated(""):
             if read.not_older_than and read.not_older_than > await self._storage.current_revision():
                 raise RevisionNotYetError(prefix, read.not_older_than, await self._storage.current_revision())
-            items, revision, next_key, remaining = await self._collect(prefix, read.exact, start, opts)
+            try:
+                items, revision, next_key, remaining = await self._collect(prefix, read.exact, start, opts)
+            except RevisionTooOldError:
+                if opts.continue_token:  # the backend no longer has the first page's revision
+                    raise expired_continue() from None
+                raise
         list_meta: dict[str, Any] = {"resourceVersion": str(revision)}
         if next_key:
             list_meta["continue"] = self.continue_codec.encode(revision, next_key)

@@ -12,6 +12,8 @@ then yields `(type, object)` pairs:
   `bookmark_interval` seconds carrying the newest revision it has covered;
 - a start revision older than the kept event window yields one ERROR event
   (410 Expired), as kube-apiserver's watch cache does, so clients relist;
+  so does a backend that loses the history while the stream runs (etcd
+  compacted past where its feed had to resume);
 - a watcher that falls too far behind ends its stream (clients re-watch),
   so a slow client never stalls writers.
 """
@@ -83,11 +85,20 @@ class WatchStream:
         else:
             self._revision = int(rv) if rv else await self._storage.current_revision()
         try:
-            self._watcher = self._storage.watch(self._prefix, self._revision)
+            self._watcher = self._open_watcher()
         except RevisionTooOldError as exc:
             self._error = errors.Gone(str(exc))
-        except RevisionNotYetError as exc:
-            raise errors.Timeout(str(exc), retry_after=1) from None
+        except RevisionNotYetError:
+            # A shared backend (etcd) may hold a revision this server has not seen
+            # yet (written through another server): ask it once, then decide.
+            await self._storage.current_revision()
+            try:
+                self._watcher = self._open_watcher()
+            except RevisionNotYetError as exc:
+                raise errors.Timeout(str(exc), retry_after=1) from None
+
+    def _open_watcher(self) -> Watcher:
+        return self._storage.watch(self._prefix, self._revision)
 
     def _bookmark(self, initial_end: bool = False) -> Event:
         d = self._store.definition
@@ -115,8 +126,11 @@ class WatchStream:
                     event = await self._next(watcher)
                 except (StopAsyncIteration, WatcherOverflowError, _Expired):
                     return
+                except RevisionTooOldError as exc:  # the backend lost the history (etcd compaction)
+                    yield "ERROR", errors.Gone(str(exc)).to_status()
+                    return
                 if event is None:
-                    self._revision = max(self._revision, await self._storage.current_revision())
+                    self._revision = max(self._revision, watcher.progress())
                     yield self._bookmark()
                     continue
                 self._revision = event.revision

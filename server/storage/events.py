@@ -7,15 +7,16 @@ previous state as `prev`), so each revision is encoded once, whatever the
 number of watchers; watchers queue references to the same immutable records
 and decode them only when their consumer asks (see `WatchEvent`).
 
-The log is a ring of `window` records. Revisions in the log are contiguous
-(every commit is one revision and one record), so the record of revision R
-sits at slot `R % window`. `oldest` is the lowest revision from which the
-history is complete: every record with a revision above it is in the ring.
-With no record ever dropped it is the revision the log started at (0 for a
-new store, the loaded revision after a file-backend restart); once the ring
-wraps it is `newest - window`, the revision of the oldest kept record minus
-one, the same boundary kube-apiserver's watch cache uses ("too old resource
-version: X (oldest-1)").
+The log is a ring of the last `window` records, in increasing revision
+order (contiguous for the in-process backends, where every commit is one
+revision and one record; with gaps for the etcd backend, whose revisions
+are shared with other key prefixes). `oldest` is the lowest revision from
+which the history is complete: every record with a revision above it is in
+the ring. With no record ever dropped it is the revision the log started at
+(0 for a new store, the loaded revision after a restart); once the ring
+wraps it is the revision of the last dropped record (`newest - window` when
+revisions are contiguous), the same boundary kube-apiserver's watch cache
+uses ("too old resource version: X (oldest-1)").
 
 Fan-out (`publish`) never awaits and never blocks: a watcher whose queue of
 live events is full is terminated on the spot (`WatcherOverflowError` for its
@@ -33,6 +34,7 @@ from typing import Iterator
 
 from .interfaces import (
     EventType,
+    StorageError,
     RevisionNotYetError,
     RevisionTooOldError,
     WatcherOverflowError,
@@ -63,7 +65,12 @@ class Record:
 
 
 class EventLog:
-    """A bounded ring of `Record`s with contiguous revisions, and its watchers."""
+    """A bounded ring of `Record`s in increasing revision order, and its watchers.
+
+    Revisions need not be contiguous: an etcd-fed log sees only the revisions
+    of its key prefix (other writers share etcd's revision counter), so a
+    record is found by binary search over the kept ones, not by `R % window`.
+    """
 
     def __init__(self, window: int = DEFAULT_EVENT_WINDOW, queue_size: int = DEFAULT_WATCH_QUEUE) -> None:
         if window < 0:
@@ -73,6 +80,7 @@ class EventLog:
         self._window = window
         self._queue_size = queue_size
         self._ring: list[Record | None] = [None] * window
+        self._count = 0  # records ever published since the last reset
         self._oldest = 0
         self._newest = 0
         self._watchers: weakref.WeakSet[LogWatcher] = weakref.WeakSet()
@@ -90,19 +98,29 @@ class EventLog:
     def reset(self, revision: int) -> None:
         """Start over at `revision` with no history (a freshly loaded store)."""
         self._ring = [None] * self._window
+        self._count = 0
         self._oldest = self._newest = revision
 
     def publish(self, record: Record) -> None:
-        """Append the record of the next revision and hand it to every watcher.
+        """Append the record of the newest revision and hand it to every watcher.
+
+        Revisions increase, except that one etcd transaction writing several
+        keys gives them all the same revision.
 
         Synchronous and non-blocking: called by writers under their lock.
         """
-        if record.revision != self._newest + 1:
-            raise AssertionError(f"event log revisions must be contiguous: {self._newest} -> {record.revision}")
+        if record.revision < self._newest:
+            raise AssertionError(f"event log revisions must not go back: {self._newest} -> {record.revision}")
         self._newest = record.revision
         if self._window:
-            self._ring[record.revision % self._window] = record
-        self._oldest = max(self._oldest, self._newest - self._window)
+            slot = self._count % self._window
+            dropped = self._ring[slot]
+            if dropped is not None:
+                self._oldest = dropped.revision  # everything after it is still kept
+            self._ring[slot] = record
+        else:
+            self._oldest = record.revision
+        self._count += 1
         overflowed: list[LogWatcher] = []
         for watcher in self._watchers:
             if record.key.startswith(watcher.prefix) and not watcher._push(record):
@@ -110,16 +128,43 @@ class EventLog:
         for watcher in overflowed:
             self._watchers.discard(watcher)
 
+    def advance(self, revision: int) -> None:
+        """Everything up to `revision` has been seen, with no record for this log.
+
+        An etcd progress notification: the revision moved on through writes
+        outside this log's prefix. Watchers' `progress()` follows, so their
+        bookmarks can carry it.
+        """
+        if revision > self._newest:
+            self._newest = revision
+            if not self._window:
+                self._oldest = revision
+
+    def _kept(self) -> int:
+        return min(self._count, self._window)
+
+    def _record(self, index: int) -> Record:
+        """The `index`-th kept record, oldest first."""
+        slot = (self._count - self._kept() + index) % self._window
+        record = self._ring[slot]
+        assert record is not None
+        return record
+
     def since(self, revision: int) -> Iterator[Record]:
         """The kept records with revision > `revision`, oldest first.
 
         The caller has checked `oldest <= revision <= newest`. Lazy, so a
         caller must consume it before the log changes (no await in between).
         """
-        for rev in range(revision + 1, self._newest + 1):
-            record = self._ring[rev % self._window]
-            assert record is not None and record.revision == rev
-            yield record
+        low, high = 0, self._kept()
+        while low < high:  # first kept record with a revision above `revision`
+            mid = (low + high) // 2
+            if self._record(mid).revision <= revision:
+                low = mid + 1
+            else:
+                high = mid
+        for index in range(low, self._kept()):
+            yield self._record(index)
 
     def check(self, key: str, revision: int) -> None:
         """Raise unless the history needed to serve `revision` is all kept."""
@@ -154,11 +199,20 @@ class EventLog:
 
     # ----- watchers --------------------------------------------------------------
 
-    def watch(self, prefix: str, from_revision: int) -> LogWatcher:
-        """A registered watcher, its replay of the kept records already queued."""
-        self.check(prefix, from_revision)
-        backlog = deque(r for r in self.since(from_revision) if r.key.startswith(prefix))
-        watcher = LogWatcher(self, prefix, backlog, self._queue_size)
+    def watch(self, prefix: str, from_revision: int, future_until: int = 0) -> LogWatcher:
+        """A registered watcher, its replay of the kept records already queued.
+
+        `from_revision` above `newest` is refused (RevisionNotYetError) unless
+        it is at most `future_until`: a revision the caller knows was
+        committed but this log has not received yet (etcd's feed lags its
+        writes by a moment). Such a watcher ignores records up to it.
+        """
+        if from_revision > self._newest and from_revision <= future_until:
+            watcher = LogWatcher(self, prefix, deque(), self._queue_size, skip_through=from_revision)
+        else:
+            self.check(prefix, from_revision)
+            backlog = deque(r for r in self.since(from_revision) if r.key.startswith(prefix))
+            watcher = LogWatcher(self, prefix, backlog, self._queue_size)
         self._watchers.add(watcher)
         return watcher
 
@@ -172,6 +226,18 @@ class EventLog:
         """Close every watcher (the store is closing): their iterators end."""
         for watcher in list(self._watchers):
             watcher.close()
+
+    def expire_all(self, revision: int) -> None:
+        """End every watcher with RevisionTooOldError and start over at `revision`.
+
+        For a feed that lost its history (etcd compacted past where it must
+        resume): watchers cannot be continued, so their clients get 410 and
+        relist, as kube-apiserver's cacher does.
+        """
+        for watcher in list(self._watchers):
+            watcher._fail(RevisionTooOldError(watcher.prefix, watcher.progress(), revision))
+        self._watchers = weakref.WeakSet()
+        self.reset(revision)
 
 
 class LogWatcher:
@@ -188,15 +254,31 @@ class LogWatcher:
     and so does garbage collection of a watcher nobody references.
     """
 
-    def __init__(self, log: EventLog, prefix: str, backlog: deque[Record], queue_size: int) -> None:
+    def __init__(self, log: EventLog, prefix: str, backlog: deque[Record], queue_size: int,
+                 skip_through: int = 0) -> None:
         self.prefix = prefix
         self._log: EventLog | None = log
         self._backlog = backlog
         self._live: deque[Record] = deque()
         self._queue_size = queue_size
+        self._skip_through = skip_through  # records up to this revision are not for this watcher
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
-        self._error: WatcherOverflowError | None = None
+        self._error: StorageError | None = None
+        self._last_revision = skip_through  # progress once the log is closed
+
+    def progress(self) -> int:
+        """The revision up to which every event for this watcher has been handed to its consumer.
+
+        What a bookmark may carry: everything at or below it was delivered,
+        so a client resuming from it misses nothing.
+        """
+        queued = self._backlog or self._live
+        if queued:
+            return queued[0].revision - 1
+        if self._log is None:
+            return self._last_revision
+        return max(self._log.newest, self._skip_through)
 
     @property
     def closed(self) -> bool:
@@ -207,6 +289,8 @@ class LogWatcher:
         """Queue a live record; False (and terminated) if the queue was full."""
         if self._closed:
             return False
+        if record.revision <= self._skip_through:
+            return True
         if len(self._live) >= self._queue_size:
             self._error = WatcherOverflowError(
                 self.prefix,
@@ -223,7 +307,15 @@ class LogWatcher:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def _fail(self, error: StorageError) -> None:
+        """Terminate with `error`, raised to the consumer in place of the next event."""
+        if not self._closed:
+            self._error = error
+            self._shut(unregister=False)
+
     def _shut(self, unregister: bool = True) -> None:
+        if self._log is not None:
+            self._last_revision = self.progress()
         self._closed = True
         self._backlog.clear()
         self._live.clear()

@@ -1,30 +1,41 @@
 """Build a storage backend from configuration.
 
-The only module that names the backends, so `memory.py`, `file.py` (and
-later `etcd.py`) stay independent and callers depend on the protocol alone.
+The only module that names the backends, so `memory.py`, `file.py` and
+`etcd.py` stay independent and callers depend on the protocol alone.
 """
 from __future__ import annotations
 
 import pathlib
+from typing import Sequence
 
 from .events import DEFAULT_EVENT_WINDOW
 from .interfaces import Storage
+from .keys import ROOT
 
-BACKENDS = ("memory", "file")
+BACKENDS = ("memory", "file", "etcd")
+DEFAULT_ETCD_PREFIX = ROOT  # kube-apiserver's --etcd-prefix default: its keys, unchanged
 
 
 def create_storage(
     backend: str,
     file_rootpath: pathlib.Path | None,
     event_window: int = DEFAULT_EVENT_WINDOW,
+    *,
+    etcd_servers: Sequence[str] = (),
+    etcd_prefix: str = DEFAULT_ETCD_PREFIX,
+    etcd_cafile: pathlib.Path | None = None,
+    etcd_certfile: pathlib.Path | None = None,
+    etcd_keyfile: pathlib.Path | None = None,
 ) -> Storage:
-    """A fresh `Storage` for `backend`; `file_rootpath` is required by "file".
+    """A fresh `Storage` for `backend`; `file_rootpath` is required by "file", `etcd_servers` by "etcd".
 
     `event_window` is how many events (revisions) the backend keeps for
     watches and reads at an older revision (`Storage.oldest_revision`).
 
-    Raises ValueError for an unknown backend or a missing file root, so a bad
-    setting fails at start-up with a message instead of at the first request.
+    Raises ValueError for an unknown backend or a missing or bad setting
+    (unreadable TLS files, malformed endpoints), so it fails at start-up
+    with a message instead of at the first request. Nothing connects yet:
+    `Storage.start()` does.
     """
     if backend == "memory":
         from .memory import MemoryStorage
@@ -36,6 +47,14 @@ def create_storage(
         from .file import FileStorage
 
         return FileStorage(pathlib.Path(file_rootpath), event_window=event_window)
+    if backend == "etcd":
+        from .etcd import EtcdStorage
+        from .etcd_client import EtcdClient, EtcdTLS, parse_endpoints
+
+        endpoints = parse_endpoints(etcd_servers)
+        tls = (EtcdTLS(etcd_cafile, etcd_certfile, etcd_keyfile)
+               if etcd_cafile or etcd_certfile or etcd_keyfile else None)
+        return EtcdStorage(EtcdClient(endpoints, tls), prefix=etcd_prefix, event_window=event_window)
     raise ValueError(
         f"unknown storage backend {backend!r}; expected one of: {', '.join(BACKENDS)}"
     )

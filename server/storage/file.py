@@ -57,6 +57,7 @@ class FileStorage(IndexedStorage):
     """
 
     persistent = True
+    backend_name = "file"
 
     def __init__(
         self,

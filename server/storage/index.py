@@ -110,6 +110,8 @@ class IndexedStorage:
     #: Subclasses that implement the persistence hooks set this to True; the
     #: memory backend leaves it False and so skips them (and their task) entirely.
     persistent: ClassVar[bool] = False
+    #: The name `kapi status` and `/readyz` report.
+    backend_name: ClassVar[str] = "memory"
 
     def __init__(
         self,
@@ -272,6 +274,13 @@ class IndexedStorage:
             if interrupted:
                 raise asyncio.CancelledError()
             return gone
+
+    async def start(self) -> None:
+        """Nothing to connect to: the index is loaded when the store is built."""
+
+    async def health(self) -> dict[str, Any]:
+        return {"backend": self.backend_name, "ok": True, "revision": self._revision,
+                "objects": len(self._entries)}
 
     async def current_revision(self) -> int:
         return self._revision

@@ -27,6 +27,7 @@ Kubernetes `Status` errors once, at its boundary:
     ├── InvalidKeyError             400/422
     ├── RevisionTooOldError         410 Gone (Expired), "too old resource version: X (Y)"
     ├── RevisionNotYetError         504 Timeout, "Too large resource version: X, current: Y"
+    ├── StorageUnavailableError     503 ServiceUnavailable (etcd unreachable; retry later)
     └── WatcherOverflowError        not an HTTP error: end the watch stream (clients re-watch)
 """
 from __future__ import annotations
@@ -91,6 +92,15 @@ class RevisionNotYetError(StorageError):
         super().__init__(key, f"Too large resource version: {revision}, current: {current}")
         self.revision = revision
         self.current = current
+
+
+class StorageUnavailableError(StorageError):
+    """The backend cannot be reached (etcd down or without a quorum).
+
+    Nothing was written, or it is unknown whether the write committed, as
+    with a timed-out etcd request; clients retry. The registry answers 503
+    ServiceUnavailable.
+    """
 
 
 class WatcherOverflowError(StorageError):
@@ -229,6 +239,12 @@ class Watcher(Protocol):
     def close(self) -> None:
         """Stop the watch and release it; idempotent, never blocks."""
 
+    def progress(self) -> int:
+        """The revision through which every event for this watcher was handed out.
+
+        A bookmark may carry it: a client resuming from it misses nothing.
+        """
+
     async def __aenter__(self) -> Watcher: ...
 
     async def __aexit__(self, *exc_info: object) -> None: ...
@@ -242,6 +258,21 @@ TryUpdate = Callable[[Object | None], Awaitable[Object] | Object]
 
 @runtime_checkable
 class Storage(Protocol):
+    async def start(self) -> None:
+        """Connect and begin feeding watchers, before the server answers requests.
+
+        Raises StorageUnavailableError when the backend cannot be reached.
+        A no-op for the in-process backends.
+        """
+
+    async def health(self) -> dict[str, Any]:
+        """The backend's state for `/readyz` and `kapi status`.
+
+        Always has "backend", "ok" (False while the backend cannot serve) and
+        "revision"; backends add their own details (etcd: its endpoints,
+        each one's health, leader, revision and database size).
+        """
+
     async def create(self, key: str, obj: Object) -> Object:
         """Store `obj` at `key`; raise KeyExistsError if taken. Returns the stored copy."""
 

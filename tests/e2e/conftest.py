@@ -15,6 +15,8 @@ from typing import Iterator
 import httpx
 import pytest
 
+from kapi_cli.etcd_local import EtcdNotFound, LocalEtcd
+
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
 
@@ -101,12 +103,35 @@ def make_kapi(tmp_path: Path, *args: str) -> KapiProcess:
                        cache_dir=tmp_path / "kube-cache", log_path=tmp_path / "kapi.log")
 
 
+def etcd_args(etcd: LocalEtcd, prefix: str = "") -> list[str]:
+    """`kapi start` flags for the etcd backend, on a key prefix of its own unless one is given."""
+    return ["--backend", "etcd", "--etcd-servers", etcd.endpoints,
+            "--etcd-prefix", prefix or f"/kapi-e2e-{uuid.uuid4().hex[:10]}"]
+
+
+@pytest.fixture(scope="session")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEtcd]:
+    """One real single-member etcd for the session; servers share it on separate key prefixes."""
+    try:
+        server = LocalEtcd.create(tmp_path_factory.mktemp("etcd")).start()
+    except EtcdNotFound as exc:
+        pytest.fail(f"{exc}: the README's test command installs it")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def kapi_factory(tmp_path: Path) -> Iterator[object]:
-    """Start servers with chosen flags; every one is stopped at teardown."""
+def kapi_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[object]:
+    """Start servers with chosen flags; every one is stopped at teardown.
+
+    `etcd_prefix="..."` runs one on the session's etcd (servers given the
+    same prefix share their objects).
+    """
     started: list[KapiProcess] = []
 
-    def factory(*args: str, name: str = "k") -> KapiProcess:
+    def factory(*args: str, name: str = "k", etcd_prefix: str | None = None) -> KapiProcess:
+        if etcd_prefix is not None:
+            args = (*etcd_args(request.getfixturevalue("etcd"), etcd_prefix), *args)
         server = make_kapi(tmp_path / name, *args)
         server.start()
         started.append(server)
@@ -117,10 +142,11 @@ def kapi_factory(tmp_path: Path) -> Iterator[object]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def kapi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KapiProcess]:
-    """One file-backed server shared by a test module."""
-    server = make_kapi(tmp_path_factory.mktemp("kapi"))
+@pytest.fixture(scope="module", params=["file", "etcd"])
+def kapi(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[KapiProcess]:
+    """One server shared by a test module, once per backend: the suite runs on file and on etcd."""
+    args = etcd_args(request.getfixturevalue("etcd")) if request.param == "etcd" else []
+    server = make_kapi(tmp_path_factory.mktemp(f"kapi-{request.param}"), *args)
     server.start()
     yield server
     server.stop()

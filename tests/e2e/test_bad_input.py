@@ -1,6 +1,9 @@
 """Bad input over raw HTTP: every failure is a JSON Status, and nothing stored changes."""
 from __future__ import annotations
 
+import hashlib
+import re
+
 import json
 import uuid
 from pathlib import Path
@@ -68,7 +71,8 @@ def unchanged(http: httpx.Client) -> Iterator[None]:
 @pytest.fixture
 def existing(http: httpx.Client, request: pytest.FixtureRequest) -> dict:
     """A stored Foo whose name is unique to the test; made before `unchanged` takes its snapshot."""
-    name = "bad-" + request.node.name.replace("_", "-").replace("[", "-").replace("]", "").lower()[:50]
+    readable = re.sub(r"[^a-z0-9-]+", "-", request.node.originalname.replace("_", "-").lower())[:40].strip("-")
+    name = f"bad-{readable}-{hashlib.sha1(request.node.name.encode()).hexdigest()[:8]}"
     resp = http.post(FOOS, json=foo(name, "original"))
     assert resp.status_code == 201, resp.text
     return resp.json()
