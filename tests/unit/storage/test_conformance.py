@@ -1,14 +1,22 @@
-"""One conformance suite for every storage backend (memory, file; etcd later).
+"""One conformance suite for every storage backend (memory, file, etcd).
 
 Modelled on k8s.io/apiserver `pkg/storage/testing/store_tests.go`: the same
 tests run against each backend through the `Storage` protocol only, so the
 backends cannot drift apart. File-only behaviour (restart, key safety,
-atomic writes) lives in `test_file_backend.py`.
+atomic writes) lives in `test_file_backend.py`, etcd-only behaviour in
+`test_etcd_backend.py`.
+
+etcd's revision is global to the etcd (the session shares one, each store
+under its own prefix), so tests assert revisions relative to `base`, the
+revision when the test started; a new in-process store starts at 0, which
+`test_implements_protocol` checks. Each write still adds exactly one, as
+tests run one at a time and nothing else writes to that etcd meanwhile.
 """
 from __future__ import annotations
 
 import asyncio
 import pathlib
+import uuid
 from typing import Any, Callable
 
 import pytest
@@ -39,11 +47,23 @@ def rv(obj: Object) -> str:
     return str(obj["metadata"]["resourceVersion"])
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=["memory", "file", "etcd"])
 async def storage(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Any:
-    store = create_storage(request.param, tmp_path / "data")
-    yield store
-    await store.close()
+    if request.param == "etcd":
+        endpoints = request.getfixturevalue("etcd_endpoints")  # the session's etcd
+        store = create_storage("etcd", None, etcd_servers=[endpoints], etcd_prefix=f"/t-{uuid.uuid4().hex}")
+    else:
+        store = create_storage(request.param, tmp_path / "data")
+    try:
+        await store.start()
+        yield store
+    finally:
+        await store.close()
+
+
+def in_process(storage: Storage) -> bool:
+    """memory and file: a new store starts at revision 0."""
+    return getattr(storage, "backend_name", "") != "etcd"
 
 
 # ----- create / get ---------------------------------------------------------
@@ -51,29 +71,35 @@ async def storage(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Any
 
 async def test_implements_protocol(storage: Storage) -> None:
     assert isinstance(storage, Storage)
-    assert await storage.current_revision() == 0
+    base = await storage.current_revision()
+    if in_process(storage):
+        assert base == 0
+    else:
+        assert base >= 0
 
 
 async def test_create_get_roundtrip(storage: Storage) -> None:
+    base = await storage.current_revision()
     src = foo("a", size=1)
     src["metadata"]["resourceVersion"] = "999"
     created = await storage.create(PREFIX + "a", src)
-    assert rv(created) == "1" == str(await storage.current_revision())
+    assert rv(created) == str(base + 1) == str(await storage.current_revision())
     assert src["metadata"]["resourceVersion"] == "999"  # input not mutated
     got = await storage.get(PREFIX + "a")
     assert got == created
     assert got["spec"] == {"size": 1}
     second = await storage.create(PREFIX + "b", foo("b"))
-    assert rv(second) == "2"
+    assert rv(second) == str(base + 2)
 
 
 async def test_create_existing(storage: Storage) -> None:
+    base = await storage.current_revision()
     await storage.create(PREFIX + "a", foo("a", size=1))
     with pytest.raises(KeyExistsError) as info:
         await storage.create(PREFIX + "a", foo("a", size=2))
     assert info.value.key == PREFIX + "a"
     assert (await storage.get(PREFIX + "a"))["spec"] == {"size": 1}
-    assert await storage.current_revision() == 1
+    assert await storage.current_revision() == base + 1
 
 
 async def test_get_missing(storage: Storage) -> None:
@@ -104,6 +130,7 @@ async def test_returned_objects_are_copies(storage: Storage) -> None:
 
 
 async def test_list_order_pagination_and_isolation(storage: Storage) -> None:
+    base = await storage.current_revision()
     for name in ["c", "a", "e", "b", "d"]:
         await storage.create(PREFIX + name, foo(name))
     await storage.create("/registry/hello.zeng.dev/foosx/default/z", foo("z"))
@@ -113,7 +140,7 @@ async def test_list_order_pagination_and_isolation(storage: Storage) -> None:
     full = await storage.list(PREFIX)
     assert [o["metadata"]["name"] for o in full.items] == ["a", "b", "c", "d", "e"]
     assert full.continue_key == "" and full.remaining == 0
-    assert full.revision == await storage.current_revision() == 8
+    assert full.revision == await storage.current_revision() == base + 8
 
     names: list[str] = []
     cont = ""
@@ -168,12 +195,13 @@ def set_size(size: int) -> Callable[[Object | None], Object]:
 
 
 async def test_update_applies_and_bumps_revision(storage: Storage) -> None:
+    base = await storage.current_revision()
     await storage.create(PREFIX + "a", foo("a", size=1))
     await storage.create(PREFIX + "b", foo("b"))
     updated = await storage.guaranteed_update(PREFIX + "a", set_size(2))
-    assert updated["spec"]["size"] == 2 and rv(updated) == "3"
+    assert updated["spec"]["size"] == 2 and rv(updated) == str(base + 3)
     assert await storage.get(PREFIX + "a") == updated
-    assert await storage.current_revision() == 3
+    assert await storage.current_revision() == base + 3
 
 
 async def test_async_try_update(storage: Storage) -> None:
@@ -189,6 +217,7 @@ async def test_async_try_update(storage: Storage) -> None:
 
 
 async def test_noop_update_does_not_write(storage: Storage) -> None:
+    base = await storage.current_revision()
     created = await storage.create(PREFIX + "a", foo("a", size=1))
 
     def same_but_stale_rv(cur: Object | None) -> Object:
@@ -197,17 +226,21 @@ async def test_noop_update_does_not_write(storage: Storage) -> None:
         return cur
 
     result = await storage.guaranteed_update(PREFIX + "a", same_but_stale_rv)
-    assert result == created and rv(result) == "1"
+    assert result == created and rv(result) == str(base + 1)
     assert await storage.guaranteed_update(PREFIX + "a", set_size(1)) == created
-    assert await storage.current_revision() == 1
+    assert await storage.current_revision() == base + 1
 
 
 @pytest.mark.parametrize(
     "pre",
-    [Preconditions(uid="other"), Preconditions(resource_version="99")],
+    # the resourceVersion is relative to the base revision: an absolute "99" could be right on etcd
+    [lambda base: Preconditions(uid="other"), lambda base: Preconditions(resource_version=str(base + 99))],
     ids=["uid", "resourceVersion"],
 )
-async def test_update_precondition_mismatch(storage: Storage, pre: Preconditions) -> None:
+async def test_update_precondition_mismatch(
+    storage: Storage, pre: Callable[[int], Preconditions]
+) -> None:
+    base = await storage.current_revision()
     created = await storage.create(PREFIX + "a", foo("a", size=1))
     called = False
 
@@ -217,10 +250,10 @@ async def test_update_precondition_mismatch(storage: Storage, pre: Preconditions
         return set_size(2)(cur)
 
     with pytest.raises(ConflictError):
-        await storage.guaranteed_update(PREFIX + "a", update, preconditions=pre)
+        await storage.guaranteed_update(PREFIX + "a", update, preconditions=pre(base))
     assert not called
     assert await storage.get(PREFIX + "a") == created
-    assert await storage.current_revision() == 1
+    assert await storage.current_revision() == base + 1
 
 
 async def test_update_preconditions_match(storage: Storage) -> None:
@@ -231,21 +264,25 @@ async def test_update_preconditions_match(storage: Storage) -> None:
 
 
 async def test_update_missing(storage: Storage) -> None:
+    base = await storage.current_revision()
     with pytest.raises(KeyNotFoundError):
         await storage.guaranteed_update(PREFIX + "a", set_size(1))
-    assert await storage.current_revision() == 0
+    assert await storage.current_revision() == base
 
 
 async def test_update_ignore_not_found_creates(storage: Storage) -> None:
+    base = await storage.current_revision()
+
     def create(cur: Object | None) -> Object:
         assert cur is None
         return foo("a", size=1)
 
     created = await storage.guaranteed_update(PREFIX + "a", create, ignore_not_found=True)
-    assert rv(created) == "1" and await storage.get(PREFIX + "a") == created
+    assert rv(created) == str(base + 1) and await storage.get(PREFIX + "a") == created
 
 
 async def test_try_update_raising_aborts(storage: Storage) -> None:
+    base = await storage.current_revision()
     created = await storage.create(PREFIX + "a", foo("a", size=1))
 
     def boom(cur: Object | None) -> Object:
@@ -254,10 +291,11 @@ async def test_try_update_raising_aborts(storage: Storage) -> None:
     with pytest.raises(ValueError, match="invalid"):
         await storage.guaranteed_update(PREFIX + "a", boom)
     assert await storage.get(PREFIX + "a") == created
-    assert await storage.current_revision() == 1
+    assert await storage.current_revision() == base + 1
 
 
 async def test_concurrent_updates_all_apply(storage: Storage) -> None:
+    base = await storage.current_revision()
     await storage.create(PREFIX + "a", foo("a", counter=0))
     calls = 0
 
@@ -273,7 +311,7 @@ async def test_concurrent_updates_all_apply(storage: Storage) -> None:
     await asyncio.gather(*(storage.guaranteed_update(PREFIX + "a", increment) for _ in range(20)))
     final = await storage.get(PREFIX + "a")
     assert final["spec"]["counter"] == 20
-    assert rv(final) == "21" == str(await storage.current_revision())
+    assert rv(final) == str(base + 21) == str(await storage.current_revision())
     assert calls > 20  # conflicts really happened and were retried
 
 
@@ -281,37 +319,41 @@ async def test_concurrent_updates_all_apply(storage: Storage) -> None:
 
 
 async def test_delete_returns_last_state(storage: Storage) -> None:
+    base = await storage.current_revision()
     await storage.create(PREFIX + "a", foo("a", size=1))
     await storage.guaranteed_update(PREFIX + "a", set_size(2))
     deleted = await storage.delete(PREFIX + "a")
     assert deleted["spec"] == {"size": 2} and deleted["metadata"]["uid"] == "uid-a"
-    assert await storage.current_revision() == 3
-    assert rv(deleted) == "3"  # stamped with the deletion revision, like kube-apiserver
+    assert await storage.current_revision() == base + 3
+    assert rv(deleted) == str(base + 3)  # stamped with the deletion revision, like kube-apiserver
     with pytest.raises(KeyNotFoundError):
         await storage.get(PREFIX + "a")
     assert await storage.count(PREFIX) == 0
 
 
 async def test_delete_missing(storage: Storage) -> None:
+    base = await storage.current_revision()
     with pytest.raises(KeyNotFoundError):
         await storage.delete(PREFIX + "a")
-    assert await storage.current_revision() == 0
+    assert await storage.current_revision() == base
 
 
 async def test_delete_precondition_mismatch_keeps_object(storage: Storage) -> None:
+    base = await storage.current_revision()
     created = await storage.create(PREFIX + "a", foo("a"))
-    for pre in (Preconditions(uid="x"), Preconditions(resource_version="7")):
+    for pre in (Preconditions(uid="x"), Preconditions(resource_version=str(base + 7))):
         with pytest.raises(ConflictError):
             await storage.delete(PREFIX + "a", preconditions=pre)
     assert await storage.get(PREFIX + "a") == created
-    await storage.delete(PREFIX + "a", Preconditions(uid="uid-a", resource_version="1"))
+    await storage.delete(PREFIX + "a", Preconditions(uid="uid-a", resource_version=str(base + 1)))
 
 
 async def test_recreate_after_delete(storage: Storage) -> None:
+    base = await storage.current_revision()
     await storage.create(PREFIX + "a", foo("a", uid="1"))
     await storage.delete(PREFIX + "a")
     again = await storage.create(PREFIX + "a", foo("a", uid="2"))
-    assert rv(again) == "3" and again["metadata"]["uid"] == "2"
+    assert rv(again) == str(base + 3) and again["metadata"]["uid"] == "2"
 
 
 async def test_revision_is_monotonic(storage: Storage) -> None:
@@ -326,7 +368,8 @@ async def test_revision_is_monotonic(storage: Storage) -> None:
     seen.append(await storage.current_revision())
     await storage.create(PREFIX + "b", foo("b"))
     seen.append(await storage.current_revision())
-    assert seen == [0, 1, 2, 2, 3, 4]
+    base = seen[0]
+    assert seen == [base + r for r in (0, 1, 2, 2, 3, 4)]
 
 
 # ----- factory ----------------------------------------------------------------------
