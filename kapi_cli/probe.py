@@ -151,12 +151,31 @@ def object_counts(state: InstanceState) -> Optional[dict[str, int]]:
     return result or None
 
 
+def storage_report(state: InstanceState) -> Optional[dict[str, Any]]:
+    """The server's own report on its backend (`/kapi/storage`): etcd endpoints, leader, revision, db size."""
+    client = api_client(state, timeout=PROBE_TIMEOUT + 1)
+    if client is None:
+        return None
+    try:
+        with client:
+            resp = client.get("/kapi/storage")
+            report = resp.json() if resp.status_code == 200 else None
+    except (httpx.HTTPError, ssl.SSLError, OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
+
+
 @dataclass
 class Probe:
     ready: bool
     objects: Optional[dict[str, int]]
+    storage: Optional[dict[str, Any]] = None
 
 
 def probe(state: InstanceState, counts: bool = True) -> Probe:
+    """Readiness, and with `counts` the objects and the backend's report (asked even when not ready:
+    an unready server says why, e.g. etcd unreachable)."""
     ready = is_ready(state.root, state.https_url, state.http_url)
-    return Probe(ready, object_counts(state) if (ready and counts) else None)
+    if not counts:
+        return Probe(ready, None)
+    return Probe(ready, object_counts(state) if ready else None, storage_report(state))

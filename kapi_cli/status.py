@@ -38,6 +38,37 @@ def _details(record: dict[str, Any]) -> None:
     objects = record.get("objects")
     if objects:
         console.print("  objects: " + ", ".join(f"{k} {v}" for k, v in objects.items()), highlight=False, soft_wrap=True)
+    for line in storage_lines(record.get("storage")):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n = n / 1024
+    return str(n)
+
+
+def storage_lines(report: Any) -> list[str]:
+    """The backend's health as `kapi status` prints it: one line, plus one per etcd endpoint."""
+    if not isinstance(report, dict):
+        return []
+    state = "[green]ok[/green]" if report.get("ok") else "[red]unavailable[/red]"
+    head = f"  storage: {report.get('backend')} {state}, revision {report.get('revision')}"
+    if report.get("prefix"):
+        head += f", prefix {report['prefix']}"
+    if report.get("error"):
+        head += f" ({report['error']})"
+    lines = [head]
+    for member in report.get("endpoints") or []:
+        if not member.get("ok"):
+            lines.append(f"    {member.get('endpoint')}: [red]unreachable[/red] ({member.get('error')})")
+            continue
+        role = "leader" if member.get("isLeader") else "follower"
+        lines.append(f"    {member.get('endpoint')}: ok, {role}, etcd {member.get('version')}, "
+                     f"revision {member.get('revision')}, db {_size(int(member.get('dbSize') or 0))}")
+    return lines
 
 
 def status(

@@ -33,6 +33,7 @@ def describe(state: InstanceState, status: str, result: Optional[Probe]) -> dict
         "started_at": started.isoformat().replace("+00:00", "Z") if started else None,
         "uptime_seconds": round(uptime, 3) if uptime is not None else None,
         "objects": result.objects if result else None,
+        "storage": result.storage if result else None,
         "kapi_version": state.kapi_version or None,
     }
 
