@@ -9,7 +9,8 @@ Fixtures (nothing starts unless a test asks for one of them):
 - `kapi_kubeconfig` (session): the kubeconfig path, for tests that only need that.
 
 Options: `--kapi-resources PATH` (repeatable; CRD manifest file or directory loaded at
-start-up), `--kapi-backend memory|file`, `--kapi-examples` (also load kapi's shipped example CRDs).
+start-up), `--kapi-backend memory|file|etcd` (etcd: `--kapi-etcd-servers URLS`, or a private etcd
+started for the session), `--kapi-examples` (also load kapi's shipped example CRDs).
 Marker: `@pytest.mark.kapi_resources("crds/", ...)` applies CRD manifests (paths relative to the
 test file) to the session server before the test, and waits until they are Established.
 
@@ -17,13 +18,16 @@ This module imports only pytest at import time, so pytest start-up pays nothing 
 """
 from __future__ import annotations
 
+import contextlib
 import sys
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
 if TYPE_CHECKING:
+    from kapi_cli.etcd_local import LocalEtcd
     from server.testing import RunningServer
 
 MARKER = "kapi_resources"
@@ -33,8 +37,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kapi", "kapi: a local Kubernetes API server for tests")
     group.addoption("--kapi-resources", action="append", default=[], metavar="PATH",
                     help="CRD manifest file or directory for the kapi_server fixture (repeatable).")
-    group.addoption("--kapi-backend", choices=("memory", "file"), default="memory",
+    group.addoption("--kapi-backend", choices=("memory", "file", "etcd"), default="memory",
                     help="Storage backend of the kapi_server fixture (default: memory).")
+    group.addoption("--kapi-etcd-servers", default="", metavar="URLS",
+                    help="etcd for --kapi-backend etcd (default: a private etcd started for the session).")
     group.addoption("--kapi-examples", action="store_true", default=False,
                     help="Also load kapi's shipped example CRDs into the kapi_server fixture.")
 
@@ -52,14 +58,24 @@ def kapi_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
     opts = request.config.option
     root = tmp_path_factory.mktemp("kapi")
-    server = start_server(backend=opts.kapi_backend, resources=opts.kapi_resources,
-                          examples=opts.kapi_examples, root=root)
-    try:
+    with contextlib.ExitStack() as stack:
+        extra: dict[str, Any] = {}
+        if opts.kapi_backend == "etcd":
+            servers = opts.kapi_etcd_servers or stack.enter_context(_private_etcd(root / "etcd")).endpoints
+            extra = {"etcd_servers": tuple(servers.split(",")), "etcd_prefix": f"/kapi-test-{uuid.uuid4().hex[:12]}"}
+        server = start_server(backend=opts.kapi_backend, resources=opts.kapi_resources,
+                              examples=opts.kapi_examples, root=root, **extra)
+        stack.callback(server.stop)
         with pytest.MonkeyPatch.context() as patch:
             _point_kubeconfig_at(patch, str(server.kubeconfig))
             yield server
-    finally:
-        server.stop()
+
+
+def _private_etcd(path: Path) -> LocalEtcd:
+    """A single-member etcd on free loopback ports, for this session only."""
+    from kapi_cli.etcd_local import LocalEtcd
+
+    return LocalEtcd.create(path)
 
 
 def _point_kubeconfig_at(patch: pytest.MonkeyPatch, path: str) -> None:

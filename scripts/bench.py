@@ -8,6 +8,8 @@ figure is visible as such.
 
     python scripts/bench.py                 # memory and file backends
     python scripts/bench.py --backend memory --json
+    python scripts/bench.py --backend etcd  # starts its own etcd; adds raw etcd put/get/range
+                                            # rates through kapi's own etcd client, and ratios
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ def free_port() -> int:
 class Server:
     backend: str
     root: Path
+    extra_args: list[str] = field(default_factory=list)
     http_port: int = field(default_factory=free_port)
     https_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -51,7 +54,7 @@ class Server:
         cmd = [sys.executable, "-m", "kapi_cli.main", "start", "--backend", self.backend,
                "--file-rootpath", str(self.root), "--insecure-port", str(self.http_port),
                "--secure-port", str(self.https_port), "--authn-allow-localhost=true",
-               "--name", f"bench-{os.getpid()}-{self.http_port}", "--log-level", "warning"]
+               "--name", f"bench-{os.getpid()}-{self.http_port}", "--log-level", "warning", *self.extra_args]
         env = {**os.environ, "KAPI_HOME": str(self.root / "home")}
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -289,6 +292,50 @@ async def bench_schema_cost(port: int, n: int) -> list["Result"]:
     return out
 
 
+async def bench_raw_etcd(endpoints: str, n: int) -> list["Result"]:
+    """The ceiling for the etcd backend: kapi's own etcd client doing plain puts, gets and a range."""
+    from server.storage.etcd_client import EtcdClient, parse_endpoints
+
+    client = EtcdClient(parse_endpoints([endpoints]))
+    value = foo_body("raw")
+    prefix = b"/bench-raw/"
+
+    async def load(name: str, concurrency: int, total: int, op) -> Result:
+        latencies: list[float] = []
+        counter = iter(range(total))
+
+        async def worker() -> None:
+            for i in counter:
+                t = time.perf_counter()
+                await op(i)
+                latencies.append(time.perf_counter() - t)
+
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - t0
+        return Result(name, total, seconds, latencies, (time.process_time() - cpu0) / seconds)
+
+    try:
+        return [
+            await load("raw etcd put, sequential", 1, n, lambda i: client.put(prefix + b"s%d" % i, value)),
+            await load("raw etcd put, 16 clients", 16, n, lambda i: client.put(prefix + b"c%d" % i, value)),
+            await load("raw etcd get, 16 clients", 16, 4 * n, lambda i: client.range(prefix + b"s%d" % (i % n))),
+            await load(f"raw etcd range {2 * n} keys", 1, 20, lambda i: client.range(prefix, b"/bench-raw0")),
+        ]
+    finally:
+        await client.close()
+
+
+def etcd_ceilings(n: int) -> dict[str, str]:
+    """kapi figure -> the raw etcd figure it is a ratio of."""
+    return {
+        "create, sequential": "raw etcd put, sequential",
+        "create, 16 clients": "raw etcd put, 16 clients",
+        "get, 16 clients (HTTP)": "raw etcd get, 16 clients",
+        f"list {2 * n} objects": f"raw etcd range {2 * n} keys",
+    }
+
+
 def tls_contexts(root: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     plain = ssl.create_default_context(cafile=str(root / "cert" / "ca.crt"))
     with_cert = ssl.create_default_context(cafile=str(root / "cert" / "ca.crt"))
@@ -303,7 +350,7 @@ def objects_created(n: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", action="append", choices=["memory", "file"])
+    parser.add_argument("--backend", action="append", choices=["memory", "file", "etcd"])
     parser.add_argument("-n", type=int, default=2000, help="objects per create run")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
@@ -312,28 +359,45 @@ def main() -> None:
     console = Console(stderr=True)
     for backend in backends:
         root = Path(tempfile.mkdtemp(prefix=f"kapi-bench-{backend}-"))
+        etcd = None
         try:
+            extra: list[str] = []
+            raw: list[Result] = []
+            if backend == "etcd":
+                from kapi_cli.etcd_local import LocalEtcd
+
+                etcd = LocalEtcd.create(root / "etcd").start()
+                extra = ["--etcd-servers", etcd.endpoints]
+                console.print("[bold]etcd[/bold]: raw client ceiling…")
+                raw = asyncio.run(bench_raw_etcd(etcd.endpoints, args.n))
             startups = []
-            for _ in range(5):
-                s = Server(backend, root / f"start{len(startups)}")
+            for i in range(5):
+                s = Server(backend, root / f"start{i}", extra + ["--etcd-prefix", f"/start{i}"] * bool(etcd))
                 startups.append(s.start())
                 s.stop()
-            server = Server(backend, root / "main")
+            server = Server(backend, root / "main", extra)
             server.start()
             empty_rss = server.rss_bytes()
             tls_ctx, cert_ctx = tls_contexts(server.root)
             console.print(f"[bold]{backend}[/bold]: measuring…")
-            results = asyncio.run(bench_backend(server, args.n, tls_ctx, cert_ctx))
+            results = asyncio.run(bench_backend(server, args.n, tls_ctx, cert_ctx)) + raw
             full_rss = server.rss_bytes()
             server.stop()
         finally:
+            if etcd is not None:
+                etcd.stop()
             shutil.rmtree(root, ignore_errors=True)
+        by_name = {r.name: r for r in results}
+        ceilings = etcd_ceilings(args.n) if raw else {}
         report[backend] = {
             "startup_median_s": statistics.median(startups),
             "rss_empty_bytes": empty_rss,
             "rss_bytes_per_object": (full_rss - empty_rss) / objects_created(args.n),
             "results": [{"name": r.name, "ops_per_s": r.rate, "p50_ms": r.pct(0.5), "p99_ms": r.pct(0.99),
-                         "client_cpu": r.client_cpu, "errors": r.errors} for r in results],
+                         "client_cpu": r.client_cpu, "errors": r.errors,
+                         "ceiling": ceilings.get(r.name),
+                         "ratio": r.rate / by_name[ceilings[r.name]].rate if r.name in ceilings else None}
+                        for r in results],
         }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -343,11 +407,12 @@ def main() -> None:
         table = Table(title=f"kapi on {backend}: start-up {data['startup_median_s'] * 1000:.0f} ms (median of 5), "
                             f"RSS {data['rss_empty_bytes'] / 2**20:.0f} MiB empty, "
                             f"{data['rss_bytes_per_object']:.0f} B/object")
-        for col in ("measure", "ops/s", "p50 ms", "p99 ms", "client CPU", "errors"):
+        for col in ("measure", "ops/s", "p50 ms", "p99 ms", "client CPU", "errors", "of ceiling"):
             table.add_column(col, justify="right" if col != "measure" else "left")
         for r in data["results"]:  # type: ignore[union-attr]
+            ratio = f"{r['ratio']:.0%} of {r['ceiling']}" if r["ratio"] is not None else ""
             table.add_row(r["name"], f"{r['ops_per_s']:.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
-                          f"{r['client_cpu']:.0%}", str(r["errors"]))
+                          f"{r['client_cpu']:.0%}", str(r["errors"]), ratio)
         out.print(table)
 
 

@@ -209,6 +209,10 @@ class EtcdClient:
     async def txn(self, compare: list[Any], success: list[Any], failure: list[Any]) -> Any:
         return await self._unary("Txn", rpc.TxnRequest(compare=compare, success=success, failure=failure))
 
+    async def put(self, key: bytes, value: bytes) -> Any:
+        """A plain put (kapi writes through `txn`; tools and the benchmark's raw baseline use this)."""
+        return await self._unary("Put", rpc.PutRequest(key=key, value=value))
+
     def watch_call(self) -> Any:
         """A new bidirectional Watch stream (write requests, read responses)."""
         self._connect()

@@ -88,7 +88,7 @@ def run_pytest(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedPr
                           capture_output=True, text=True, timeout=180, env=environment)
 
 
-@pytest.mark.parametrize("backend", ["memory", "file"])
+@pytest.mark.parametrize("backend", ["memory", "file", "etcd"])
 def test_a_throwaway_project_uses_the_fixtures(tmp_path: Path, backend: str) -> None:
     project = tmp_path / "project"
     (project / "crds").mkdir(parents=True)
