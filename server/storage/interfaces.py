@@ -333,7 +333,9 @@ class Storage(Protocol):
         RevisionTooOldError (kube-apiserver's 410 "too old resource version").
         It is the revision of the oldest kept event minus one (0 for a new
         store); after a restart, and with no events yet, it is the current
-        revision.
+        revision. A backend with history of its own (etcd, until it
+        compacts) may serve `list` and `get` below it too; past its own
+        history it raises RevisionTooOldError.
         """
 
     def watch(self, prefix: str, from_revision: int) -> Watcher:
@@ -345,7 +347,14 @@ class Storage(Protocol):
         "from the very start", not kube's "any"; the registry maps kube's
         resourceVersion "0"/unset semantics onto this. Raises at once (not
         on first iteration) RevisionTooOldError below `oldest_revision()`
-        and RevisionNotYetError above the current revision.
+        and RevisionNotYetError above the current revision (a backend
+        whose event feed trails its writes, etcd, accepts any revision it
+        has already reported, and delivers from there once the feed
+        catches up).
+
+        If the backend loses the history a running watcher still needs
+        (etcd compacted past the point its feed must resume from), the
+        iterator raises RevisionTooOldError: the client must relist.
 
         Writers never wait for watchers: each watcher has a bounded queue,
         and one that lets it fill up is terminated (its iterator raises
