@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from typing import Any
 
 import orjson
@@ -44,6 +45,7 @@ from .interfaces import (
 
 __all__ = ["EtcdStorage"]
 
+log = logging.getLogger("kapi.storage.etcd")
 _KEY_ROOT = ROOT  # what every storage key starts with
 _CREATE = rpc.Compare.CompareTarget.Value("CREATE")
 _MOD = rpc.Compare.CompareTarget.Value("MOD")
@@ -64,6 +66,8 @@ def _encode(obj: Object) -> bytes:
 
 def _decode(value: bytes, revision: int) -> Object:
     obj: Object = orjson.loads(value)
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         meta = obj["metadata"] = {}
@@ -107,7 +111,19 @@ class EtcdStorage:
         return int(header.revision)
 
     def _record(self, event: Any) -> Record | None:
-        """One etcd watch event as a log record, encoded once for every watcher."""
+        """One etcd watch event as a log record, encoded once for every watcher.
+
+        None for what no watcher can be told: a value that is not kapi's JSON
+        (another program writing under the prefix), or a deletion whose last
+        state etcd no longer has.
+        """
+        try:
+            return self._to_record(event)
+        except ValueError:  # orjson.JSONDecodeError and UnicodeDecodeError are ValueErrors
+            log.warning("etcd key %r does not hold a JSON object; its event is skipped", event.kv.key)
+            return None
+
+    def _to_record(self, event: Any) -> Record | None:
         kv, prev = event.kv, event.prev_kv
         key = self._storage_key(kv.key)
         before = orjson.dumps(_decode(prev.value, prev.mod_revision)) if prev.value else None
