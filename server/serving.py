@@ -80,6 +80,7 @@ async def serve(app: FastAPI, config: ServerConfig, log_level: str = "info") -> 
     def stop() -> None:
         for s in servers:
             s.should_exit = True
+        app.state.api.end_watches()  # or graceful shutdown waits out its timeout for them
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)

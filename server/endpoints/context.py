@@ -1,6 +1,7 @@
 """What the HTTP layer needs from the rest of the server, handed in by `create_app`."""
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -25,6 +26,19 @@ class ApiContext:
     storage_health: Callable[[], Awaitable[dict[str, Any]]] = field(default=lambda: _always_ok())
     # Documents derived from the scheme, keyed by name and rebuilt when scheme.generation moves.
     cache: dict[Any, tuple[int, Any]] = field(default_factory=dict)
+    # Open watch streams (anything with close()), ended at once when the server shuts down.
+    watches: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
+    closing: bool = False
+
+    def end_watches(self) -> None:
+        """Shutting down: end every open watch now and any new one at once (clients re-watch).
+
+        Without this, graceful shutdown would wait its whole timeout for
+        streams that never end by themselves.
+        """
+        self.closing = True
+        for stream in list(self.watches):
+            stream.close()
 
     def store(self, group: str, plural: str) -> Store | None:
         return self.stores.get((group, plural))

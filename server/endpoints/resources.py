@@ -169,7 +169,7 @@ async def _watch(request: Request, ctx: ApiContext, store: Store, info: RequestI
         params["fieldSelector"] = f"{params['fieldSelector']},{pinned}" if params.get("fieldSelector") else pinned
     opts = parse_list_options(params, store.definition.selectable_fields, watch=True)
     output = neg.negotiate(request.headers.get("accept"))
-    return await serve_watch(store, version, ns, opts, output, q.include_object, ctx.request_timeout)
+    return await serve_watch(store, version, ns, opts, output, q.include_object, ctx)
 
 
 async def _scale(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,

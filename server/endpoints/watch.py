@@ -3,8 +3,8 @@
 Objects are encoded in the version the client asked for, or as one-row
 Tables when it asked for a Table (what `kubectl get -w` does). A stream ends
 after `timeoutSeconds` or the server's --request-timeout, whichever is
-shorter; when the client goes away Starlette cancels the body and the
-storage watcher is released.
+shorter, or at once when the server shuts down; when the client goes away
+Starlette cancels the body and the storage watcher is released.
 """
 from __future__ import annotations
 
@@ -15,16 +15,20 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from server.endpoints import negotiation as neg
+from server.endpoints.context import ApiContext
 from server.registry.listing import ListOptions
 from server.registry.store import Store
 from server.registry.table import to_table
 
 
 async def serve_watch(store: Store, version: str, namespace: str, opts: ListOptions, output: neg.Output,
-                      include_object: str, request_timeout: float) -> Response:
+                      include_object: str, ctx: ApiContext) -> Response:
     stream = store.watch(namespace, version, opts)
     await stream.open()
-    lifetime = min(opts.timeout_seconds if opts.timeout_seconds is not None else math.inf, request_timeout)
+    ctx.watches.add(stream)
+    lifetime = min(opts.timeout_seconds if opts.timeout_seconds is not None else math.inf, ctx.request_timeout)
+    if ctx.closing:
+        lifetime = 0.0
     vdef = store.definition.version(version)
     as_table = output.format == "table" and vdef is not None
 
