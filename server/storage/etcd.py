@@ -138,7 +138,8 @@ class EtcdStorage:
 
     def _revision_error(self, exc: Exception, key: str, revision: int) -> Exception:
         if isinstance(exc, EtcdCompacted):
-            return RevisionTooOldError(key, revision, max(self._events.oldest, exc.compact_revision))
+            # etcd does not say where its history now starts: past `revision`, at least.
+            return RevisionTooOldError(key, revision, max(self._events.oldest, exc.compact_revision, revision + 1))
         return RevisionNotYetError(key, revision, self._seen)
 
     async def _range(self, key: str, etcd_key: bytes, range_end: bytes = b"", **kwargs: Any) -> Any:
@@ -159,6 +160,7 @@ class EtcdStorage:
         """Reach etcd (StorageUnavailableError if it cannot be) and follow it from now on."""
         revision = await self.current_revision()
         self._feed.start(revision)
+        await self._feed.wait_created(self._client.timeout)
 
     async def close(self) -> None:
         await self._feed.stop()

@@ -201,9 +201,11 @@ class EtcdClient:
                 await asyncio.sleep(0.05 * (attempt + 1))
 
     async def range(self, key: bytes, range_end: bytes = b"", *, limit: int = 0, revision: int = 0,
-                    count_only: bool = False, keys_only: bool = False) -> Any:
+                    count_only: bool = False, keys_only: bool = False,
+                    min_mod_revision: int = 0, max_mod_revision: int = 0) -> Any:
         request = rpc.RangeRequest(key=key, range_end=range_end, limit=limit, revision=revision,
-                                   count_only=count_only, keys_only=keys_only)
+                                   count_only=count_only, keys_only=keys_only,
+                                   min_mod_revision=min_mod_revision, max_mod_revision=max_mod_revision)
         return await self._unary("Range", request, retries=_READ_RETRIES)
 
     async def txn(self, compare: list[Any], success: list[Any], failure: list[Any]) -> Any:

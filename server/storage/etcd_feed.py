@@ -61,6 +61,7 @@ class EtcdFeed:
         self.last_error = ""
         self.restarts = 0
         self._synced_at = 0
+        self._created = asyncio.Event()  # the first etcd watch exists
         self._last_event = 0
         self._quiet_since = 0.0
 
@@ -68,6 +69,14 @@ class EtcdFeed:
         """Follow etcd from the revision after `revision` (the log starts there, empty)."""
         self._log.reset(revision)
         self._task = asyncio.create_task(self._run(), name="kapi-etcd-feed")
+
+    async def wait_created(self, timeout: float) -> None:
+        """Until etcd has created the watch: from then on no write can slip past the feed."""
+        try:
+            await asyncio.wait_for(self._created.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise StorageUnavailableError(self._client.urls, f"etcd did not create the watch within {timeout:g}s: "
+                                          f"{self.last_error or 'no answer'}") from None
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -131,6 +140,7 @@ class EtcdFeed:
                     raise EtcdCompacted(response.compact_revision)
                 if response.created:
                     self.connected, self.last_error = True, ""
+                    self._created.set()
                     # etcd's revision when the watch was created: the history up to it comes first.
                     self._synced_at = response.header.revision
                     pinger = asyncio.create_task(self._ask_progress(call))
@@ -152,9 +162,31 @@ class EtcdFeed:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self._progress_interval)
-            quiet = loop.time() - self._quiet_since >= self._progress_interval
-            if quiet and self._log.newest >= self._synced_at:
+            if loop.time() - self._quiet_since < self._progress_interval:
+                continue
+            if self._log.newest < self._synced_at and await self._nothing_pending():
+                self._log.advance(self._synced_at)
+            if self._log.newest >= self._synced_at:
                 await call.write(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
+
+    async def _nothing_pending(self) -> bool:
+        """Whether etcd has no event under the prefix in (newest, synced_at] still to send.
+
+        The watch was created at `synced_at`, but when only other prefixes were
+        written since the log's newest record no event arrives to say the
+        replay is over. Two count-only reads at `synced_at` tell: no key was
+        put after `newest`, and every key that existed at `newest` still does.
+        """
+        newest, synced = self._log.newest, self._synced_at
+        try:
+            puts = await self._client.range(self._key, self._range_end, revision=synced, count_only=True,
+                                            min_mod_revision=newest + 1)
+            then = await self._client.range(self._key, self._range_end, revision=newest, count_only=True)
+            kept = await self._client.range(self._key, self._range_end, revision=synced, count_only=True,
+                                            max_mod_revision=newest)
+        except (EtcdCompacted, StorageUnavailableError):
+            return False  # the stream will fail too, or catch up by itself
+        return puts.count == 0 and then.count == kept.count
 
     def _publish(self, events: Any) -> None:
         for event in events:

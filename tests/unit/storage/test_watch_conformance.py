@@ -73,9 +73,7 @@ async def make(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Any:
     Keyword arguments (`event_window`, `watch_queue_size`) go to the backend;
     each etcd store is on the session's etcd, under a prefix of its own.
     """
-    if request.param == "etcd":
-        yield request.getfixturevalue("make_etcd_storage")  # closes its stores itself
-        return
+    new_etcd = request.getfixturevalue("new_etcd_storage") if request.param == "etcd" else None
     made: list[AnyStorage] = []
     counter = itertools.count()
 
@@ -83,8 +81,11 @@ async def make(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Any:
         store: AnyStorage
         if request.param == "memory":
             store = MemoryStorage(**kwargs)
-        else:
+        elif request.param == "file":
             store = FileStorage(tmp_path / f"data{next(counter)}", **kwargs)
+        else:
+            assert new_etcd is not None
+            store = new_etcd(**kwargs)
         made.append(store)
         await store.start()
         return store
