@@ -34,9 +34,9 @@ from typing import Iterator
 
 from .interfaces import (
     EventType,
-    StorageError,
     RevisionNotYetError,
     RevisionTooOldError,
+    StorageError,
     WatcherOverflowError,
     WatchEvent,
 )
