@@ -21,7 +21,7 @@ DIR_MODE = 0o700
 
 __all__ = [
     "DIR_MODE", "PRIVATE_MODE", "PUBLIC_MODE", "atomic_write", "dir_lock", "ensure_dir", "fsync_dir",
-    "write_private", "write_public",
+    "write_private", "write_public", "write_temp",
 ]
 
 
@@ -55,10 +55,12 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = PUBLIC_MODE) -> None:
-    """Replace `path` with `data`: readers see the old file or the new one, never half of either.
+def write_temp(path: Path, data: bytes, mode: int = PUBLIC_MODE, fsync: bool = True) -> Path:
+    """Write `data` to a fresh temporary file beside `path`; return it, to be renamed over `path`.
 
-    The temporary name starts with '.' and ends in '.tmp', so a leftover from a crash is recognisable.
+    Durable on return unless `fsync` is False (a caller that syncs a whole
+    batch at once). The temporary name starts with '.' and ends in '.tmp',
+    so a leftover from a crash is recognisable.
     """
     path = Path(path)
     ensure_dir(path.parent)
@@ -69,8 +71,20 @@ def atomic_write(path: Path, data: bytes, mode: int = PUBLIC_MODE) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write(path: Path, data: bytes, mode: int = PUBLIC_MODE) -> None:
+    """Replace `path` with `data`: readers see the old file or the new one, never half of either."""
+    path = Path(path)
+    tmp = write_temp(path, data, mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

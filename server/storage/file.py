@@ -8,11 +8,11 @@ counter at `<root>/revision`. Each file holds the whole object including its
 `FileStorage(root)` loads every object synchronously in `__init__` into the
 shared in-memory index (`IndexedStorage`), so reads never touch the disk;
 writes go to disk first (atomically: temp file, fsync, rename, fsync of the
-directory, run in a worker thread) and only then into the index. The
-revision file is written before each object change, so after a crash it is
-never behind what the objects show; on load the counter is the larger of the
-file and the newest resourceVersion found, so revisions never go backwards,
-even after the newest object was deleted. Watch events are not persisted:
+directory, in a worker thread, for a whole batch of concurrent writes at
+once: group commit, see `IndexedStorage`) and only then into the index. The
+revision file is written after each batch; on load the counter is the larger
+of the file and the newest resourceVersion found, so revisions never go
+backwards, even after the newest object was deleted. Watch events are not persisted:
 after a restart `oldest_revision()` is the loaded revision.
 
 Keys are refused (InvalidKeyError) unless `keys.is_safe_key` accepts them,
@@ -21,19 +21,20 @@ Unreadable files found at load are skipped with a warning, never fatal.
 """
 from __future__ import annotations
 
-import asyncio
+import ctypes
 import logging
 import os
 import pathlib
+import sys
 from typing import Any
 
 import orjson
 import yaml
 
-from certs.files import fsync_dir, write_private
+from certs.files import PRIVATE_MODE, fsync_dir, write_temp
 
 from .events import DEFAULT_EVENT_WINDOW, DEFAULT_WATCH_QUEUE
-from .index import IndexedStorage
+from .index import DiskDiverged, IndexedStorage
 from .interfaces import InvalidKeyError
 from .keys import ROOT, is_safe_key
 
@@ -43,6 +44,17 @@ log = logging.getLogger(__name__)
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+def _load_syncfs() -> Any:
+    """Linux's syncfs(2): one call makes every file written in a batch durable."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syncfs if sys.platform.startswith("linux") and hasattr(libc, "syncfs") else None
+    except OSError:  # pragma: no cover - no C library to load
+        return None
+
+
+_syncfs = _load_syncfs()
 
 SUFFIX = ".yaml"
 TEMP_SUFFIX = ".tmp"
@@ -68,6 +80,7 @@ class FileStorage(IndexedStorage):
         super().__init__(event_window=event_window, watch_queue_size=watch_queue_size)
         root.mkdir(parents=True, exist_ok=True)
         self._root = pathlib.Path(os.path.realpath(root))
+        self._safe_dirs: set[pathlib.Path] = set()  # directories `_check_write` has proven safe
         self._load()
 
     @property
@@ -89,41 +102,102 @@ class FileStorage(IndexedStorage):
             raise InvalidKeyError(key, f"storage key escapes the root directory: {key!r}")
         return path
 
-    # ----- persistence hooks (run under the write lock) ---------------------
+    # ----- persistence hooks ----------------------------------------------------
 
-    async def _persist_put(self, key: str, data: bytes, revision: int) -> None:
-        path = self._path_for(key)
+    def _check_write(self, key: str) -> None:
+        """Refuse, before the write is staged, a key whose file would clash with another key's.
+
+        A path component that is a file (or a file name that is a directory)
+        cannot be written; finding it now fails this write alone instead of a
+        whole batch. Directories already proven safe are remembered: this runs
+        on the event loop for every write.
+        """
+        path = self._root / (key.lstrip("/") + SUFFIX)
+        if path.parent not in self._safe_dirs:
+            path = self._path_for(key)
+            for parent in path.parents:
+                if not parent.is_relative_to(self._root) or parent in self._safe_dirs:
+                    break
+                if parent.exists() and not parent.is_dir():
+                    raise InvalidKeyError(key, f"storage key clashes with another key's file: {key!r}")
+            if path.parent.is_dir():
+                self._safe_dirs.add(path.parent)
+        if path.is_dir():
+            raise InvalidKeyError(key, f"storage key clashes with another key's file: {key!r}")
+
+    def _persist_batch(self, writes: list[tuple[str, bytes | None, int]]) -> None:
+        """Runs in a worker thread: YAML encoding and syncing stay off the event loop.
+
+        First every new state, and the batch's last revision for the revision
+        file (what keeps revisions from going back after the newest object is
+        deleted), go to temporary files, made durable together (a failure here
+        leaves the disk untouched); then they are renamed into place and
+        deletions unlinked, in order, and that is made durable too. With
+        Linux's syncfs each of the two steps is one call for the whole batch;
+        elsewhere every file and directory is fsync-ed.
+        """
+        batched = _syncfs is not None
+        staged: list[tuple[pathlib.Path, pathlib.Path | None]] = []
         try:
-            await asyncio.to_thread(self._write_object, path, data, revision)
-        except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
-            raise InvalidKeyError(key, f"storage key clashes with another key's file: {key!r}") from exc
+            for key, data, _revision in writes:
+                path = self._path_for(key)
+                tmp = None if data is None else write_temp(path, self._yaml(data), PRIVATE_MODE, fsync=not batched)
+                staged.append((path, tmp))
+            revision_path = self._root / REVISION_FILE
+            staged.append((revision_path, write_temp(revision_path, f"{writes[-1][2]}\n".encode(),
+                                                     PRIVATE_MODE, fsync=not batched)))
+            self._sync()
+        except BaseException:
+            for _path, tmp in staged:
+                if tmp is not None:
+                    tmp.unlink(missing_ok=True)
+            raise
+        try:
+            for path, tmp in staged:
+                if tmp is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    os.replace(tmp, path)
+            if batched:
+                self._sync()
+            else:
+                for directory in {path.parent for path, _tmp in staged}:
+                    fsync_dir(directory)
+            for path, tmp in staged:
+                if tmp is None:
+                    self._prune(path.parent)
+        except BaseException as exc:
+            raise DiskDiverged(f"writing {len(writes)} objects: {exc}") from exc
 
-    async def _persist_delete(self, key: str, revision: int) -> None:
-        path = self._path_for(key)
-        await asyncio.to_thread(self._remove_object, path, revision)
+    def _sync(self) -> None:
+        """Flush the file system holding the root (syncfs), where that call exists."""
+        if _syncfs is None:
+            return
+        fd = os.open(self._root, os.O_RDONLY)
+        try:
+            if _syncfs(fd) != 0:
+                error = ctypes.get_errno()
+                raise OSError(error, os.strerror(error))
+        finally:
+            os.close(fd)
 
-    def _write_revision(self, revision: int) -> None:
-        write_private(self._root / REVISION_FILE, f"{revision}\n".encode())
+    def _reload(self) -> None:
+        self._safe_dirs.clear()
+        self._entries.clear()
+        self._keys.clear()
+        self._load()
 
-    def _write_object(self, path: pathlib.Path, data: bytes, revision: int) -> None:
-        """Runs in a worker thread: YAML encoding and fsync stay off the event loop."""
-        text = yaml.dump(
-            orjson.loads(data), Dumper=_Dumper, default_flow_style=False,
-            sort_keys=False, allow_unicode=True,
-        )
-        self._write_revision(revision)
-        write_private(path, text.encode("utf-8"))
-
-    def _remove_object(self, path: pathlib.Path, revision: int) -> None:
-        self._write_revision(revision)
-        path.unlink(missing_ok=True)
-        fsync_dir(path.parent)
-        self._prune(path.parent)
+    @staticmethod
+    def _yaml(data: bytes) -> bytes:
+        text = yaml.dump(orjson.loads(data), Dumper=_Dumper, default_flow_style=False,
+                         sort_keys=False, allow_unicode=True)
+        return text.encode("utf-8")
 
     def _prune(self, directory: pathlib.Path) -> None:
         """Remove now-empty directories up to (not including) `<root>/registry`."""
         stop = self._root / ROOT.lstrip("/")
         while directory != stop and directory.is_relative_to(stop):
+            self._safe_dirs.discard(directory)  # may come back as anything: check it again
             try:
                 directory.rmdir()
             except OSError:

@@ -7,13 +7,22 @@ fresh copy, so callers can never mutate what the store keeps, and a write
 cannot be half-visible.
 
 `IndexedStorage` implements the whole `Storage` protocol on top of that
-index. Writes are serialized by one `asyncio.Lock`; a subclass that persists
-(the file backend) sets `persistent` and overrides the `_persist_put` /
-`_persist_delete` hooks, which run under the lock *before* the index
-changes, so a failed disk write leaves both disk and memory at the old state
-(and a cancelled caller cannot leave them apart: see `run_to_completion`). The memory backend overrides
-nothing. Keeping this logic in one module is what lets the backends stay
-independent of each other (import-linter contract) without duplicating it.
+index. Writes are ordered by one `asyncio.Lock`, held only to check and
+stage a write, never across disk I/O. The memory backend applies a staged
+write at once. A subclass that persists (the file backend) sets
+`persistent` and implements `_persist_batch`: staged writes queue up, and
+one flusher task makes every write queued so far durable in one go (group
+commit: one worker-thread hop and one fsync per file and per directory per
+batch, instead of a serialized round per write), then applies them to the
+index in revision order and acknowledges them. Until then a write is
+visible to other writers (`_current`: a later update or create is ordered
+after it) but not to readers, so nothing is ever read that is not on
+disk. A batch that fails leaves memory at the disk's state: every write
+not yet durable fails, and if the disk changed half way the index is
+reloaded from it. A cancelled caller does not undo its write: the flusher
+finishes it. The memory backend overrides nothing. Keeping this logic in
+one module is what lets the backends stay independent of each other
+(import-linter contract) without duplicating it.
 
 Every commit point also publishes one event to the store's `EventLog`
 (`events.py`), right after the index changes and before the lock is
@@ -28,12 +37,15 @@ import asyncio
 import bisect
 import heapq
 import inspect
-from typing import Any, ClassVar, Coroutine, Iterator
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator
 
 import orjson
 
 from .events import DEFAULT_EVENT_WINDOW, DEFAULT_WATCH_QUEUE, EventLog, LogWatcher, Record
 from .interfaces import (
+    EventType,
     KeyExistsError,
     KeyNotFoundError,
     ListResult,
@@ -43,6 +55,7 @@ from .interfaces import (
 )
 
 Entry = tuple[int, bytes]
+log = logging.getLogger(__name__)
 
 
 def stamp(obj: Object, revision: int) -> Object:
@@ -72,29 +85,36 @@ def prefix_end(prefix: str) -> str | None:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-async def run_to_completion(hook: Coroutine[Any, Any, None]) -> bool:
-    """Await `hook` even if the caller is cancelled meanwhile; True if it was.
-
-    A disk write running in a thread cannot be stopped half way. If a
-    cancelled caller stopped waiting for it, the index would miss a write
-    that is on disk and the next write would reuse its revision. So the
-    commit waits for the write, updates the index, and only then re-raises
-    the cancellation.
-    """
-    task = asyncio.ensure_future(hook)
-    interrupted = False
-    while True:
-        try:
-            await asyncio.shield(task)
-            return interrupted
-        except asyncio.CancelledError:
-            if task.done():  # the hook itself was cancelled (loop shutting down)
-                raise
-            interrupted = True
-
-
 def _revision_of(entry: Entry | None) -> int | None:
     return None if entry is None else entry[0]
+
+
+@dataclass(eq=False)
+class PendingWrite:
+    """A staged write of a persistent backend, waiting for its batch to be durable.
+
+    `data` is the new state (None for a delete); `record` the event it
+    becomes once applied; `before` what the writers' view (`_pending`) held
+    for the key before it, restored if the write fails.
+    """
+
+    key: str
+    data: bytes | None
+    revision: int
+    record: Record
+    before: Entry | None | _Missing
+    done: asyncio.Future[None]
+
+
+class _Missing:
+    """No staged state for a key: writers see the index."""
+
+
+MISSING = _Missing()
+
+
+class DiskDiverged(Exception):
+    """A batch failed after it had started changing the disk: memory must be reloaded from it."""
 
 
 class IndexedStorage:
@@ -123,13 +143,17 @@ class IndexedStorage:
         watcher may fall behind before it is terminated."""
         self._entries: dict[str, Entry] = {}
         self._keys: list[str] = []
-        self._revision = 0
+        self._revision = 0  # the newest revision readers see (durable, applied)
+        self._staged_revision = 0  # the newest revision handed out to a write
         self._lock = asyncio.Lock()
         self._events = EventLog(event_window, watch_queue_size)
+        self._pending: dict[str, Entry | None] = {}  # staged, not yet durable (None: a delete)
+        self._queue: list[PendingWrite] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def _set_loaded_revision(self, revision: int) -> None:
         """After loading persisted state: the revision, with no event history."""
-        self._revision = revision
+        self._revision = self._staged_revision = revision
         self._events.reset(revision)
 
     # ----- hooks for persistent subclasses ---------------------------------
@@ -137,11 +161,23 @@ class IndexedStorage:
     def _check_key(self, key: str) -> None:
         """Raise InvalidKeyError for keys this backend cannot hold (none here)."""
 
-    async def _persist_put(self, key: str, data: bytes, revision: int) -> None:
-        """Make the write of `data` at `revision` durable before it becomes visible."""
+    def _check_write(self, key: str) -> None:
+        """Raise InvalidKeyError for a write this backend cannot make; checked before staging."""
 
-    async def _persist_delete(self, key: str, revision: int) -> None:
-        """Make the delete at `revision` durable before it becomes visible."""
+    def _encode(self, key: str, obj: Object) -> bytes:
+        """The stored bytes of `obj` written at the next revision (the caller holds the lock)."""
+        self._check_write(key)
+        return orjson.dumps(stamp(obj, self._staged_revision + 1))
+
+    def _persist_batch(self, writes: list[tuple[str, bytes | None, int]]) -> None:
+        """Make `(key, data or None for a delete, revision)` writes durable, in order.
+
+        Runs in a worker thread. Raises to fail the whole batch: DiskDiverged
+        if the disk may already hold part of it, anything else if not.
+        """
+
+    def _reload(self) -> None:
+        """Rebuild the index from what is persisted (after a batch failed half way)."""
 
     # ----- index primitives (no awaits: atomic with respect to the loop) ----
 
@@ -161,33 +197,114 @@ class IndexedStorage:
         end = len(self._keys) if end_key is None else bisect.bisect_left(self._keys, end_key)
         return start, end
 
-    async def _commit_put(self, key: str, obj: Object) -> Object:
-        """Write `obj` at the next revision; caller holds the lock."""
-        revision = self._revision + 1
-        data = orjson.dumps(stamp(obj, revision))
-        interrupted = self.persistent and await run_to_completion(
-            self._persist_put(key, data, revision)
-        )
-        old = self._entries.get(key)
-        self._index_put(key, data, revision)
-        self._revision = revision
-        if old is None:
-            self._events.publish(Record("ADDED", key, revision, data, None))
+    def _current(self, key: str) -> Entry | None:
+        """The key's newest state as writers see it: staged if a write is pending, else the index."""
+        if key in self._pending:
+            return self._pending[key]
+        return self._entries.get(key)
+
+    def _apply(self, record: Record) -> None:
+        """Make a committed write visible: index, revision and its event, together."""
+        if record.type == "DELETED":
+            self._index_remove(record.key)
         else:
-            self._events.publish(Record("MODIFIED", key, revision, data, old[1]))
+            self._index_put(record.key, record.data, record.revision)
+        self._revision = record.revision
+        self._events.publish(record)
+
+    def _stage(self, key: str, data: bytes | None, record_data: bytes, old: Entry | None) -> PendingWrite | None:
+        """Give the write the next revision; apply it now, or queue it for the next batch.
+
+        Caller holds the lock. Returns the pending write to wait for (None when
+        already applied: the memory backend).
+        """
+        revision = self._staged_revision = self._staged_revision + 1
+        if data is None:
+            kind: EventType = "DELETED"
+        else:
+            kind = "ADDED" if old is None else "MODIFIED"
+        record = Record(kind, key, revision, record_data, None if old is None else old[1])
+        if not self.persistent:
+            self._apply(record)
+            return None
+        write = PendingWrite(key, data, revision, record, self._pending.get(key, MISSING),
+                             asyncio.get_running_loop().create_future())
+        self._pending[key] = None if data is None else (revision, data)
+        self._queue.append(write)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="kapi-storage-flush")
+        return write
+
+    async def _flush(self) -> None:
+        """Group commit: make everything queued durable in one batch, apply it, acknowledge it."""
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await asyncio.to_thread(self._persist_batch, [(w.key, w.data, w.revision) for w in batch])
+            except BaseException as exc:  # noqa: BLE001 - every waiting writer must hear of it
+                self._fail(batch, exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for write in batch:
+                if self._pending.get(write.key, MISSING) == (
+                        None if write.data is None else (write.revision, write.data)):
+                    del self._pending[write.key]  # no later write of the key is staged
+                self._apply(write.record)
+                if not write.done.done():
+                    write.done.set_result(None)
+
+    def _fail(self, batch: list[PendingWrite], exc: BaseException) -> None:
+        """A batch failed: it and every write staged after it fail, memory follows the disk."""
+        failed, self._queue = batch + self._queue, []
+        self._pending.clear()
+        if isinstance(exc, DiskDiverged):
+            log.error("storage write failed half way; reloading from disk: %s", exc.__cause__ or exc)
+            self._reload()
+            self._events.expire_all(self._revision)  # watchers may have missed changes: relist
+        self._staged_revision = self._revision
+        error = exc.__cause__ if isinstance(exc, DiskDiverged) and exc.__cause__ else exc
+        for write in failed:
+            if not write.done.done():
+                write.done.set_exception(error if isinstance(error, Exception) else RuntimeError(str(error)))
+
+    async def _commit(self, write: PendingWrite | None) -> None:
+        """Wait until a staged write is durable and applied.
+
+        A caller cancelled meanwhile still waits for the outcome, then is
+        cancelled: its write cannot be taken back, so when the cancellation
+        surfaces the write is visible (or failed), never still in flight.
+        """
+        if write is None:
+            return
+        interrupted = False
+        while not write.done.done():
+            try:
+                await asyncio.shield(write.done)
+            except asyncio.CancelledError:
+                if write.done.done() and write.done.cancelled():
+                    raise
+                interrupted = True
+            except Exception:
+                break
         if interrupted:
+            if not write.done.cancelled():
+                write.done.exception()  # seen: its outcome is the cancellation now
             raise asyncio.CancelledError()
-        result: Object = orjson.loads(data)
-        return result
+        write.done.result()  # raises the batch's error
 
     # ----- the Storage protocol --------------------------------------------
 
     async def create(self, key: str, obj: Object) -> Object:
         self._check_key(key)
         async with self._lock:
-            if key in self._entries:
+            if self._current(key) is not None:
                 raise KeyExistsError(key, f"key already exists: {key}")
-            return await self._commit_put(key, obj)
+            data = self._encode(key, obj)
+            write = self._stage(key, data, data, None)
+        await self._commit(write)
+        result: Object = orjson.loads(data)
+        return result
 
     async def get(self, key: str, revision: int = 0) -> Object:
         self._check_key(key)
@@ -231,7 +348,7 @@ class IndexedStorage:
     ) -> Object:
         self._check_key(key)
         while True:
-            entry = self._entries.get(key)
+            entry = self._current(key)
             current: Object | None = None
             if entry is None:
                 if not ignore_not_found:
@@ -247,33 +364,31 @@ class IndexedStorage:
             result = try_update(arg)
             new: Object = await result if inspect.isawaitable(result) else result
             async with self._lock:
-                now = self._entries.get(key)
+                now = self._current(key)
                 if _revision_of(now) != _revision_of(entry):
                     continue  # modified while try_update ran: retry on the new state
                 if entry is not None and current is not None and stamp(new, entry[0]) == current:
                     return current  # no-op: nothing written, revision unchanged
-                return await self._commit_put(key, new)
+                data = self._encode(key, new)
+                write = self._stage(key, data, data, entry)
+            await self._commit(write)
+            result: Object = orjson.loads(data)
+            return result
 
     async def delete(self, key: str, preconditions: Preconditions | None = None) -> Object:
         self._check_key(key)
         async with self._lock:
-            entry = self._entries.get(key)
+            entry = self._current(key)
             if entry is None:
                 raise KeyNotFoundError(key, f"key not found: {key}")
             last: Object = orjson.loads(entry[1])
             if preconditions is not None:
                 preconditions.check(key, last)
-            revision = self._revision + 1
-            interrupted = self.persistent and await run_to_completion(
-                self._persist_delete(key, revision)
-            )
-            self._index_remove(key)
-            self._revision = revision
-            gone = stamp(last, revision)
-            self._events.publish(Record("DELETED", key, revision, orjson.dumps(gone), entry[1]))
-            if interrupted:
-                raise asyncio.CancelledError()
-            return gone
+            self._check_write(key)
+            gone = stamp(last, self._staged_revision + 1)
+            write = self._stage(key, None, orjson.dumps(gone), entry)
+        await self._commit(write)
+        return gone
 
     async def start(self) -> None:
         """Nothing to connect to: the index is loaded when the store is built."""
@@ -300,7 +415,9 @@ class IndexedStorage:
         return self._events.watcher_count()
 
     async def close(self) -> None:
-        """End every watch; the index itself is plain memory."""
+        """Finish the writes in flight, then end every watch; the index itself is plain memory."""
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
         self._events.close_all()
 
     # ----- reading an older revision -----------------------------------------
