@@ -213,6 +213,8 @@ def ensure_certs(cert_dir: Path, *, extra_sans: Sequence[str] = (), client_user:
     ensure_dir(paths.dir)
     rec = _Recorder()
     with dir_lock(paths.dir):
+        if force or not paths.ca_key.exists():
+            pki.prefetch_keys(3)  # a new CA means three new keys: make them side by side
         ca, ca_key, ca_new = _ensure_ca(rec, paths, force)
         renew_all = "forced" if force else ("CA regenerated" if ca_new else None)
         _ensure_serving(rec, paths, ca, ca_key, requested, renew_all)

@@ -39,9 +39,32 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_spare_keys: list[PrivateKey] = []  # made ahead by `prefetch_keys`, each handed out once
+
+
+def _generate_key() -> PrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
+
+
 def new_key() -> PrivateKey:
     """A fresh RSA 2048 private key (see the module docstring for why RSA)."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
+    try:
+        return _spare_keys.pop()
+    except IndexError:
+        return _generate_key()
+
+
+def prefetch_keys(count: int) -> None:
+    """Generate `count` keys at once, in threads, for the next `new_key` calls.
+
+    OpenSSL releases the GIL while it searches for primes, so a fresh PKI
+    (CA, serving and client keys) costs about one key's time instead of three
+    on a machine with cores to spare: it is on `kapi start`'s critical path.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        _spare_keys.extend(pool.map(lambda _: _generate_key(), range(count)))
 
 
 def default_sans() -> list[str]:

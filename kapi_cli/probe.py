@@ -11,12 +11,13 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
-
-import httpx
+from typing import TYPE_CHECKING, Any, Optional
 
 from certs.layout import CertPaths
 from kapi_cli.state import InstanceState
+
+if TYPE_CHECKING:  # httpx is imported where it is used: `kapi start` should not pay for it
+    import httpx
 
 PROBE_TIMEOUT = 2.0
 LIST_TIMEOUT = 3.0
@@ -43,6 +44,8 @@ def tls_context(root: Path, client_cert: bool = False) -> Optional[ssl.SSLContex
 
 
 def readyz(url: str, verify: ssl.SSLContext | bool = True, timeout: float = PROBE_TIMEOUT) -> bool:
+    import httpx
+
     try:
         return httpx.get(url.rstrip("/") + "/readyz", verify=verify, timeout=timeout).status_code == 200
     except (httpx.HTTPError, ssl.SSLError, OSError):
@@ -65,6 +68,8 @@ def is_ready(root: Path, https: Optional[str], http: Optional[str], timeout: flo
 
 def api_client(state: InstanceState, timeout: float = LIST_TIMEOUT) -> Optional[httpx.Client]:
     """An authenticated client for the instance, or None when kapi holds no usable credentials."""
+    import httpx
+
     root = state.root
     token = read_token(root)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -135,6 +140,8 @@ def _resources(client: httpx.Client) -> list[tuple[str, str]]:
 
 def object_counts(state: InstanceState) -> Optional[dict[str, int]]:
     """Objects per resource (cluster-wide), or None when the instance cannot be listed."""
+    import httpx
+
     client = api_client(state)
     if client is None:
         return None
@@ -153,6 +160,8 @@ def object_counts(state: InstanceState) -> Optional[dict[str, int]]:
 
 def storage_report(state: InstanceState) -> Optional[dict[str, Any]]:
     """The server's own report on its backend (`/kapi/storage`): etcd endpoints, leader, revision, db size."""
+    import httpx
+
     client = api_client(state, timeout=PROBE_TIMEOUT + 1)
     if client is None:
         return None

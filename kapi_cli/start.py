@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import List, Optional
@@ -28,10 +29,7 @@ from kapi_cli.backend import BackendUnreachable, EtcdFlags, reach_backend
 from kapi_cli.kubeconfig import KubeconfigError, Target, kubeconfig_for, to_yaml
 from kapi_cli.probe import is_ready
 from server.api.duration import parse_duration
-from server.app import create_app
 from server.config import ServerConfig
-from server.scheme.crd import CRDError
-from server.serving import run
 from server.storage.factory import BACKENDS, DEFAULT_ETCD_PREFIX as ETCD_PREFIX
 
 DEFAULT_ROOT = Path.home() / ".kapi" / "data"
@@ -176,6 +174,16 @@ def write_start_kubeconfig(config: ServerConfig) -> Optional[Path]:
     return path
 
 
+def _certificates_in_background(config: ServerConfig) -> "Optional[Future[object]]":
+    """Create or check the certificates in a thread, so key generation overlaps the server's imports."""
+    if not config.secure_port:
+        return None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kapi-certs")
+    future: Future[object] = pool.submit(ensure_certs, config.cert_dir, extra_sans=_serving_sans(config))
+    pool.shutdown(wait=False)
+    return future
+
+
 def _exit_on_sigterm(signum: int, _frame: Optional[FrameType]) -> None:
     raise SystemExit(128 + signum)  # runs the `finally` that removes the state file
 
@@ -203,15 +211,19 @@ def serve_foreground(config: ServerConfig, log_level: str, log_file: Optional[Pa
         raise _fail(f"cannot write instance state under {st.kapi_home()}: {exc.strerror or exc}") from None
     try:
         try:
-            if config.secure_port:
-                ensure_certs(config.cert_dir, extra_sans=_serving_sans(config))
+            certs = _certificates_in_background(config)
+            from server.app import create_app  # imported while the keys are generated
+            from server.serving import run
+
+            if certs is not None:
+                certs.result()
             reach_backend(config, console)
             app = create_app(config)
             kubeconfig = write_start_kubeconfig(config)
         except CertError as exc:
             raise _fail(f"certificates in {config.cert_dir}: {exc} "
                         f"(`kapi gen-certs --file-rootpath {config.file_rootpath} --force` regenerates them)") from None
-        except (CRDError, ValueError, OSError, BackendUnreachable) as exc:
+        except (ValueError, OSError, BackendUnreachable) as exc:  # CRDError is a ValueError
             raise _fail(str(exc)) from None
         if kubeconfig != config.kubeconfig_path and record.kubeconfig is not None:
             record.kubeconfig = None  # not written (no token): do not point `kapi status` at it

@@ -1,0 +1,8 @@
+"""`python -m kapi_cli.bench`."""
+from __future__ import annotations
+
+import sys
+
+from kapi_cli.bench import main
+
+sys.exit(main())
