@@ -41,6 +41,7 @@ from .interfaces import (
     RevisionTooOldError,
     StorageUnavailableError,
     TryUpdate,
+    dumps_kept,
 )
 
 __all__ = ["EtcdStorage"]
@@ -126,15 +127,15 @@ class EtcdStorage:
     def _to_record(self, event: Any) -> Record | None:
         kv, prev = event.kv, event.prev_kv
         key = self._storage_key(kv.key)
-        before = orjson.dumps(_decode(prev.value, prev.mod_revision)) if prev.value else None
+        before = dumps_kept(_decode(prev.value, prev.mod_revision)) if prev.value else None
         if event.type == _PUT:
-            data = orjson.dumps(_decode(kv.value, kv.mod_revision))
+            data = dumps_kept(_decode(kv.value, kv.mod_revision))
             return Record("MODIFIED" if kv.create_revision != kv.mod_revision else "ADDED",
                           key, kv.mod_revision, data, before if kv.create_revision != kv.mod_revision else None)
         if before is None:  # the last state was compacted away: nothing to tell a watcher
             return None
         return Record("DELETED", key, kv.mod_revision,
-                      orjson.dumps(_decode(prev.value, kv.mod_revision)), before)
+                      dumps_kept(_decode(prev.value, kv.mod_revision)), before)
 
     def _revision_error(self, exc: Exception, key: str, revision: int) -> Exception:
         if isinstance(exc, EtcdCompacted):

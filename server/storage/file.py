@@ -35,7 +35,7 @@ from certs.files import PRIVATE_MODE, fsync_dir, write_temp
 
 from .events import DEFAULT_EVENT_WINDOW, DEFAULT_WATCH_QUEUE
 from .index import DiskDiverged, IndexedStorage
-from .interfaces import InvalidKeyError
+from .interfaces import InvalidKeyError, dumps_kept
 from .keys import ROOT, is_safe_key
 
 __all__ = ["FileStorage"]
@@ -248,7 +248,7 @@ class FileStorage(IndexedStorage):
             revision = int(rv)
             if not isinstance(rv, str) or revision <= 0:
                 raise ValueError(f"bad resourceVersion {rv!r}")
-            data = orjson.dumps(obj)
+            data = dumps_kept(obj)
         except Exception as exc:  # any parse or shape problem: skip, never crash
             log.warning("skipping unreadable storage file %s: %s", path, exc)
             return None

@@ -52,6 +52,7 @@ from .interfaces import (
     Object,
     Preconditions,
     TryUpdate,
+    dumps_kept,
 )
 
 Entry = tuple[int, bytes]
@@ -167,7 +168,7 @@ class IndexedStorage:
     def _encode(self, key: str, obj: Object) -> bytes:
         """The stored bytes of `obj` written at the next revision (the caller holds the lock)."""
         self._check_write(key)
-        return orjson.dumps(stamp(obj, self._staged_revision + 1))
+        return dumps_kept(stamp(obj, self._staged_revision + 1))
 
     def _persist_batch(self, writes: list[tuple[str, bytes | None, int]]) -> None:
         """Make `(key, data or None for a delete, revision)` writes durable, in order.
@@ -386,7 +387,7 @@ class IndexedStorage:
                 preconditions.check(key, last)
             self._check_write(key)
             gone = stamp(last, self._staged_revision + 1)
-            write = self._stage(key, None, orjson.dumps(gone), entry)
+            write = self._stage(key, None, dumps_kept(gone), entry)
         await self._commit(write)
         return gone
 

@@ -41,6 +41,15 @@ Object = dict[str, Any]
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
 
+def dumps_kept(obj: Any) -> bytes:
+    """JSON bytes to keep for long (index entries, event records), at their exact size.
+
+    orjson hands back its whole growth buffer: about 8 KiB for a 1 KiB
+    object. Copied to size, a stored object costs its length, not 8 KiB.
+    """
+    return bytes(memoryview(orjson.dumps(obj)))
+
+
 class StorageError(Exception):
     """Base of every storage failure; `key` names the object concerned."""
 
