@@ -92,6 +92,9 @@ def create_app(config: ServerConfig) -> Starlette:
     stores: dict[tuple[str, str], Store] = {}
 
     async def get_namespace(name: str) -> dict[str, Any] | None:
+        known = lifecycle.namespace(name)  # the controller's watch-fed view, as kube's informer
+        if known is not None:
+            return known
         try:
             return await stores[("", "namespaces")].get("", name, "v1")
         except errors.NotFound:

@@ -42,6 +42,16 @@ class LifecycleController:
         self._scheme, self._stores, self._storage = scheme, stores, storage
         self._dependents: dict[str, set[Ref]] = {}  # owner uid -> dependents
         self._owners_of: dict[Ref, set[str]] = {}
+        self._namespaces: dict[str, Object] = {}  # as last seen in the watch
+        self._synced = False
+
+    def namespace(self, name: str) -> Object | None:
+        """The namespace as this controller last saw it; None when unknown here (ask the store).
+
+        The admission plugin's lister, as kube's NamespaceLifecycle uses an
+        informer: creating an object costs no namespace read from storage.
+        """
+        return self._namespaces.get(name) if self._synced else None
 
     # -- lookups -------------------------------------------------------------------------
     def _store_for(self, obj: Object) -> Store | None:
@@ -60,6 +70,11 @@ class LifecycleController:
         ref = self._ref(obj)
         if ref is None:
             return
+        if ref[0] == ("", "namespaces"):
+            if gone:
+                self._namespaces.pop(ref[2], None)
+            else:
+                self._namespaces[ref[2]] = obj
         for uid in self._owners_of.pop(ref, set()):
             self._dependents.get(uid, set()).discard(ref)
         if gone:
@@ -212,6 +227,8 @@ class LifecycleController:
         revision = await self._storage.current_revision()
         self._dependents.clear()
         self._owners_of.clear()
+        self._namespaces.clear()
+        self._synced = False
         pending = []
         for store in list(self._stores.values()):
             listed = await store.list("", store.definition.storage_version.name)
@@ -219,6 +236,7 @@ class LifecycleController:
                 self._index(obj)
                 if (obj.get("metadata") or {}).get("deletionTimestamp"):
                     pending.append(obj)
+        self._synced = True
         for obj in pending:
             await self.handle(obj, deleted=False)
         return revision
