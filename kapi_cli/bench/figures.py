@@ -118,6 +118,7 @@ class BackendReport:
         if not self.scale:
             return None
         points = [{"objects": p.objects, "list_p50_ms": p.list_p50_ms, "list_errors": p.list_result.errors,
+                   "list_client_cpu": p.list_result.client_cpu, "list_server_cpu": p.list_result.server_cpu,
                    "create_c16_ops_per_s": p.create_result.rate, "create_batch": p.create_result.ops,
                    "create_errors": p.create_result.errors} for p in self.scale]
         return {"points": points, "growth": growth(self.scale)}

@@ -79,7 +79,7 @@ def scale_table(backend: str, scale: dict[str, Any]) -> Table:
         table.add_row(
             str(point["objects"]), NO if g is None else f"{g['objects_ratio']:.1f}",
             _ms(point["list_p50_ms"]), NO if g is None else f"{g['list_ratio']:.2f}",
-            "" if g is None else ("linear or better" if g["list_ratio"] <= g["objects_ratio"] * 1.1 else "WORSE"),
+            "" if g is None else ("linear or better" if g["list_ratio"] <= g["objects_ratio"] * 1.1 else "WORSE than linear"),
             f"{point['create_c16_ops_per_s']:.0f}", NO if g is None else f"{g['create_ratio']:.2f}",
             "" if g is None else ("flat" if g["create_ratio"] >= 0.8 else "FALLS"))
         previous = point

@@ -54,6 +54,7 @@ class BackendRun:
         self.etcd_endpoints: str | None = None
         self.etcd_pid: int | None = None
         self.bench: Bench | None = None
+        self.main_server: KapiServer | None = None
 
     # -- processes ---------------------------------------------------------------------------------
 
@@ -74,8 +75,8 @@ class BackendRun:
         self._stoppers.append(server.stop)
         return server
 
-    def _fresh_bench(self, name: str) -> Bench:
-        server = self._kapi(name)
+    def _bench_on(self, server: KapiServer) -> Bench:
+        """Start `server` and measure through it."""
         server.start()
         return Bench(server.http, self.loader, self.report, self.sizes, server.pid, self.etcd_pid)
 
@@ -147,17 +148,18 @@ class BackendRun:
 
     def _start_main(self) -> None:
         self.main_server = self._kapi("main")
-        self.main_server.start()
-        self.bench = Bench(self.main_server.http, self.loader, self.report, self.sizes,
-                           self.main_server.pid, self.etcd_pid)
+        self.bench = self._bench_on(self.main_server)
         self._namespaces()
 
     def _stop_main(self) -> None:
-        self.main_server.stop()
-        self.bench = None
+        if self.main_server is not None:
+            self.main_server.stop()
+        self.bench = self.main_server = None
 
     def _tls(self) -> None:
-        suites.tls_gets(self._main(), self.main_server.https(False), self.main_server.https(True))
+        server = self.main_server
+        assert server is not None, "the kapi under test is not running"
+        suites.tls_gets(self._main(), server.https(False), server.https(True))
 
     def _bare(self) -> None:
         """GET and POST at 16 clients against bare uvicorn + Starlette serving kapi's own Foo bytes."""
@@ -176,14 +178,11 @@ class BackendRun:
             bare.stop()
 
     def _memory(self) -> None:
-        bench = self._fresh_bench("mem")
-        growth.memory(bench)
-        self._stop_last()
+        server = self._kapi("mem")
+        growth.memory(self._bench_on(server))
+        server.stop()
 
     def _scale(self) -> None:
-        bench = self._fresh_bench("scale")
-        growth.scale(bench)
-        self._stop_last()
-
-    def _stop_last(self) -> None:
-        self._stoppers.pop()()
+        server = self._kapi("scale")
+        growth.scale(self._bench_on(server))
+        server.stop()
