@@ -9,9 +9,11 @@ import asyncio
 import contextlib
 import secrets
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from certs.layout import CertPaths
@@ -38,9 +40,9 @@ from server.scheme.definitions import ResourceDef
 from server.scheme.registry import Scheme
 from server.storage.factory import create_storage
 
-_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 DOCS_URL = "/kapi/docs"
 OPENAPI_URL = "/kapi/openapi.json"
+_STARLETTE_PATHS = frozenset({DOCS_URL, OPENAPI_URL})
 
 
 def startup_manifests(config: ServerConfig) -> list[dict[str, Any]]:
@@ -80,7 +82,7 @@ def build_authentication(config: ServerConfig) -> UnionAuthenticator:
     )
 
 
-def create_app(config: ServerConfig) -> Starlette:
+def create_app(config: ServerConfig) -> KapiApp:
     authenticator = build_authentication(config)  # first: a bad token file fails before storage opens
     manifests = startup_manifests(config)
     scheme = build_scheme(manifests, config.core_resources)
@@ -145,14 +147,30 @@ def create_app(config: ServerConfig) -> Starlette:
 
     handler = make_api_handler(ctx, authenticator, build_authorizer())
     docs = LazyDocs()
-    app = Starlette(
-        routes=[Route(DOCS_URL, docs), Route(OPENAPI_URL, docs),
-                Route("/{path:path}", handler, methods=_METHODS)],
-        lifespan=lifespan,
-    )
+    app = Starlette(routes=[Route(DOCS_URL, docs), Route(OPENAPI_URL, docs)], lifespan=lifespan)
     app.state.api = ctx
     app.state.config = config
-    return app
+    return KapiApp(app, handler)
+
+
+class KapiApp:
+    """The ASGI app: API requests go straight to the handler chain, the rest through Starlette.
+
+    The chain already turns every error into a Status, so Starlette's
+    routing and exception middleware would only add cost (about a tenth of
+    a GET); lifespan events and the docs pages still go through Starlette.
+    """
+
+    def __init__(self, starlette: Starlette, handler: Callable[[Request], Awaitable[Response]]) -> None:
+        self.starlette, self.state, self.router = starlette, starlette.state, starlette.router
+        self._handler = handler
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] not in _STARLETTE_PATHS:
+            response = await self._handler(Request(scope, receive, send))
+            await response(scope, receive, send)
+        else:
+            await self.starlette(scope, receive, send)
 
 
 class LazyDocs:

@@ -18,7 +18,6 @@ from typing import Any, Iterator
 
 import uvicorn
 import uvloop
-from starlette.applications import Starlette
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from server.config import ServerConfig
@@ -51,7 +50,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _configs(app: Starlette, config: ServerConfig, log_level: str) -> list[uvicorn.Config]:
+def _configs(app: Any, config: ServerConfig, log_level: str) -> list[uvicorn.Config]:
     common: dict[str, Any] = dict(host=config.bind_address, log_level=log_level, loop="uvloop", proxy_headers=False,
                                   timeout_graceful_shutdown=5)
     out = []
@@ -70,7 +69,7 @@ def _configs(app: Starlette, config: ServerConfig, log_level: str) -> list[uvico
     return out
 
 
-async def serve(app: Starlette, config: ServerConfig, log_level: str = "info") -> None:
+async def serve(app: Any, config: ServerConfig, log_level: str = "info") -> None:
     """Serve on every configured port until SIGINT/SIGTERM, then shut all of them down gracefully."""
     servers = [_Server(c) for c in _configs(app, config, log_level)]
     if not servers:
@@ -96,6 +95,6 @@ async def serve(app: Starlette, config: ServerConfig, log_level: str = "info") -
         raise OSError("a listener could not start (is the port in use?)")
 
 
-def run(app: Starlette, config: ServerConfig, log_level: str = "info") -> None:
+def run(app: Any, config: ServerConfig, log_level: str = "info") -> None:
     """Blocking entry point for the CLI."""
     uvloop.run(serve(app, config, log_level))

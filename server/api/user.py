@@ -6,6 +6,7 @@ Authenticators produce a `UserInfo`; the authorizer, the review endpoints
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Mapping
 
@@ -45,7 +46,7 @@ class UserInfo:
         """This user with `group` appended, unless it already has it."""
         if group in self.groups:
             return self
-        return replace(self, groups=self.groups + (group,))
+        return _with_group(self, group)
 
     def to_dict(self) -> dict[str, object]:
         """The `authentication.k8s.io/v1 UserInfo` JSON form (empty fields left out, as kube's omitempty)."""
@@ -67,3 +68,8 @@ def authenticated(user: UserInfo) -> UserInfo:
 
 
 ANONYMOUS = UserInfo(ANONYMOUS_USER, groups=(UNAUTHENTICATED_GROUP,))
+
+
+@lru_cache(maxsize=1024)  # the same few users on every request: build each extended user once
+def _with_group(user: UserInfo, group: str) -> UserInfo:
+    return replace(user, groups=user.groups + (group,))

@@ -6,6 +6,7 @@ certificate) qualify, so a wrong token from loopback is still a 401.
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from server.api.user import MASTERS_GROUP, UserInfo
 from server.auth.interfaces import AuthRequest
@@ -13,6 +14,7 @@ from server.auth.interfaces import AuthRequest
 LOCALHOST_USER = UserInfo("kapi:localhost-admin", groups=(MASTERS_GROUP,))
 
 
+@lru_cache(maxsize=1024)  # a handful of peer addresses, asked about on every request
 def is_loopback(host: str | None) -> bool:
     """127.0.0.0/8, ::1 and IPv4-mapped loopback; names (even "localhost") are not trusted."""
     if not host:

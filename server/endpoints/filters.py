@@ -51,7 +51,7 @@ def with_status_errors(handler: Handler) -> Handler:
         except StorageUnavailableError as exc:  # wherever the backend went away, not only in a store
             return status_response(errors.ServiceUnavailable(str(exc), retry_after=1))
         except Exception:  # noqa: BLE001 - the one place that must catch everything
-            log.exception("internal error serving %s %s", request.method, request.url.path)
+            log.exception("internal error serving %s %s", request.method, request.scope["path"])
             return status_response(errors.InternalError("an error on the server has prevented the request from succeeding"))
     return run
 
@@ -59,7 +59,7 @@ def with_status_errors(handler: Handler) -> Handler:
 def with_request_info(handler: Handler) -> Handler:
     async def run(request: Request) -> Response:
         watch = request.query_params.get("watch", "").lower() in ("true", "1")
-        request.scope[INFO_KEY] = parse_request_info(request.method, request.url.path, watch)
+        request.scope[INFO_KEY] = parse_request_info(request.method, request.scope["path"], watch)
         return await handler(request)
     return run
 
@@ -70,6 +70,8 @@ def request_user(request: Request) -> UserInfo:
 
 
 def is_public_path(path: str) -> bool:
+    if not path.startswith(PUBLIC_PATHS):
+        return False
     trimmed = path.rstrip("/") or "/"
     return trimmed in PUBLIC_PATHS or any(
         path.startswith(p + "/") for p in PUBLIC_PATHS if p != "/version")
@@ -98,7 +100,7 @@ def with_authentication(handler: Handler, authenticator: Authenticator) -> Handl
     Nothing here logs: credentials and their outcome stay out of the logs.
     """
     async def run(request: Request) -> Response:
-        if is_public_path(request.url.path):
+        if is_public_path(request.scope["path"]):
             request.scope[USER_KEY] = ANONYMOUS
             return await handler(request)
         user = await authenticator.authenticate(auth_request(request.scope))
@@ -137,7 +139,7 @@ def _quote(text: str) -> str:
 def with_authorization(handler: Handler, authorizer: Authorizer) -> Handler:
     """Ask the authorizer about every non-public request; 403 Status when it says no."""
     async def run(request: Request) -> Response:
-        if is_public_path(request.url.path):
+        if is_public_path(request.scope["path"]):
             return await handler(request)
         user, info = request_user(request), request_info(request)
         decision = await authorizer.authorize(user, info)
@@ -160,8 +162,9 @@ def with_timeout(handler: Handler, default_seconds: float) -> Handler:
             except ValueError:
                 raise errors.BadRequest(f'invalid value for timeout: "{raw}"') from None
         try:
-            return await asyncio.wait_for(handler(request), timeout=seconds)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(seconds):  # no task per request, unlike wait_for
+                return await handler(request)
+        except TimeoutError:
             raise errors.Timeout("Timeout: request did not complete within the allotted timeout",
                                  retry_after=1) from None
     return run

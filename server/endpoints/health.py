@@ -48,7 +48,7 @@ def is_health_path(path: str) -> bool:
 
 
 async def handle_health(request: Request, ctx: ApiContext) -> Response:
-    path = request.url.path.rstrip("/")
+    path = request.scope["path"].rstrip("/")
     endpoint = next(p for p in HEALTH_PATHS if path == p or path.startswith(p + "/"))
     checks = _CHECKS[endpoint]
     name = path[len(endpoint) + 1:]

@@ -76,7 +76,7 @@ def handle_openapi(request: Request, ctx: ApiContext) -> Response:
     """`/openapi/v2`, `/openapi/v3` and `/openapi/v3/(api|apis)/...` group-version documents."""
     if request.method not in ("GET", "HEAD"):
         raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
-    path = request.url.path.rstrip("/")
+    path = request.scope["path"].rstrip("/")
     if path == "/openapi/v2":
         body = ctx.cached("openapi-v2", lambda: openapi.document_bytes(openapi.openapi_v2(ctx.scheme)))
         return _json(body, headers=_etag(body))

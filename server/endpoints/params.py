@@ -30,8 +30,13 @@ def _bool(value: str) -> bool:
     return value.lower() in ("true", "1", "yes")
 
 
+_NO_QUERY = QueryOptions()
+
+
 def parse_query(params: Mapping[str, str]) -> QueryOptions:
     """Parse the parameters kapi honours; unknown ones are ignored like kube-apiserver does."""
+    if not params:
+        return _NO_QUERY  # most requests carry none
     limit = 0
     if params.get("limit"):
         try:

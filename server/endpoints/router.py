@@ -19,7 +19,7 @@ def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: 
 
     async def route(request: Request) -> Response:
         info = request_info(request)
-        path = request.url.path
+        path = request.scope["path"]
         if info.is_resource_request:
             if reviews.review_for(info) is not None:
                 return await reviews.handle_review(request, info, ctx, authorizer)
