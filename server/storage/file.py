@@ -34,7 +34,8 @@ import yaml
 from certs.files import PRIVATE_MODE, fsync_dir, write_temp
 
 from .events import DEFAULT_EVENT_WINDOW, DEFAULT_WATCH_QUEUE
-from .index import DiskDiverged, IndexedStorage
+from .commit import DiskDiverged
+from .index import IndexedStorage
 from .interfaces import InvalidKeyError, dumps_kept
 from .keys import ROOT, is_safe_key
 

@@ -7,22 +7,11 @@ fresh copy, so callers can never mutate what the store keeps, and a write
 cannot be half-visible.
 
 `IndexedStorage` implements the whole `Storage` protocol on top of that
-index. Writes are ordered by one `asyncio.Lock`, held only to check and
-stage a write, never across disk I/O. The memory backend applies a staged
-write at once. A subclass that persists (the file backend) sets
-`persistent` and implements `_persist_batch`: staged writes queue up, and
-one flusher task makes every write queued so far durable in one go (group
-commit: one worker-thread hop and one fsync per file and per directory per
-batch, instead of a serialized round per write), then applies them to the
-index in revision order and acknowledges them. Until then a write is
-visible to other writers (`_current`: a later update or create is ordered
-after it) but not to readers, so nothing is ever read that is not on
-disk. A batch that fails leaves memory at the disk's state: every write
-not yet durable fails, and if the disk changed half way the index is
-reloaded from it. A cancelled caller does not undo its write: the flusher
-finishes it. The memory backend overrides nothing. Keeping this logic in
-one module is what lets the backends stay independent of each other
-(import-linter contract) without duplicating it.
+index; how a write is staged, made durable in batches (the file backend's
+group commit) and then applied is `commit.py`'s `GroupCommit`. The memory
+backend overrides nothing. Keeping this logic in shared modules is what lets
+the backends stay independent of each other (import-linter contract)
+without duplicating it.
 
 Every commit point also publishes one event to the store's `EventLog`
 (`events.py`), right after the index changes and before the lock is
@@ -37,15 +26,13 @@ import asyncio
 import bisect
 import heapq
 import inspect
-import logging
-from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator
 
 import orjson
 
+from .commit import Entry, GroupCommit
 from .events import DEFAULT_EVENT_WINDOW, DEFAULT_WATCH_QUEUE, EventLog, LogWatcher, Record
 from .interfaces import (
-    EventType,
     KeyExistsError,
     KeyNotFoundError,
     ListResult,
@@ -55,8 +42,6 @@ from .interfaces import (
     dumps_kept,
 )
 
-Entry = tuple[int, bytes]
-log = logging.getLogger(__name__)
 
 
 def stamp(obj: Object, revision: int) -> Object:
@@ -90,35 +75,7 @@ def _revision_of(entry: Entry | None) -> int | None:
     return None if entry is None else entry[0]
 
 
-@dataclass(eq=False)
-class PendingWrite:
-    """A staged write of a persistent backend, waiting for its batch to be durable.
-
-    `data` is the new state (None for a delete); `record` the event it
-    becomes once applied; `before` what the writers' view (`_pending`) held
-    for the key before it, restored if the write fails.
-    """
-
-    key: str
-    data: bytes | None
-    revision: int
-    record: Record
-    before: Entry | None | _Missing
-    done: asyncio.Future[None]
-
-
-class _Missing:
-    """No staged state for a key: writers see the index."""
-
-
-MISSING = _Missing()
-
-
-class DiskDiverged(Exception):
-    """A batch failed after it had started changing the disk: memory must be reloaded from it."""
-
-
-class IndexedStorage:
+class IndexedStorage(GroupCommit):
     """`Storage` over a sorted in-memory index, with persistence hooks.
 
     The global revision starts at 0 and every create, update and delete
@@ -128,9 +85,6 @@ class IndexedStorage:
     the DELETED event at that revision.
     """
 
-    #: Subclasses that implement the persistence hooks set this to True; the
-    #: memory backend leaves it False and so skips them (and their task) entirely.
-    persistent: ClassVar[bool] = False
     #: The name `kapi status` and `/readyz` report.
     backend_name: ClassVar[str] = "memory"
 
@@ -145,12 +99,9 @@ class IndexedStorage:
         self._entries: dict[str, Entry] = {}
         self._keys: list[str] = []
         self._revision = 0  # the newest revision readers see (durable, applied)
-        self._staged_revision = 0  # the newest revision handed out to a write
         self._lock = asyncio.Lock()
         self._events = EventLog(event_window, watch_queue_size)
-        self._pending: dict[str, Entry | None] = {}  # staged, not yet durable (None: a delete)
-        self._queue: list[PendingWrite] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._init_commit()
 
     def _set_loaded_revision(self, revision: int) -> None:
         """After loading persisted state: the revision, with no event history."""
@@ -170,16 +121,6 @@ class IndexedStorage:
         self._check_write(key)
         return dumps_kept(stamp(obj, self._staged_revision + 1))
 
-    def _persist_batch(self, writes: list[tuple[str, bytes | None, int]]) -> None:
-        """Make `(key, data or None for a delete, revision)` writes durable, in order.
-
-        Runs in a worker thread. Raises to fail the whole batch: DiskDiverged
-        if the disk may already hold part of it, anything else if not.
-        """
-
-    def _reload(self) -> None:
-        """Rebuild the index from what is persisted (after a batch failed half way)."""
-
     # ----- index primitives (no awaits: atomic with respect to the loop) ----
 
     def _index_put(self, key: str, data: bytes, revision: int) -> None:
@@ -198,12 +139,6 @@ class IndexedStorage:
         end = len(self._keys) if end_key is None else bisect.bisect_left(self._keys, end_key)
         return start, end
 
-    def _current(self, key: str) -> Entry | None:
-        """The key's newest state as writers see it: staged if a write is pending, else the index."""
-        if key in self._pending:
-            return self._pending[key]
-        return self._entries.get(key)
-
     def _apply(self, record: Record) -> None:
         """Make a committed write visible: index, revision and its event, together."""
         if record.type == "DELETED":
@@ -212,87 +147,6 @@ class IndexedStorage:
             self._index_put(record.key, record.data, record.revision)
         self._revision = record.revision
         self._events.publish(record)
-
-    def _stage(self, key: str, data: bytes | None, record_data: bytes, old: Entry | None) -> PendingWrite | None:
-        """Give the write the next revision; apply it now, or queue it for the next batch.
-
-        Caller holds the lock. Returns the pending write to wait for (None when
-        already applied: the memory backend).
-        """
-        revision = self._staged_revision = self._staged_revision + 1
-        if data is None:
-            kind: EventType = "DELETED"
-        else:
-            kind = "ADDED" if old is None else "MODIFIED"
-        record = Record(kind, key, revision, record_data, None if old is None else old[1])
-        if not self.persistent:
-            self._apply(record)
-            return None
-        write = PendingWrite(key, data, revision, record, self._pending.get(key, MISSING),
-                             asyncio.get_running_loop().create_future())
-        self._pending[key] = None if data is None else (revision, data)
-        self._queue.append(write)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="kapi-storage-flush")
-        return write
-
-    async def _flush(self) -> None:
-        """Group commit: make everything queued durable in one batch, apply it, acknowledge it."""
-        while self._queue:
-            batch, self._queue = self._queue, []
-            try:
-                await asyncio.to_thread(self._persist_batch, [(w.key, w.data, w.revision) for w in batch])
-            except BaseException as exc:  # noqa: BLE001 - every waiting writer must hear of it
-                self._fail(batch, exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                continue
-            for write in batch:
-                if self._pending.get(write.key, MISSING) == (
-                        None if write.data is None else (write.revision, write.data)):
-                    del self._pending[write.key]  # no later write of the key is staged
-                self._apply(write.record)
-                if not write.done.done():
-                    write.done.set_result(None)
-
-    def _fail(self, batch: list[PendingWrite], exc: BaseException) -> None:
-        """A batch failed: it and every write staged after it fail, memory follows the disk."""
-        failed, self._queue = batch + self._queue, []
-        self._pending.clear()
-        if isinstance(exc, DiskDiverged):
-            log.error("storage write failed half way; reloading from disk: %s", exc.__cause__ or exc)
-            self._reload()
-            self._events.expire_all(self._revision)  # watchers may have missed changes: relist
-        self._staged_revision = self._revision
-        error = exc.__cause__ if isinstance(exc, DiskDiverged) and exc.__cause__ else exc
-        for write in failed:
-            if not write.done.done():
-                write.done.set_exception(error if isinstance(error, Exception) else RuntimeError(str(error)))
-
-    async def _commit(self, write: PendingWrite | None) -> None:
-        """Wait until a staged write is durable and applied.
-
-        A caller cancelled meanwhile still waits for the outcome, then is
-        cancelled: its write cannot be taken back, so when the cancellation
-        surfaces the write is visible (or failed), never still in flight.
-        """
-        if write is None:
-            return
-        interrupted = False
-        while not write.done.done():
-            try:
-                await asyncio.shield(write.done)
-            except asyncio.CancelledError:
-                if write.done.done() and write.done.cancelled():
-                    raise
-                interrupted = True
-            except Exception:
-                break
-        if interrupted:
-            if not write.done.cancelled():
-                write.done.exception()  # seen: its outcome is the cancellation now
-            raise asyncio.CancelledError()
-        write.done.result()  # raises the batch's error
 
     # ----- the Storage protocol --------------------------------------------
 
@@ -417,8 +271,7 @@ class IndexedStorage:
 
     async def close(self) -> None:
         """Finish the writes in flight, then end every watch; the index itself is plain memory."""
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._finish_writes()
         self._events.close_all()
 
     # ----- reading an older revision -----------------------------------------

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from server.storage.file import FileStorage
-from server.storage.index import DiskDiverged
+from server.storage.commit import DiskDiverged
 from server.storage.interfaces import InvalidKeyError, Object, RevisionTooOldError
 
 PREFIX = "/registry/hello.zeng.dev/foos/default/"
