@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from server.config import ServerConfig
-from server.storage.factory import DEFAULT_ETCD_PREFIX, create_storage
+from server.storage.factory import DEFAULT_ETCD_PREFIX
 from server.storage.interfaces import StorageUnavailableError
 
 WAIT_INTERVAL = 1.0
@@ -63,9 +63,9 @@ def reach_backend(config: ServerConfig, console: Console) -> None:
 
 
 async def _reach_etcd(config: ServerConfig, console: Console) -> None:
-    storage = create_storage("etcd", None, etcd_servers=config.etcd_servers, etcd_prefix=config.etcd_prefix,
-                             etcd_cafile=config.etcd_cafile, etcd_certfile=config.etcd_certfile,
-                             etcd_keyfile=config.etcd_keyfile)
+    from server.app import build_storage  # imported by `kapi start` anyway
+
+    storage = build_storage(config)
     waiting = False
     try:
         while True:

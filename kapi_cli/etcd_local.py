@@ -21,6 +21,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kapi_cli.process import stop_process
+
 __all__ = ["EtcdNotFound", "EtcdMember", "LocalEtcd", "TLSFiles", "etcd_binary", "free_port", "make_tls_files"]
 
 
@@ -124,15 +126,8 @@ class EtcdMember:
             self.proc = None
 
     def stop(self) -> None:
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            self.proc = None
+        stop_process(self.proc)
+        self.proc = None
 
     def healthy(self) -> bool:
         """etcd's own /health answers {"health":"true"} (it needs a quorum for that)."""

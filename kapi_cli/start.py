@@ -28,6 +28,7 @@ from kapi_cli import state as st
 from kapi_cli.backend import BackendUnreachable, EtcdFlags, reach_backend
 from kapi_cli.kubeconfig import KubeconfigError, Target, kubeconfig_for, to_yaml
 from kapi_cli.probe import is_ready
+from kapi_cli.process import stop_process
 from server.api.duration import parse_duration
 from server.config import ServerConfig
 from server.storage.factory import BACKENDS, DEFAULT_ETCD_PREFIX as ETCD_PREFIX
@@ -279,16 +280,6 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES, start: int = 0) -> str:
     return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
 
 
-def _stop_child(proc: "subprocess.Popen[bytes]") -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def start_detached(config: ServerConfig, args: list[str], ready_timeout: float) -> int:
     """Run `kapi start ARGS` in the background; 0 once it is ready, 1 (with its log tail) if not."""
     try:
@@ -309,7 +300,7 @@ def start_detached(config: ServerConfig, args: list[str], ready_timeout: float) 
         return _wait_ready(config, proc, log, ready_timeout)
     except KeyboardInterrupt:
         console.print(f"interrupted: stopping kapi instance {config.name!r}")
-        _stop_child(proc)
+        stop_process(proc)
         return 130
 
 
@@ -330,7 +321,7 @@ def _wait_ready(config: ServerConfig, proc: "subprocess.Popen[bytes]", log: Path
         if time.monotonic() > deadline:
             console.print(f"[red]error:[/red] kapi instance {config.name!r} was not ready within "
                           f"{ready_timeout:g}s; stopping it. Last lines of {log}:")
-            _stop_child(proc)
+            stop_process(proc)
             console.print(log_tail(log), markup=False, highlight=False)
             return 1
         time.sleep(0.1)

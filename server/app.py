@@ -39,6 +39,7 @@ from server.scheme.crd import crd_files, definition_from_crd, load_crd_manifests
 from server.scheme.definitions import ResourceDef
 from server.scheme.registry import Scheme
 from server.storage.factory import create_storage
+from server.storage.interfaces import Storage
 
 DOCS_URL = "/kapi/docs"
 OPENAPI_URL = "/kapi/openapi.json"
@@ -60,6 +61,15 @@ def build_scheme(manifests: list[dict[str, Any]], core_resources: bool = True) -
     for manifest in manifests:
         scheme.replace(definition_from_crd(manifest))
     return scheme
+
+
+def build_storage(config: ServerConfig) -> Storage:
+    """The configured backend, not yet started (`Storage.start()` connects)."""
+    return create_storage(
+        config.backend, config.file_rootpath, event_window=config.event_window,
+        etcd_servers=config.etcd_servers, etcd_prefix=config.etcd_prefix, etcd_cafile=config.etcd_cafile,
+        etcd_certfile=config.etcd_certfile, etcd_keyfile=config.etcd_keyfile,
+    )
 
 
 def build_authentication(config: ServerConfig) -> UnionAuthenticator:
@@ -86,11 +96,7 @@ def create_app(config: ServerConfig) -> KapiApp:
     authenticator = build_authentication(config)  # first: a bad token file fails before storage opens
     manifests = startup_manifests(config)
     scheme = build_scheme(manifests, config.core_resources)
-    storage = create_storage(
-        config.backend, config.file_rootpath, event_window=config.event_window,
-        etcd_servers=config.etcd_servers, etcd_prefix=config.etcd_prefix, etcd_cafile=config.etcd_cafile,
-        etcd_certfile=config.etcd_certfile, etcd_keyfile=config.etcd_keyfile,
-    )
+    storage = build_storage(config)
     stores: dict[tuple[str, str], Store] = {}
 
     async def get_namespace(name: str) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from kapi_cli.bench.client import Target
+from kapi_cli.process import stop_process
 
 
 def free_port() -> int:
@@ -40,18 +41,6 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, what: str, timeout: flo
             pass
         time.sleep(0.005)
     raise RuntimeError(f"{what} was not ready after {timeout:.0f} s")
-
-
-def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
-    """SIGTERM, then SIGKILL if it has not gone within 15 s."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -117,7 +106,7 @@ class KapiServer:
         return wait_ready(self.proc, self.http_port, f"kapi ({self.backend})") - t0
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        stop_process(self.proc, timeout=15)
 
     @property
     def pid(self) -> int | None:
@@ -155,7 +144,7 @@ class BareServer:
         wait_ready(self.proc, self.port, "the bare uvicorn server")
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        stop_process(self.proc, timeout=15)
 
     @property
     def pid(self) -> int | None:

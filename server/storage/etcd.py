@@ -65,6 +65,11 @@ def _encode(obj: Object) -> bytes:
     return orjson.dumps(obj)
 
 
+def _range_end(root: bytes) -> bytes:
+    """The end of etcd's range of keys starting with a non-empty `root`."""
+    return str(prefix_end(root.decode())).encode()
+
+
 def _decode(value: bytes, revision: int) -> Object:
     obj: Object = orjson.loads(value)
     if not isinstance(obj, dict):
@@ -89,7 +94,7 @@ class EtcdStorage:
         self._prefix = prefix
         self._events = EventLog(event_window, watch_queue_size)
         root = (prefix + "/").encode()
-        self._feed = EtcdFeed(client, root, prefix_end(root.decode()).encode(),  # type: ignore[union-attr]
+        self._feed = EtcdFeed(client, root, _range_end(root),
                               self._events, self._record, self.current_revision, progress_interval)
         self._seen = 0  # the newest revision any etcd answer showed this server
 
@@ -103,6 +108,11 @@ class EtcdStorage:
         if not key.startswith(_KEY_ROOT + "/"):
             raise InvalidKeyError(key, f"storage keys start with {_KEY_ROOT}/: {key!r}")
         return (self._prefix + key[len(_KEY_ROOT):]).encode()
+
+    def _etcd_range(self, prefix: str) -> tuple[bytes, bytes]:
+        """[start, end) in etcd of every key under a storage prefix (never empty: keys start with /registry/)."""
+        root = self._etcd_key(prefix)
+        return root, _range_end(root)
 
     def _storage_key(self, etcd_key: bytes) -> str:
         return _KEY_ROOT + etcd_key.decode()[len(self._prefix):]
@@ -130,8 +140,9 @@ class EtcdStorage:
         before = dumps_kept(_decode(prev.value, prev.mod_revision)) if prev.value else None
         if event.type == _PUT:
             data = dumps_kept(_decode(kv.value, kv.mod_revision))
-            return Record("MODIFIED" if kv.create_revision != kv.mod_revision else "ADDED",
-                          key, kv.mod_revision, data, before if kv.create_revision != kv.mod_revision else None)
+            modified = kv.create_revision != kv.mod_revision  # else: created (again) by this put
+            return Record("MODIFIED" if modified else "ADDED", key, kv.mod_revision, data,
+                          before if modified else None)
         if before is None:  # the last state was compacted away: nothing to tell a watcher
             return None
         return Record("DELETED", key, kv.mod_revision,
@@ -212,11 +223,9 @@ class EtcdStorage:
         return _decode(kv[0].value, kv[0].mod_revision)
 
     async def list(self, prefix: str, limit: int = 0, continue_key: str = "", revision: int = 0) -> ListResult:
-        root = self._etcd_key(prefix)
-        end = prefix_end(root.decode())
+        root, end = self._etcd_range(prefix)
         start = self._etcd_key(continue_key) + b"\0" if continue_key else root
-        response = await self._range(prefix, start, end.encode() if end else b"\0",
-                                     limit=max(limit, 0), revision=revision)
+        response = await self._range(prefix, start, end, limit=max(limit, 0), revision=revision)
         items = [_decode(kv.value, kv.mod_revision) for kv in response.kvs]
         more = bool(response.more) and bool(items)
         return ListResult(
@@ -227,9 +236,8 @@ class EtcdStorage:
         )
 
     async def count(self, prefix: str) -> int:
-        root = self._etcd_key(prefix)
-        end = prefix_end(root.decode())
-        response = await self._range(prefix, root, end.encode() if end else b"\0", count_only=True)
+        root, end = self._etcd_range(prefix)
+        response = await self._range(prefix, root, end, count_only=True)
         return int(response.count)
 
     async def guaranteed_update(self, key: str, try_update: TryUpdate,
