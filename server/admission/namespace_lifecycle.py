@@ -7,17 +7,20 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
+from server.admission.interfaces import Plugin
 from server.api.attributes import AdmissionAttributes
 from server.api.errors import Forbidden, QualifiedKind, not_found
 
 NamespaceGetter = Callable[[str], Awaitable[dict[str, Any] | None]]
 
 
-class NamespaceLifecycle:
+class NamespaceLifecycle(Plugin):
+    name = "NamespaceLifecycle"
+
     def __init__(self, get_namespace: NamespaceGetter) -> None:
         self._get_namespace = get_namespace
 
-    async def admit(self, attributes: AdmissionAttributes) -> None:
+    async def validate(self, attributes: AdmissionAttributes) -> None:
         if attributes.operation != "CREATE" or not attributes.namespace:
             return
         if attributes.group == "" and attributes.resource == "namespaces":

@@ -4,16 +4,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from server.api.user import UserInfo
+
 
 @dataclass
 class AdmissionAttributes:
     """One write request: the operation, the resource and the objects involved.
 
-    `obj` is the object about to be stored (plugins may mutate it during the
-    mutating phase); `old_obj` is the stored one for UPDATE and DELETE.
+    `obj` is the object about to be stored, in the request's version (plugins
+    may mutate it during the mutating phase); `old_obj` is the stored one for
+    UPDATE and DELETE. `operation` is kube's CREATE | UPDATE | DELETE | CONNECT.
     """
 
-    operation: str  # CREATE | UPDATE | DELETE
+    operation: str
     group: str
     version: str
     resource: str
@@ -24,4 +27,10 @@ class AdmissionAttributes:
     obj: dict[str, Any] | None = None
     old_obj: dict[str, Any] | None = None
     dry_run: bool = False
-    user: str = ""
+    user: UserInfo | None = None
+    # Where the plugin's warnings go back to the client (`Warning` headers).
+    warnings: list[str] | None = None
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version

@@ -15,6 +15,7 @@ from server.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from server.api.requestinfo import RequestInfo
 from server.endpoints import negotiation as neg
 from server.endpoints.context import ApiContext
+from server.endpoints.filters import request_user
 from server.endpoints.params import QueryOptions, parse_list_options, parse_query
 from server.endpoints.watch import serve_watch
 from server.registry.store import Store, WriteOptions
@@ -71,8 +72,8 @@ def _resolve(ctx: ApiContext, info: RequestInfo) -> tuple[Store, str]:
     return store, version.name
 
 
-def _write_options(q: QueryOptions) -> WriteOptions:
-    return WriteOptions(dry_run=q.dry_run, field_validation=q.field_validation)
+def _write_options(q: QueryOptions, request: Request) -> WriteOptions:
+    return WriteOptions(dry_run=q.dry_run, field_validation=q.field_validation, user=request_user(request))
 
 
 def _namespace(store: Store, info: RequestInfo) -> str:
@@ -194,7 +195,7 @@ async def _scale(request: Request, ctx: ApiContext, store: Store, info: RequestI
             obj["metadata"]["resourceVersion"] = rv  # a stale Scale conflicts like a stale object
         return with_replicas(obj, replicas, spec)
 
-    opts = _write_options(q)
+    opts = _write_options(q, request)
     updated = await store.patch(ns, info.name, version, "", set_replicas, opts)
     return respond(request, to_scale(updated, spec), warnings=opts.warnings)
 
@@ -208,7 +209,7 @@ async def _create(request: Request, ctx: ApiContext, store: Store, version: str,
     obj = await _body(request, ctx)
     if not isinstance(obj, dict):
         raise errors.BadRequest("the body of the request must be a JSON or YAML object")
-    opts = _write_options(q)
+    opts = _write_options(q, request)
     created = await store.create(ns, obj, version, opts)
     return respond(request, created, status=201, warnings=opts.warnings)
 
@@ -218,7 +219,7 @@ async def _update(request: Request, ctx: ApiContext, store: Store, info: Request
     obj = await _body(request, ctx)
     if not isinstance(obj, dict):
         raise errors.BadRequest("the body of the request must be a JSON or YAML object")
-    opts = _write_options(q)
+    opts = _write_options(q, request)
     updated = await store.update(ns, info.name, obj, version, info.subresource, opts)
     return respond(request, updated, warnings=opts.warnings)
 
@@ -229,7 +230,7 @@ async def _patch(request: Request, ctx: ApiContext, store: Store, info: RequestI
     body = await _body(request, ctx)
     vdef = store.definition.version(version)
     apply = _patch_function(request.headers.get("content-type"), body, vdef.schema if vdef else None)
-    opts = _write_options(q)
+    opts = _write_options(q, request)
     patched = await store.patch(ns, info.name, version, info.subresource, apply, opts)
     return respond(request, patched, warnings=opts.warnings)
 
@@ -291,7 +292,7 @@ async def _delete(request: Request, ctx: ApiContext, store: Store, info: Request
     raw = await read_body(request, ctx.max_body_bytes)
     preconditions, body_dry_run, propagation = _delete_options(
         neg.decode_body(request.headers.get("content-type"), raw) if raw.strip() else None)
-    opts = _write_options(q)
+    opts = _write_options(q, request)
     opts.dry_run = opts.dry_run or body_dry_run
     if info.name:
         propagation = request.query_params.get("propagationPolicy") or propagation

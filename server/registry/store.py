@@ -40,7 +40,8 @@ from server.registry.listing import (
 from server.registry.strategy import Strategy
 from server.registry.watch import WatchStream
 from server.scheme.cel import has_rules, validate_rules_after
-from server.scheme.conversion import convert
+from server.api.user import UserInfo
+from server.scheme.conversion import convert, convert_all
 from server.scheme.defaulting import apply_defaults
 from server.scheme.pruning import prune
 from server.scheme.validation import prune_non_nullable_nulls, validate
@@ -72,6 +73,7 @@ class WriteOptions:
     dry_run: bool = False
     field_validation: str = "Warn"
     warnings: list[str] = field(default_factory=list)
+    user: UserInfo | None = None  # who asks: admission plugins and webhooks see it
 
 
 @dataclass(frozen=True)
@@ -139,16 +141,31 @@ class Store:
         except StorageUnavailableError as exc:
             raise errors.ServiceUnavailable(str(exc), retry_after=1) from None
 
-    def _out(self, obj: Object, version: str) -> Object:
-        apply_defaults(obj, self.definition.storage_version.schema)  # kube defaults what it reads from storage
-        return convert(obj, self.definition, version)
+    async def _out(self, obj: Object, version: str) -> Object:
+        d = self.definition
+        apply_defaults(obj, d.storage_version.schema)  # kube defaults what it reads from storage
+        if d.converter is None:
+            return convert(obj, d, version)
+        return (await convert_all([obj], d, version))[0]
+
+    async def _out_all(self, objs: list[Object], version: str) -> list[Object]:
+        d = self.definition
+        for obj in objs:
+            apply_defaults(obj, d.storage_version.schema)
+        return await convert_all(objs, d, version)
+
+    async def _to_storage(self, obj: Object) -> Object:
+        d = self.definition
+        if d.converter is None:
+            return convert(obj, d, d.storage_version.name)
+        return (await convert_all([obj], d, d.storage_version.name))[0]
 
     # -- checks shared by create and update --------------------------------
     def _check_identity(self, obj: Object, version: str, namespace: str, name: str = "") -> None:
         check_identity(self.definition, obj, version, namespace, name)
 
-    def _validate(self, obj: Object, version: str, opts: WriteOptions, creating: bool,
-                  old: Object | None = None) -> None:
+    async def _validate(self, obj: Object, version: str, opts: WriteOptions, creating: bool,
+                        old: Object | None = None) -> None:
         d = self.definition
         vdef = d.version(version)
         schema = vdef.schema if vdef else None
@@ -163,27 +180,37 @@ class Store:
                 opts.warnings.extend(f'unknown field "{p}"' for p in unknown)
         prune_non_nullable_nulls(obj, schema)
         apply_defaults(obj, schema)
-        causes = self.strategy.validate(obj, creating=creating) + validate(obj, schema)
+        self.strategy.default(obj)
+        causes = _merged(self.strategy.validate(obj, creating=creating), validate(obj, schema))
         if has_rules(schema):
-            old_view = self._out(_copy(old), version) if old is not None else None
+            old_view = await self._out(_copy(old), version) if old is not None else None
             causes += validate_rules_after(causes, obj, old_view, schema, opts.warnings)
         if causes:
             raise errors.invalid(d.group, d.kind, _name_of(obj), causes)
 
-    async def _admit(self, operation: str, version: str, obj: Object | None, old: Object | None,
-                     namespace: str, name: str, subresource: str, dry_run: bool) -> None:
-        if self._admission is None:
-            return
+    def _attributes(self, operation: str, version: str, obj: Object | None, old: Object | None,
+                    namespace: str, name: str, subresource: str, opts: WriteOptions) -> AdmissionAttributes:
         d = self.definition
-        await self._admission.admit(AdmissionAttributes(
+        return AdmissionAttributes(
             operation=operation, group=d.group, version=version, resource=d.plural, kind=d.kind,
-            namespace=namespace, name=name, subresource=subresource, obj=obj, old_obj=old, dry_run=dry_run,
-        ))
+            namespace=namespace, name=name, subresource=subresource, obj=obj, old_obj=old,
+            dry_run=opts.dry_run, user=opts.user, warnings=opts.warnings,
+        )
+
+    async def _admitted(self, attributes: AdmissionAttributes, opts: WriteOptions, creating: bool,
+                        old: Object | None = None) -> None:
+        """Mutating admission, the strategy's and schema's validation, then validating admission."""
+        assert attributes.obj is not None
+        if self._admission is not None:
+            await self._admission.admit(attributes)
+        await self._validate(attributes.obj, attributes.version, opts, creating, old)
+        if self._admission is not None:
+            await self._admission.validate(attributes)
 
     # -- verbs -------------------------------------------------------------
     async def get(self, namespace: str, name: str, version: str) -> Object:
         with self._translated(name):
-            return self._out(await self._storage.get(self._key(namespace, name)), version)
+            return await self._out(await self._storage.get(self._key(namespace, name)), version)
 
     def matcher(self, opts: ListOptions) -> Callable[[Object | None], bool]:
         return selector_matcher(opts)
@@ -224,7 +251,7 @@ class Store:
             "apiVersion": self.definition.api_version(version),
             "kind": self.definition.list_kind_name,
             "metadata": list_meta,
-            "items": [self._out(o, version) for o in items],
+            "items": await self._out_all(items, version),
         }
 
     async def _collect(self, prefix: str, revision: int, start: str,
@@ -257,9 +284,9 @@ class Store:
         return WatchStream(self, self._storage, self.collection_prefix(namespace), version, opts,
                            self._options.bookmark_interval)
 
-    def output(self, obj: Object, version: str) -> Object:
+    async def output(self, obj: Object, version: str) -> Object:
         """`obj` (a copy the caller owns) as served in `version`."""
-        return self._out(obj, version)
+        return await self._out(obj, version)
 
     async def create(self, namespace: str, obj: Object, version: str, opts: WriteOptions) -> Object:
         """Store a new object; takes ownership of `obj` (it is completed and pruned in place)."""
@@ -271,23 +298,25 @@ class Store:
         wants_generated = not meta.get("name") and isinstance(meta.get("generateName"), str) and meta["generateName"]
         if wants_generated:
             meta["name"] = generate_name(meta["generateName"])
-        self._validate(obj, version, opts, creating=True)
-        await self._admit("CREATE", version, obj, None, namespace, meta["name"], "", opts.dry_run)
-        convert(obj, d, d.storage_version.name)
+        await self._admitted(self._attributes("CREATE", version, obj, None, namespace, meta["name"], "", opts),
+                             opts, creating=True)
+        obj = await self._to_storage(obj)
+        meta = metadata(obj)
         if opts.dry_run:
-            return self._out(obj, version)
+            return await self._out(obj, version)
         for _ in range(_GENERATE_NAME_TRIES if wants_generated else 1):
             try:
                 with self._translated(meta["name"]):
-                    return self._out(await self._storage.create(self._key(namespace, meta["name"]), obj), version)
+                    return await self._out(await self._storage.create(self._key(namespace, meta["name"]), obj),
+                                           version)
             except errors.AlreadyExists:
                 if not wants_generated:
                     raise
                 meta["name"] = generate_name(meta["generateName"])
         raise errors.already_exists(d.group, d.plural, meta["name"])
 
-    def _updated(self, old: Object, new: Object, version: str, namespace: str, name: str,
-                 subresource: str, opts: WriteOptions, require_rv: bool) -> Object:
+    async def _updated(self, old: Object, new: Object, version: str, namespace: str, name: str,
+                       subresource: str, opts: WriteOptions, require_rv: bool) -> Object:
         """Turn a requested new state into the object to store (shared by PUT and every PATCH)."""
         d = self.definition
         self._check_identity(new, version, namespace, name)
@@ -313,8 +342,10 @@ class Store:
                     "metadata.finalizers", "no new finalizers can be added if the object is being deleted, "
                     f"found new finalizers {orjson.dumps(sorted(added)).decode()}")])
         self.strategy.prepare_for_update(new, old, subresource)
-        self._validate(new, version, opts, creating=False, old=old)
-        convert(new, d, d.storage_version.name)
+        old_view = old if d.converter is None else await self._out(_copy(old), version)
+        await self._admitted(self._attributes("UPDATE", version, new, old_view, namespace, name, subresource, opts),
+                             opts, creating=False, old=old)
+        new = await self._to_storage(new)
         if self.strategy.spec_changed(new, old):
             new_meta = metadata(new)
             new_meta["generation"] = int(old_meta.get("generation") or 1) + 1
@@ -327,21 +358,19 @@ class Store:
         async def try_update(current: Object | None) -> Object:
             assert current is not None
             old = current  # storage hands try_update a private copy; only the one make_new may change is copied
-            new = self._updated(old, make_new(self._out(_copy(current), version)), version,
-                                namespace, name, subresource, opts, require_rv)
-            await self._admit("UPDATE", version, new, old, namespace, name, subresource, opts.dry_run)
-            return new
+            wanted = make_new(await self._out(_copy(current), version))
+            return await self._updated(old, wanted, version, namespace, name, subresource, opts, require_rv)
 
         with self._translated(name):
             if opts.dry_run:
-                return self._out(await try_update(await self._storage.get(key)), version)
+                return await self._out(await try_update(await self._storage.get(key)), version)
             updated = await self._storage.guaranteed_update(key, try_update)
             if self._finalized(updated):  # the last finalizer of a deleted object is gone: now it goes
                 with contextlib.suppress(KeyNotFoundError, ConflictError):
                     meta = updated["metadata"]
                     updated = await self._storage.delete(key, Preconditions(
                         uid=meta.get("uid"), resource_version=meta.get("resourceVersion")))
-            return self._out(updated, version)
+            return await self._out(updated, version)
 
     async def update(self, namespace: str, name: str, obj: Object, version: str, subresource: str,
                      opts: WriteOptions) -> Object:
@@ -367,13 +396,17 @@ class Store:
             current = await self._storage.get(key)
             if preconditions is not None:
                 preconditions.check(key, current)
-            await self._admit("DELETE", version, None, current, namespace, name, "", opts.dry_run)
+            if self._admission is not None:
+                old_view = await self._out(_copy(current), version) if self.definition.converter else current
+                attributes = self._attributes("DELETE", version, None, old_view, namespace, name, "", opts)
+                await self._admission.admit(attributes)
+                await self._admission.validate(attributes)
             extra = PROPAGATION_FINALIZERS.get(propagation, "")
             if extra or self.strategy.pending_finalizers(current):
-                return self._out(await self._mark_deleted(key, current, preconditions, opts, extra), version)
+                return await self._out(await self._mark_deleted(key, current, preconditions, opts, extra), version)
             if opts.dry_run:
-                return self._out(current, version)
-            return self._out(await self._storage.delete(key, preconditions), version)
+                return await self._out(current, version)
+            return await self._out(await self._storage.delete(key, preconditions), version)
 
     async def _mark_deleted(self, key: str, current: Object, preconditions: Preconditions | None,
                             opts: WriteOptions, extra_finalizer: str = "") -> Object:
@@ -411,6 +444,12 @@ class Store:
 
     async def count(self, namespace: str = "") -> int:
         return await self._storage.count(self.collection_prefix(namespace))
+
+
+def _merged(first: list[errors.Cause], then: list[errors.Cause]) -> list[errors.Cause]:
+    """`first`, then the causes of `then` for fields `first` does not already report."""
+    seen = {c.field for c in first}
+    return first + [c for c in then if c.field not in seen]
 
 
 def _name_of(obj: Object) -> str:

@@ -51,6 +51,9 @@ class Strategy:
         else:
             new.pop("status", None)
 
+    def default(self, obj: Object) -> None:
+        """Defaulting in code, after the schema's defaults (typed Python resources set it)."""
+
     def validate(self, obj: Object, *, creating: bool) -> list[Cause]:
         """Field errors for `obj`; empty means valid."""
         meta = obj.get("metadata")

@@ -115,7 +115,7 @@ class WatchStream:
             yield "ERROR", self._error.to_status()
             return
         for obj in self._initial:
-            yield "ADDED", self._store.output(obj, self._version)
+            yield "ADDED", await self._store.output(obj, self._version)
         self._initial = []
         if self._opts.send_initial_events:
             yield self._bookmark(initial_end=True)
@@ -136,7 +136,7 @@ class WatchStream:
                 self._revision = event.revision
                 kind = _transition(event, self._matches)
                 if kind is not None:
-                    yield kind, self._store.output(event.object, self._version)
+                    yield kind, await self._store.output(event.object, self._version)
 
     async def _next(self, watcher: Watcher) -> WatchEvent | None:
         """The next event; None when bookmarks are wanted and the stream was idle for an interval.

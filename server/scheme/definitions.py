@@ -6,7 +6,7 @@ columns. Built-in types (`v1` namespaces) are described the same way.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # What a stored resource serves unless its definition says otherwise (watch joins when streams land).
@@ -76,6 +76,10 @@ class ResourceDef:
     virtual: bool = False
     # Field paths a fieldSelector may use besides metadata.name and metadata.namespace.
     extra_selectable_fields: tuple[str, ...] = ()
+    # How objects move between versions (`server.scheme.conversion.Converter`); None is kube's
+    # `None` strategy, where only apiVersion changes. Typed Python versions and CRD conversion
+    # webhooks set one.
+    converter: Any = field(default=None, compare=False, repr=False)
 
     @property
     def selectable_fields(self) -> tuple[str, ...]:

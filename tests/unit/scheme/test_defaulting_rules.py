@@ -244,4 +244,4 @@ async def test_watch_events_are_defaulted() -> None:
                                                                       WriteOptions())
     after = Store(strategy_for(widget_def(SCHEMA_V2)), storage)
     raw = await storage.get("/registry/example.com/widgets/default/w")
-    assert after.output(raw, "v1")["spec"]["replicas"] == 3
+    assert (await after.output(raw, "v1"))["spec"]["replicas"] == 3
