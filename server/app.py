@@ -18,7 +18,10 @@ from starlette.routing import Route
 
 from certs.layout import CertPaths
 from server.admission.chain import AdmissionChain
-from server.admission.namespace_lifecycle import NamespaceLifecycle
+from server.admission.interfaces import AdmissionPlugin, ObjectReader
+from server.admission.jenkins_service_limit import JenkinsServiceLimit
+from server.admission.namespace_lifecycle import NamespaceGetter, NamespaceLifecycle
+from server.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissionWebhook
 from server.api import errors
 from server.auth import kubectl_token
 from server.auth.factory import build_authenticator, build_authorizer
@@ -29,9 +32,11 @@ from server.controllers.crd import CRDController
 from server.controllers.lifecycle import LifecycleController
 from server.endpoints.context import ApiContext
 from server.endpoints.router import make_api_handler
+from server.registry.reader import StoreReader
 from server.registry.store import Store, StoreOptions
 from server.registry.strategies import strategy_for
 from server.scheme.builtin import NAMESPACES
+from server.scheme.builtin_admission import ADMISSION_REGISTRATION
 from server.scheme.builtin_core import CORE_RESOURCES
 from server.scheme.builtin_auth import AUTH_REVIEWS
 from server.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
@@ -57,7 +62,7 @@ def startup_manifests(config: ServerConfig) -> list[dict[str, Any]]:
 def build_scheme(manifests: list[dict[str, Any]], core_resources: bool = True) -> Scheme:
     """Built-in types plus the start-up CRDs (the CRD controller keeps it current afterwards)."""
     core = CORE_RESOURCES if core_resources else ()
-    scheme = Scheme([NAMESPACES, *core, CUSTOM_RESOURCE_DEFINITIONS, *AUTH_REVIEWS])
+    scheme = Scheme([NAMESPACES, *core, CUSTOM_RESOURCE_DEFINITIONS, *AUTH_REVIEWS, *ADMISSION_REGISTRATION])
     for manifest in manifests:
         scheme.replace(definition_from_crd(manifest))
     return scheme
@@ -92,6 +97,34 @@ def build_authentication(config: ServerConfig) -> UnionAuthenticator:
     )
 
 
+AdmissionFactory = Callable[[ObjectReader], AdmissionPlugin]
+
+
+class ConfigError(ValueError):
+    """A setting the server cannot start with (the CLI prints it and exits 1)."""
+
+
+def build_admission(names: tuple[str, ...] | None, reader: ObjectReader, get_namespace: NamespaceGetter,
+                    extra: dict[str, AdmissionFactory] | None = None) -> AdmissionChain:
+    """The admission chain: the named plugins in that order, or all of them in kube's order.
+
+    Plugin modules' own plugins (`extra`) run after the built-in ones and before the webhooks,
+    as kube runs its compiled-in plugins before MutatingAdmissionWebhook.
+    """
+    known: dict[str, AdmissionFactory] = {
+        NamespaceLifecycle.name: lambda _reader: NamespaceLifecycle(get_namespace),
+        JenkinsServiceLimit.name: JenkinsServiceLimit,
+        **(extra or {}),
+        MutatingAdmissionWebhook.name: MutatingAdmissionWebhook,
+        ValidatingAdmissionWebhook.name: ValidatingAdmissionWebhook,
+    }
+    chosen = list(known) if names is None else list(names)
+    unknown = [n for n in chosen if n not in known]
+    if unknown:
+        raise ConfigError(f"unknown admission plugin(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return AdmissionChain([known[name](reader) for name in chosen])
+
+
 def create_app(config: ServerConfig) -> KapiApp:
     authenticator = build_authentication(config)  # first: a bad token file fails before storage opens
     manifests = startup_manifests(config)
@@ -108,7 +141,7 @@ def create_app(config: ServerConfig) -> KapiApp:
         except errors.NotFound:
             return None
 
-    admission = AdmissionChain([NamespaceLifecycle(get_namespace)])
+    admission = build_admission(config.admission_plugins, StoreReader(stores), get_namespace)
     options = StoreOptions(
         unrestricted_update=config.unrestricted_update,
         continue_key=secrets.token_bytes(32),  # continue tokens are valid for this process only

@@ -49,6 +49,12 @@ class ServerConfig:
     kubectl_disabled: bool = False
     kubectl_ephemeral_token: bool = False
     authn_allow_localhost: bool = False
+    # Issue 8: Python modules that define API groups, admission plugins and routers (`--plugin`),
+    # the admission plugins to run in their order (None: every known one, kube's order), and
+    # where plugin routers are mounted.
+    plugins: tuple[str, ...] = ()
+    admission_plugins: tuple[str, ...] | None = None
+    apiexts_prefix: str = "/wukong"
     # Extra subject alternative names for the serving certificate.
     extra_sans: tuple[str, ...] = ()
 
