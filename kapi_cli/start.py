@@ -27,6 +27,7 @@ from certs.files import ensure_dir, write_private
 from kapi_cli import state as st
 from kapi_cli.backend import BackendUnreachable, EtcdFlags, reach_backend
 from kapi_cli.kubeconfig import KubeconfigError, Target, kubeconfig_for, to_yaml
+from kapi_cli.plugin_flags import PluginFlags
 from kapi_cli.probe import is_ready
 from kapi_cli.process import stop_process
 from server.api.duration import parse_duration
@@ -87,6 +88,7 @@ def build_config(
     token_auth_file: Optional[Path], kubectl_disabled: bool, kubectl_ephemeral_token: bool,
     authn_allow_localhost: bool, san: list[str], watch_event_window: int = 10000,
     watch_bookmark_interval: str = "10s", core_resources: bool = True, etcd: EtcdFlags = EtcdFlags(),
+    extensions: PluginFlags = PluginFlags(),
 ) -> ServerConfig:
     """Validate flags and turn them into the one ServerConfig."""
     try:
@@ -139,6 +141,7 @@ def build_config(
         kubectl_ephemeral_token=kubectl_ephemeral_token,
         authn_allow_localhost=authn_allow_localhost,
         extra_sans=tuple(san),
+        **extensions.checked(),  # type: ignore[arg-type]
     )
 
 
@@ -267,7 +270,8 @@ def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> li
         args += ["--resources", str(directory)]
     for name in config.extra_sans:
         args += ["--san", name]
-    return args
+    admission = ",".join(config.admission_plugins) if config.admission_plugins is not None else None
+    return args + PluginFlags(config.plugins, admission, config.apiexts_prefix).args()
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES, start: int = 0) -> str:
@@ -373,6 +377,11 @@ def start(
     detach: bool = typer.Option(False, "--detach/--no-detach",
                                 help="Run in the background (log in $KAPI_HOME/logs/NAME.log); return once ready."),
     ready_timeout: float = typer.Option(DEFAULT_READY_TIMEOUT, help="With --detach: seconds to wait for /readyz."),
+    plugin: Optional[List[str]] = typer.Option(
+        None, "--plugin", help="Python module with `plugin = Plugin(...)`: API groups, admission, routers (repeatable)."),
+    admission_plugins: Optional[str] = typer.Option(
+        None, help="Admission plugins to run, comma-separated, in order (default: all known, kube's order)."),
+    apiexts_prefix: str = typer.Option("/wukong", help="Where plugin routers are mounted (with docs at <prefix>/docs)."),
     log_file: Optional[Path] = typer.Option(None, hidden=True, help="Where this process's output goes (recorded)."),
 ) -> None:
     """Start a Kubernetes-style API server (HTTPS with generated certificates, and/or HTTP)."""
@@ -380,7 +389,8 @@ def start(
                           resources or [], examples, request_timeout, unrestricted_update, token_auth_file,
                           kubectl_disabled, kubectl_ephemeral_token, authn_allow_localhost, san or [],
                           watch_event_window, watch_bookmark_interval, core_resources,
-                          EtcdFlags(etcd_prefix, etcd_cafile, etcd_certfile, etcd_keyfile, etcd_wait))
+                          EtcdFlags(etcd_prefix, etcd_cafile, etcd_certfile, etcd_keyfile, etcd_wait),
+                          PluginFlags(tuple(plugin or ()), admission_plugins, apiexts_prefix))
     if detach:
         raise typer.Exit(start_detached(config, child_argv(config, request_timeout, log_level), ready_timeout))
     serve_foreground(config, log_level, log_file)

@@ -32,6 +32,9 @@ from server.controllers.crd import CRDController
 from server.controllers.lifecycle import LifecycleController
 from server.endpoints.context import ApiContext
 from server.endpoints.router import make_api_handler
+from server.plugins.apiexts import ApiextsApp
+from server.plugins.loader import PluginError, installed_plugin_modules, load_plugins
+from server.plugins.typed import TypedConverter, TypedStrategy, definition_of
 from server.registry.reader import StoreReader
 from server.registry.store import Store, StoreOptions
 from server.registry.strategies import strategy_for
@@ -44,6 +47,7 @@ from server.scheme.crd import crd_files, definition_from_crd, load_crd_manifests
 from server.scheme.definitions import ResourceDef
 from server.scheme.registry import Scheme
 from server.storage.factory import create_storage
+from server.storage.memory import MemoryStorage
 from server.storage.interfaces import Storage
 
 DOCS_URL = "/kapi/docs"
@@ -100,6 +104,37 @@ def build_authentication(config: ServerConfig) -> UnionAuthenticator:
 AdmissionFactory = Callable[[ObjectReader], AdmissionPlugin]
 
 
+class PluginSet:
+    """What the loaded plugin modules add: typed resources, their storages, admission and routers."""
+
+    def __init__(self, module_names: tuple[str, ...]) -> None:
+        loaded = load_plugins(module_names)
+        self.definitions: list[ResourceDef] = []
+        self.storages: dict[tuple[str, str], Storage] = {}
+        self.admission: dict[str, AdmissionFactory] = {}
+        self.routers: list[Callable[[], Any]] = []
+        for module, plugin in loaded:
+            for group in plugin.groups:
+                for resource in group.resources:
+                    try:
+                        definition = definition_of(group.name, resource)
+                    except (ValueError, TypeError, KeyError) as exc:
+                        raise PluginError(f"plugin {module}: resource {resource.plural}.{group.name}: {exc}") from None
+                    self.definitions.append(definition)
+                    if resource.storage is not None:
+                        self.storages[(group.name, resource.plural)] = (
+                            MemoryStorage() if resource.storage == "memory" else resource.storage)  # type: ignore[assignment]
+            self.admission.update(plugin.admission)
+            self.routers.extend(plugin.routers)
+
+    def add_to(self, scheme: Scheme) -> None:
+        for definition in self.definitions:
+            try:
+                scheme.add(definition)
+            except ValueError as exc:
+                raise PluginError(str(exc)) from None
+
+
 class ConfigError(ValueError):
     """A setting the server cannot start with (the CLI prints it and exits 1)."""
 
@@ -129,6 +164,8 @@ def create_app(config: ServerConfig) -> KapiApp:
     authenticator = build_authentication(config)  # first: a bad token file fails before storage opens
     manifests = startup_manifests(config)
     scheme = build_scheme(manifests, config.core_resources)
+    plugins = PluginSet(config.plugin_modules + installed_plugin_modules())
+    plugins.add_to(scheme)
     storage = build_storage(config)
     stores: dict[tuple[str, str], Store] = {}
 
@@ -141,7 +178,7 @@ def create_app(config: ServerConfig) -> KapiApp:
         except errors.NotFound:
             return None
 
-    admission = build_admission(config.admission_plugins, StoreReader(stores), get_namespace)
+    admission = build_admission(config.admission_plugins, StoreReader(stores), get_namespace, plugins.admission)
     options = StoreOptions(
         unrestricted_update=config.unrestricted_update,
         continue_key=secrets.token_bytes(32),  # continue tokens are valid for this process only
@@ -149,7 +186,10 @@ def create_app(config: ServerConfig) -> KapiApp:
     )
 
     def make_store(definition: ResourceDef) -> Store:
-        return Store(strategy_for(definition), storage, admission, options)
+        key = (definition.group, definition.plural)
+        typed = isinstance(definition.converter, TypedConverter)
+        strategy = TypedStrategy(definition) if typed else strategy_for(definition)
+        return Store(strategy, plugins.storages.get(key, storage), admission, options)
 
     for definition in scheme.definitions:
         if not definition.virtual:  # virtual ones are answered by a custom handler, nothing to store
@@ -170,6 +210,8 @@ def create_app(config: ServerConfig) -> KapiApp:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await storage.start()
+        for own in plugins.storages.values():
+            await own.start()
         await ensure_initial_namespaces(stores[("", "namespaces")])
         await apply_crd_manifests(stores[crd_key], manifests)
         await crd_controller.sync()
@@ -182,9 +224,12 @@ def create_app(config: ServerConfig) -> KapiApp:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            for own in plugins.storages.values():
+                await own.close()
             await storage.close()
 
-    handler = make_api_handler(ctx, authenticator, build_authorizer())
+    apiexts = ApiextsApp(config.apiexts_prefix, plugins.routers, stores)
+    handler = make_api_handler(ctx, authenticator, build_authorizer(), apiexts if apiexts else None)
     docs = LazyDocs()
     app = Starlette(routes=[Route(DOCS_URL, docs), Route(OPENAPI_URL, docs)], lifespan=lifespan)
     app.state.api = ctx

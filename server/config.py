@@ -8,6 +8,8 @@ from pathlib import Path
 from certs.layout import CertPaths
 
 DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024
+# Shipped example plugins, loaded with the example CRDs: hello.zeng.dev v1/v2 and the pizza router.
+EXAMPLE_PLUGINS: tuple[str, ...] = ("configs.examples.hello_zeng_dev", "configs.examples.wukong_pizzas")
 
 
 def shipped_resources_dir() -> Path:
@@ -62,6 +64,11 @@ class ServerConfig:
     def definition_dirs(self) -> tuple[Path, ...]:
         """Where CRD manifests are read from at start-up, shipped examples first."""
         return ((shipped_resources_dir(),) if self.load_examples else ()) + self.resource_dirs
+
+    @property
+    def plugin_modules(self) -> tuple[str, ...]:
+        """Plugin modules to load, shipped examples first, then `--plugin` ones in order."""
+        return (EXAMPLE_PLUGINS if self.load_examples else ()) + self.plugins
 
     @property
     def server_address(self) -> str:

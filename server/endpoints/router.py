@@ -1,6 +1,8 @@
 """Route a request, by its parsed RequestInfo, to a resource verb or a non-resource document."""
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,12 +16,34 @@ from server.endpoints.resources import handle_resource
 _NOT_FOUND = "the server could not find the requested resource"
 
 
-def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: Authorizer) -> Handler:
+class Mount(Protocol):
+    """An ASGI app serving the paths it `handles` (plugin routers), behind the same filters."""
+
+    def handles(self, path: str) -> bool: ...
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None: ...
+
+
+class _MountedResponse(Response):
+    """Hands the request to a mounted app once the filters have let it through."""
+
+    def __init__(self, app: Mount) -> None:
+        super().__init__()
+        self._app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._app(scope, receive, send)
+
+
+def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: Authorizer,
+                     mount: Mount | None = None) -> Handler:
     """The endpoint behind every Kubernetes path, wrapped in the filter chain."""
 
     async def route(request: Request) -> Response:
         info = request_info(request)
         path = request.scope["path"]
+        if mount is not None and mount.handles(path):
+            return _MountedResponse(mount)
         if info.is_resource_request:
             if reviews.review_for(info) is not None:
                 return await reviews.handle_review(request, info, ctx, authorizer)

@@ -182,6 +182,9 @@ class Store:
         apply_defaults(obj, schema)
         self.strategy.default(obj)
         causes = _merged(self.strategy.validate(obj, creating=creating), validate(obj, schema))
+        if not causes:
+            old_view = await self._out(_copy(old), version) if old is not None and d.converter else old
+            causes = self.strategy.validate_in_code(obj, old_view)
         if has_rules(schema):
             old_view = await self._out(_copy(old), version) if old is not None else None
             causes += validate_rules_after(causes, obj, old_view, schema, opts.warnings)
@@ -341,8 +344,8 @@ class Store:
                 raise errors.invalid(d.group, d.kind, name, [errors.field_forbidden(
                     "metadata.finalizers", "no new finalizers can be added if the object is being deleted, "
                     f"found new finalizers {orjson.dumps(sorted(added)).decode()}")])
-        self.strategy.prepare_for_update(new, old, subresource)
         old_view = old if d.converter is None else await self._out(_copy(old), version)
+        self.strategy.prepare_for_update(new, old_view, subresource)  # both in the request's version
         await self._admitted(self._attributes("UPDATE", version, new, old_view, namespace, name, subresource, opts),
                              opts, creating=False, old=old)
         new = await self._to_storage(new)

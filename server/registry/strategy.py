@@ -61,6 +61,10 @@ class Strategy:
             return [Cause("FieldValueRequired", "Required value", "metadata")]
         return validate_object_meta(meta, namespaced=self.namespaced, name_rule=self.name_rule)
 
+    def validate_in_code(self, obj: Object, old: Object | None) -> list[Cause]:
+        """Checks that need a well-formed object: run only when metadata and schema checks pass."""
+        return []
+
     def pending_finalizers(self, obj: Object) -> list[str]:
         """What still holds `obj` back from removal once it is being deleted."""
         return list((obj.get("metadata") or {}).get("finalizers") or [])
@@ -87,6 +91,10 @@ class NamespaceStrategy(Strategy):
         if not isinstance(spec, dict):
             spec = obj["spec"] = {}
         spec.setdefault("finalizers", ["kubernetes"])
+
+    def validate_in_code(self, obj: Object, old: Object | None) -> list[Cause]:
+        """Checks that need a well-formed object: run only when metadata and schema checks pass."""
+        return []
 
     def pending_finalizers(self, obj: Object) -> list[str]:
         """A namespace also waits for `spec.finalizers` (`kubernetes`: its contents are being deleted)."""

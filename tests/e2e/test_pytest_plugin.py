@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-FOO_CRD = REPO / "configs" / "resources" / "foos.hello.zeng.dev.yaml"
+FOO_CRD = REPO / "tests" / "data" / "foos.hello.zeng.dev.yaml"
 EXAMPLE = REPO / "configs" / "examples" / "kopf_operator"
 
 CONFTEST = '''

@@ -13,7 +13,7 @@ from server.scheme.crd import CRDError
 from server.testing import KapiStartError, RunningServer, start_server, write_kubeconfig
 
 SHIPPED = Path(__file__).resolve().parents[2] / "configs" / "resources"
-FOO_CRD = SHIPPED / "foos.hello.zeng.dev.yaml"
+FOO_CRD = Path(__file__).resolve().parents[1] / "data" / "foos.hello.zeng.dev.yaml"
 
 
 def kapi_threads() -> list[threading.Thread]:

@@ -1,6 +1,8 @@
 """The generic Store's REST semantics, over the memory backend."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from server.scheme.crd import load_crd_dir
 from server.storage.interfaces import Preconditions
 from server.storage.memory import MemoryStorage
 
-DEFS = {d.plural: d for d in load_crd_dir(shipped_resources_dir())}
+DEFS = {d.plural: d for d in [*load_crd_dir(shipped_resources_dir()), *load_crd_dir(Path(__file__).resolve().parents[2] / "data")]}
 
 
 def make_store(plural: str = "foos", **options: Any) -> Store:

@@ -1,6 +1,8 @@
 """Registry watch streams over the memory backend: start points, selectors, bookmarks, expiry."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncio
 from typing import Any
 
@@ -16,7 +18,7 @@ from server.registry.watch import INITIAL_EVENTS_END
 from server.scheme.crd import load_crd_dir
 from server.storage.memory import MemoryStorage
 
-FOO = next(d for d in load_crd_dir(shipped_resources_dir()) if d.plural == "foos")
+FOO = next(d for d in [*load_crd_dir(shipped_resources_dir()), *load_crd_dir(Path(__file__).resolve().parents[2] / "data")] if d.plural == "foos")
 
 
 def make_store(**storage_args: Any) -> Store:

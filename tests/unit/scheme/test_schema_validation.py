@@ -6,6 +6,8 @@ k8s.io/apimachinery `field.Error.ErrorBody()`.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import copy
 from typing import Any
 
@@ -21,7 +23,7 @@ from server.scheme.structural import is_structural, schema_causes, structural_ca
 from server.scheme.validation import prune_non_nullable_nulls, validate
 from server.storage.memory import MemoryStorage
 
-DEFS = {d.plural: d for d in load_crd_dir(shipped_resources_dir())}
+DEFS = {d.plural: d for d in [*load_crd_dir(shipped_resources_dir()), *load_crd_dir(Path(__file__).resolve().parents[2] / "data")]}
 
 
 def spec_schema(**props: Any) -> dict[str, Any]:

@@ -1,0 +1,111 @@
+"""The public API a plugin module uses to define API groups, admission plugins and routers.
+
+A plugin module exposes `plugin = Plugin(...)`; `kapi start --plugin pkg.mod`
+(or an installed package's `kapi.plugins` entry point) loads it. Everything
+here is plain data: `server.plugins.typed` turns it into what the server runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from pydantic import BaseModel
+
+from server.admission.interfaces import AdmissionPlugin, ObjectReader
+from server.api.errors import Cause, field_required, field_value_invalid
+from server.storage.interfaces import Storage
+
+
+@dataclass(frozen=True)
+class Column:
+    """A printer column (`kubectl get`): a name and a JSONPath into the object of that version."""
+
+    name: str
+    json_path: str
+    type: str = "string"
+    description: str = ""
+    priority: int = 0
+    format: str = ""
+
+
+@dataclass(frozen=True)
+class Version:
+    """One served version: its model, and how it turns into the hub and back.
+
+    The version whose model *is* the hub needs no functions. Exactly one
+    version of a resource is the storage version.
+    """
+
+    name: str
+    model: type[BaseModel]
+    to_hub: Callable[[Any], BaseModel] | None = None
+    from_hub: Callable[[Any], BaseModel] | None = None
+    storage: bool = False
+    columns: Sequence[Column] = ()
+    deprecated: bool = False
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """A validation failure at a field path (`spec.replicas`), answered as a 422 cause."""
+
+    field: str
+    message: str
+    value: Any = None
+    required: bool = False
+
+    def to_cause(self) -> Cause:
+        if self.required:
+            return field_required(self.field, self.message or "Required value")
+        return field_value_invalid(self.field, self.value, self.message)
+
+
+Defaulter = Callable[[Any], None]
+Validator = Callable[[Any, Any], list[FieldError]]  # (hub, old hub or None) -> errors
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource type of a group: names, scope, versions, Python defaulting and validation.
+
+    `storage` is where its objects live: None for the server's backend,
+    "memory" for a private in-memory store (gone at restart), or any object
+    implementing `server.storage.interfaces.Storage` (computed data, like
+    metrics-server's). `verbs` narrows what is served (e.g. ("get", "list")).
+    """
+
+    kind: str
+    plural: str
+    versions: Sequence[Version]
+    namespaced: bool = True
+    singular: str = ""
+    short_names: Sequence[str] = ()
+    categories: Sequence[str] = ()
+    verbs: Sequence[str] = ()
+    default: Defaulter | None = None
+    validate: Validator | None = None
+    storage: Storage | str | None = None
+
+
+@dataclass(frozen=True)
+class APIGroup:
+    name: str
+    resources: Sequence[Resource]
+
+
+AdmissionFactory = Callable[[ObjectReader], AdmissionPlugin]
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """What one plugin module brings.
+
+    `admission` maps plugin names (as `--admission-plugins` names them) to
+    factories given the object reader. `routers` are FastAPI routers mounted
+    under `--apiexts-prefix`; their handlers reach objects with
+    `server.plugins.objects(request)`.
+    """
+
+    groups: Sequence[APIGroup] = ()
+    admission: dict[str, AdmissionFactory] = field(default_factory=dict)
+    routers: Sequence[Any] = ()
