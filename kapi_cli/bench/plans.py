@@ -13,17 +13,18 @@ from typing import Callable
 from kapi_cli.bench.client import JSON, Plan, Request
 
 MERGE_PATCH = "application/merge-patch+json"
-FOO_GROUP = "/apis/hello.zeng.dev/v1"
+FOO_GROUP = "bench.kapi.dev/v1"  # the bench's own Foo CRD (kapi_cli.bench.schema.install_foo_crd)
+HUB_GROUP = "hello.zeng.dev/v1"  # the shipped typed Foo: v1 requests converted through the v2 hub
 
 
-def foos(namespace: str) -> str:
-    """The collection path of the example Foo resource in one namespace."""
-    return f"{FOO_GROUP}/namespaces/{namespace}/foos"
+def foos(namespace: str, group: str = FOO_GROUP) -> str:
+    """The collection path of a Foo resource in one namespace."""
+    return f"/apis/{group}/namespaces/{namespace}/foos"
 
 
-def foo_body(name: str) -> bytes:
+def foo_body(name: str, group: str = FOO_GROUP) -> bytes:
     """A Foo of about 1 KiB: the object size the memory target speaks of."""
-    return json.dumps({"apiVersion": "hello.zeng.dev/v1", "kind": "Foo",
+    return json.dumps({"apiVersion": group, "kind": "Foo",
                        "metadata": {"name": name}, "spec": {"msg": "x" * 900}}).encode()
 
 
@@ -32,7 +33,8 @@ def namespace_body(name: str) -> bytes:
 
 
 def _create(path: str, prefix: str, start: int, i: int) -> Request:
-    return ("POST", path, foo_body(f"{prefix}{start + i}"), JSON)
+    group = HUB_GROUP if path.startswith(f"/apis/{HUB_GROUP}/") else FOO_GROUP
+    return ("POST", path, foo_body(f"{prefix}{start + i}", group), JSON)
 
 
 def _get(path: str, prefix: str, modulo: int, i: int) -> Request:

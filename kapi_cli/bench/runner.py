@@ -123,6 +123,7 @@ class BackendRun:
             ("patch and update", lambda: suites.patch_and_update(b())),
             ("watch", lambda: suites.watch(b())),
             ("schema cost", lambda: suites.schema_cost(b())),
+            ("typed hub conversion", lambda: suites.hub_conversion(b())),
         ]
 
     def _main(self) -> Bench:

@@ -64,11 +64,15 @@ class Bench:
 
 
 def create_namespaces(bench: Bench, roles: list[str]) -> None:
+    """The namespaces, and the bench's own Foo CRD the loads use."""
+    from kapi_cli.bench import schema
+
     for role in roles:
         status, body = run(fetch_once(bench.target, "POST", "/api/v1/namespaces",
                                       p.namespace_body(bench.namespace(role))))
         if status not in (201, 409):
             raise RuntimeError(f"creating namespace {bench.namespace(role)} answered {status}: {body[:200]!r}")
+    schema.install_foo_crd(bench.target, bench.namespace(""))
 
 
 def fill(bench: Bench, path: str, start: int, stop: int, prefix: str = "o") -> Result:
@@ -181,6 +185,15 @@ def schema_cost(bench: Bench) -> None:
     for key, (plural, kind, name) in schema.KINDS.items():
         plan = p.custom_create_plan(schema.collection(plural, bench.namespace("")), schema.body_maker(kind), "o")
         bench.load(key, name, 16, bench.sizes.n, plan, section="extra")
+
+
+def hub_conversion(bench: Bench) -> None:
+    """Creates and gets of the typed Foo in v1: every request converts through the Python v2 hub."""
+    n, path = bench.sizes.n, p.foos(bench.namespace(""), p.HUB_GROUP)
+    bench.load("create_hub_c16", "create, 16 clients (typed Foo v1 via v2 hub)", 16, n,
+               p.create_plan(path, "h"), section="extra")
+    bench.load("get_hub_c16", "get, 16 clients (typed Foo v1 via v2 hub)", 16, 4 * n,
+               p.get_plan(path, "h", n), section="extra")
 
 
 def foo_bytes(bench: Bench) -> bytes:
