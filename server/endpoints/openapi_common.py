@@ -126,7 +126,7 @@ _K8S_GROUP_PACKAGES = {"apiextensions.k8s.io": "io.k8s.apiextensions-apiserver.p
 def schema_name(d: ResourceDef, version: str, kind: str | None = None) -> str:
     """kube's definition name: `io.k8s.api.core.v1.Namespace` for built-ins, the reversed group for CRDs."""
     kind = kind or d.kind
-    if not d.builtin:
+    if not d.builtin or not (d.group == "" or d.group.endswith(".k8s.io")):  # CRDs and plugin groups
         return ".".join(reversed(d.group.split("."))) + f".{version}.{kind}"
     if not d.group:
         return f"io.k8s.api.core.{version}.{kind}"

@@ -39,6 +39,7 @@ def definition_of(group: str, resource: Resource) -> ResourceDef:
         group=group, kind=resource.kind, plural=resource.plural, singular=resource.singular or resource.kind.lower(),
         namespaced=resource.namespaced, versions=versions, short_names=tuple(resource.short_names),
         categories=tuple(resource.categories), verbs=tuple(resource.verbs) if resource.verbs else None,
+        builtin=True,  # compiled into the server, as an aggregated server's types: CRDs cannot take its names
     )
     return ResourceDef(**{**definition.__dict__, "converter": TypedConverter(definition, resource)})
 
