@@ -10,7 +10,8 @@ Fixtures (nothing starts unless a test asks for one of them):
 
 Options: `--kapi-resources PATH` (repeatable; CRD manifest file or directory loaded at
 start-up), `--kapi-backend memory|file|etcd` (etcd: `--kapi-etcd-servers URLS`, or a private etcd
-started for the session), `--kapi-examples` (also load kapi's shipped example CRDs).
+started for the session), `--kapi-examples` (also load kapi's shipped example CRDs and plugins),
+`--kapi-plugin MODULE` (repeatable; a Python API-group plugin module, as `kapi start --plugin`).
 Marker: `@pytest.mark.kapi_resources("crds/", ...)` applies CRD manifests (paths relative to the
 test file) to the session server before the test, and waits until they are Established.
 
@@ -43,6 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="etcd for --kapi-backend etcd (default: a private etcd started for the session).")
     group.addoption("--kapi-examples", action="store_true", default=False,
                     help="Also load kapi's shipped example CRDs into the kapi_server fixture.")
+    group.addoption("--kapi-plugin", action="append", default=[], metavar="MODULE",
+                    help="Python plugin module (API groups, admission, routers) for kapi_server (repeatable).")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,7 +67,7 @@ def kapi_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
             servers = opts.kapi_etcd_servers or stack.enter_context(_private_etcd(root / "etcd")).endpoints
             extra = {"etcd_servers": tuple(servers.split(",")), "etcd_prefix": f"/kapi-test-{uuid.uuid4().hex[:12]}"}
         server = start_server(backend=opts.kapi_backend, resources=opts.kapi_resources,
-                              examples=opts.kapi_examples, root=root, **extra)
+                              examples=opts.kapi_examples, root=root, plugins=tuple(opts.kapi_plugin), **extra)
         stack.callback(server.stop)
         with pytest.MonkeyPatch.context() as patch:
             _point_kubeconfig_at(patch, str(server.kubeconfig))

@@ -266,7 +266,7 @@ def start_server(
 
     backend: "memory" (default) or "file" (objects under `root`).
     resources: CRD manifest directories or files applied at start-up.
-    examples: also load the shipped example CRDs (foos, pizzas...).
+    examples: also load the shipped examples (the foos and pizza-router plugins, pizza and JenkinsService CRDs).
     root: the server's `file_rootpath`; default a temporary directory removed by `stop()`.
     port: 0 picks a free loopback port. Further keyword arguments are `ServerConfig` fields.
     """
