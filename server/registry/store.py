@@ -13,14 +13,13 @@ from __future__ import annotations
 import contextlib
 import secrets
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import orjson
 
 from server.admission.interfaces import AdmissionPlugin
 from server.api import errors
-from server.api.attributes import AdmissionAttributes
 from server.api.meta import (
     carry_system_fields_for_update,
     fill_system_fields_for_create,
@@ -28,7 +27,6 @@ from server.api.meta import (
     metadata,
     now_rfc3339,
 )
-from server.registry.identity import check_identity
 from server.registry.listing import (
     ContinueCodec,
     ListOptions,
@@ -39,12 +37,7 @@ from server.registry.listing import (
 )
 from server.registry.strategy import Strategy
 from server.registry.watch import WatchStream
-from server.scheme.cel import has_rules, validate_rules_after
-from server.api.user import UserInfo
-from server.scheme.conversion import convert, convert_all
-from server.scheme.defaulting import apply_defaults
-from server.scheme.pruning import prune
-from server.scheme.validation import prune_non_nullable_nulls, validate
+from server.registry.write_steps import WriteOptions, WriteSteps, copy_object
 from server.storage import keys
 from server.storage.interfaces import (
     ConflictError,
@@ -66,16 +59,6 @@ _FILTERED_PAGE = 500
 PROPAGATION_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}  # storage page size while selectors filter a limited list
 
 
-@dataclass
-class WriteOptions:
-    """Per-request write settings; `warnings` collects what goes back in `Warning` headers."""
-
-    dry_run: bool = False
-    field_validation: str = "Warn"
-    warnings: list[str] = field(default_factory=list)
-    user: UserInfo | None = None  # who asks: admission plugins and webhooks see it
-
-
 @dataclass(frozen=True)
 class StoreOptions:
     """Server-wide switches that change REST semantics."""
@@ -85,11 +68,7 @@ class StoreOptions:
     bookmark_interval: float = 10.0
 
 
-def _copy(obj: Object) -> Object:
-    return orjson.loads(orjson.dumps(obj))
-
-
-class Store:
+class Store(WriteSteps):
     """CRUD, patch and delete for one resource."""
 
     def __init__(
@@ -140,75 +119,6 @@ class Store:
             raise errors.Timeout(str(exc), retry_after=1) from None
         except StorageUnavailableError as exc:
             raise errors.ServiceUnavailable(str(exc), retry_after=1) from None
-
-    async def _out(self, obj: Object, version: str) -> Object:
-        d = self.definition
-        apply_defaults(obj, d.storage_version.schema)  # kube defaults what it reads from storage
-        if d.converter is None:
-            return convert(obj, d, version)
-        return (await convert_all([obj], d, version))[0]
-
-    async def _out_all(self, objs: list[Object], version: str) -> list[Object]:
-        d = self.definition
-        for obj in objs:
-            apply_defaults(obj, d.storage_version.schema)
-        return await convert_all(objs, d, version)
-
-    async def _to_storage(self, obj: Object) -> Object:
-        d = self.definition
-        if d.converter is None:
-            return convert(obj, d, d.storage_version.name)
-        return (await convert_all([obj], d, d.storage_version.name))[0]
-
-    # -- checks shared by create and update --------------------------------
-    def _check_identity(self, obj: Object, version: str, namespace: str, name: str = "") -> None:
-        check_identity(self.definition, obj, version, namespace, name)
-
-    async def _validate(self, obj: Object, version: str, opts: WriteOptions, creating: bool,
-                        old: Object | None = None) -> None:
-        d = self.definition
-        vdef = d.version(version)
-        schema = vdef.schema if vdef else None
-        unknown = prune(obj, schema)
-        if unknown:
-            if opts.field_validation == "Strict":
-                raise errors.BadRequest(
-                    f'{d.kind} in version "{version}" cannot be handled as a {d.kind}: strict decoding error: '
-                    + ", ".join(f'unknown field "{p}"' for p in unknown),
-                )
-            if opts.field_validation == "Warn":
-                opts.warnings.extend(f'unknown field "{p}"' for p in unknown)
-        prune_non_nullable_nulls(obj, schema)
-        apply_defaults(obj, schema)
-        self.strategy.default(obj)
-        causes = _merged(self.strategy.validate(obj, creating=creating), validate(obj, schema))
-        if not causes:
-            old_view = await self._out(_copy(old), version) if old is not None and d.converter else old
-            causes = self.strategy.validate_in_code(obj, old_view)
-        if has_rules(schema):
-            old_view = await self._out(_copy(old), version) if old is not None else None
-            causes += validate_rules_after(causes, obj, old_view, schema, opts.warnings)
-        if causes:
-            raise errors.invalid(d.group, d.kind, _name_of(obj), causes)
-
-    def _attributes(self, operation: str, version: str, obj: Object | None, old: Object | None,
-                    namespace: str, name: str, subresource: str, opts: WriteOptions) -> AdmissionAttributes:
-        d = self.definition
-        return AdmissionAttributes(
-            operation=operation, group=d.group, version=version, resource=d.plural, kind=d.kind,
-            namespace=namespace, name=name, subresource=subresource, obj=obj, old_obj=old,
-            dry_run=opts.dry_run, user=opts.user, warnings=opts.warnings,
-        )
-
-    async def _admitted(self, attributes: AdmissionAttributes, opts: WriteOptions, creating: bool,
-                        old: Object | None = None) -> None:
-        """Mutating admission, the strategy's and schema's validation, then validating admission."""
-        assert attributes.obj is not None
-        if self._admission is not None:
-            await self._admission.admit(attributes)
-        await self._validate(attributes.obj, attributes.version, opts, creating, old)
-        if self._admission is not None:
-            await self._admission.validate(attributes)
 
     # -- verbs -------------------------------------------------------------
     async def get(self, namespace: str, name: str, version: str) -> Object:
@@ -344,7 +254,7 @@ class Store:
                 raise errors.invalid(d.group, d.kind, name, [errors.field_forbidden(
                     "metadata.finalizers", "no new finalizers can be added if the object is being deleted, "
                     f"found new finalizers {orjson.dumps(sorted(added)).decode()}")])
-        old_view = old if d.converter is None else await self._out(_copy(old), version)
+        old_view = old if d.converter is None else await self._out(copy_object(old), version)
         self.strategy.prepare_for_update(new, old_view, subresource)  # both in the request's version
         await self._admitted(self._attributes("UPDATE", version, new, old_view, namespace, name, subresource, opts),
                              opts, creating=False, old=old)
@@ -361,7 +271,7 @@ class Store:
         async def try_update(current: Object | None) -> Object:
             assert current is not None
             old = current  # storage hands try_update a private copy; only the one make_new may change is copied
-            wanted = make_new(await self._out(_copy(current), version))
+            wanted = make_new(await self._out(copy_object(current), version))
             return await self._updated(old, wanted, version, namespace, name, subresource, opts, require_rv)
 
         with self._translated(name):
@@ -379,7 +289,7 @@ class Store:
                      opts: WriteOptions) -> Object:
         """PUT: replace the object, with optimistic concurrency on metadata.resourceVersion."""
         return await self._write(namespace, name, version, subresource, opts,
-                                 lambda _current: _copy(obj), require_rv=True)
+                                 lambda _current: copy_object(obj), require_rv=True)
 
     async def patch(self, namespace: str, name: str, version: str, subresource: str,
                     apply: PatchFunction, opts: WriteOptions) -> Object:
@@ -400,7 +310,7 @@ class Store:
             if preconditions is not None:
                 preconditions.check(key, current)
             if self._admission is not None:
-                old_view = await self._out(_copy(current), version) if self.definition.converter else current
+                old_view = await self._out(copy_object(current), version) if self.definition.converter else current
                 attributes = self._attributes("DELETE", version, None, old_view, namespace, name, "", opts)
                 await self._admission.admit(attributes)
                 await self._admission.validate(attributes)
@@ -447,14 +357,3 @@ class Store:
 
     async def count(self, namespace: str = "") -> int:
         return await self._storage.count(self.collection_prefix(namespace))
-
-
-def _merged(first: list[errors.Cause], then: list[errors.Cause]) -> list[errors.Cause]:
-    """`first`, then the causes of `then` for fields `first` does not already report."""
-    seen = {c.field for c in first}
-    return first + [c for c in then if c.field not in seen]
-
-
-def _name_of(obj: Object) -> str:
-    meta = obj.get("metadata") if isinstance(obj, dict) else None
-    return str(meta.get("name") or "") if isinstance(meta, dict) else ""

@@ -1,0 +1,130 @@
+"""The steps every write takes between the request and storage, as a mixin of `Store`.
+
+Conversion into and out of the storage version, then kube's order for a
+write: mutating admission, the strategy's and the schema's validation (plus
+the strategy's own defaulting and in-code checks), validating admission.
+Kept apart from the verbs so each reads on its own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from server.admission.interfaces import AdmissionPlugin
+from server.api import errors
+from server.api.attributes import AdmissionAttributes
+from server.api.user import UserInfo
+from server.registry.identity import check_identity
+from server.registry.strategy import Strategy
+from server.scheme.cel import has_rules, validate_rules_after
+from server.scheme.conversion import convert, convert_all
+from server.scheme.defaulting import apply_defaults
+from server.scheme.definitions import ResourceDef
+from server.scheme.pruning import prune
+from server.scheme.validation import prune_non_nullable_nulls, validate
+
+Object = dict[str, Any]
+
+
+@dataclass
+class WriteOptions:
+    """Per-request write settings; `warnings` collects what goes back in `Warning` headers."""
+
+    dry_run: bool = False
+    field_validation: str = "Warn"
+    warnings: list[str] = field(default_factory=list)
+    user: UserInfo | None = None  # who asks: admission plugins and webhooks see it
+
+
+def copy_object(obj: Object) -> Object:
+    return orjson.loads(orjson.dumps(obj))
+
+
+class WriteSteps:
+    """Needs `definition`, `strategy` and `_admission` from the Store it is mixed into."""
+
+    definition: ResourceDef
+    strategy: Strategy
+    _admission: AdmissionPlugin | None
+
+    async def _out(self, obj: Object, version: str) -> Object:
+        d = self.definition
+        apply_defaults(obj, d.storage_version.schema)  # kube defaults what it reads from storage
+        if d.converter is None:
+            return convert(obj, d, version)
+        return (await convert_all([obj], d, version))[0]
+
+    async def _out_all(self, objs: list[Object], version: str) -> list[Object]:
+        d = self.definition
+        for obj in objs:
+            apply_defaults(obj, d.storage_version.schema)
+        return await convert_all(objs, d, version)
+
+    async def _to_storage(self, obj: Object) -> Object:
+        d = self.definition
+        if d.converter is None:
+            return convert(obj, d, d.storage_version.name)
+        return (await convert_all([obj], d, d.storage_version.name))[0]
+
+    # -- checks shared by create and update --------------------------------
+    def _check_identity(self, obj: Object, version: str, namespace: str, name: str = "") -> None:
+        check_identity(self.definition, obj, version, namespace, name)
+
+    async def _validate(self, obj: Object, version: str, opts: WriteOptions, creating: bool,
+                        old: Object | None = None) -> None:
+        d = self.definition
+        vdef = d.version(version)
+        schema = vdef.schema if vdef else None
+        unknown = prune(obj, schema)
+        if unknown:
+            if opts.field_validation == "Strict":
+                raise errors.BadRequest(
+                    f'{d.kind} in version "{version}" cannot be handled as a {d.kind}: strict decoding error: '
+                    + ", ".join(f'unknown field "{p}"' for p in unknown),
+                )
+            if opts.field_validation == "Warn":
+                opts.warnings.extend(f'unknown field "{p}"' for p in unknown)
+        prune_non_nullable_nulls(obj, schema)
+        apply_defaults(obj, schema)
+        self.strategy.default(obj)
+        causes = _merged(self.strategy.validate(obj, creating=creating), validate(obj, schema))
+        if not causes:
+            old_view = await self._out(copy_object(old), version) if old is not None and d.converter else old
+            causes = self.strategy.validate_in_code(obj, old_view)
+        if has_rules(schema):
+            old_view = await self._out(copy_object(old), version) if old is not None else None
+            causes += validate_rules_after(causes, obj, old_view, schema, opts.warnings)
+        if causes:
+            raise errors.invalid(d.group, d.kind, _name_of(obj), causes)
+
+    def _attributes(self, operation: str, version: str, obj: Object | None, old: Object | None,
+                    namespace: str, name: str, subresource: str, opts: WriteOptions) -> AdmissionAttributes:
+        d = self.definition
+        return AdmissionAttributes(
+            operation=operation, group=d.group, version=version, resource=d.plural, kind=d.kind,
+            namespace=namespace, name=name, subresource=subresource, obj=obj, old_obj=old,
+            dry_run=opts.dry_run, user=opts.user, warnings=opts.warnings,
+        )
+
+    async def _admitted(self, attributes: AdmissionAttributes, opts: WriteOptions, creating: bool,
+                        old: Object | None = None) -> None:
+        """Mutating admission, the strategy's and schema's validation, then validating admission."""
+        assert attributes.obj is not None
+        if self._admission is not None:
+            await self._admission.admit(attributes)
+        await self._validate(attributes.obj, attributes.version, opts, creating, old)
+        if self._admission is not None:
+            await self._admission.validate(attributes)
+
+
+def _merged(first: list[errors.Cause], then: list[errors.Cause]) -> list[errors.Cause]:
+    """`first`, then the causes of `then` for fields `first` does not already report."""
+    seen = {c.field for c in first}
+    return first + [c for c in then if c.field not in seen]
+
+
+def _name_of(obj: Object) -> str:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    return str(meta.get("name") or "") if isinstance(meta, dict) else ""
