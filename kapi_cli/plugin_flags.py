@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from server.plugins.apiexts import prefix_problem
+
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -23,8 +25,10 @@ class PluginFlags:
                 raise typer.BadParameter(f"{module!r} is not a Python module name (package.module)",
                                          param_hint="--plugin")
         prefix = "/" + self.apiexts_prefix.strip("/")
-        if prefix in ("/", "/api", "/apis") or not re.match(r"^/[A-Za-z0-9._~/-]+$", prefix):
-            raise typer.BadParameter(f"{self.apiexts_prefix!r} cannot hold plugin routes", param_hint="--apiexts-prefix")
+        problem = prefix_problem(prefix)
+        if problem:
+            raise typer.BadParameter(f"{self.apiexts_prefix!r} cannot hold plugin routes: {problem}",
+                                     param_hint="--apiexts-prefix")
         admission = None
         if self.admission_plugins is not None:
             admission = tuple(n.strip() for n in self.admission_plugins.split(",") if n.strip())

@@ -32,7 +32,7 @@ from server.controllers.crd import CRDController
 from server.controllers.lifecycle import LifecycleController
 from server.endpoints.context import ApiContext
 from server.endpoints.router import make_api_handler
-from server.plugins.apiexts import ApiextsApp
+from server.plugins.apiexts import ApiextsApp, prefix_problem
 from server.plugins.loader import PluginError, installed_plugin_modules, load_plugins
 from server.plugins.typed import TypedConverter, TypedStrategy, definition_of
 from server.registry.reader import StoreReader
@@ -118,7 +118,7 @@ class PluginSet:
                 for resource in group.resources:
                     try:
                         definition = definition_of(group.name, resource)
-                    except (ValueError, TypeError, KeyError) as exc:
+                    except Exception as exc:  # a plugin's mistake stops the start with its name, not a traceback
                         raise PluginError(f"plugin {module}: resource {resource.plural}.{group.name}: {exc}") from None
                     self.definitions.append(definition)
                     if resource.storage is not None:
@@ -228,6 +228,8 @@ def create_app(config: ServerConfig) -> KapiApp:
                 await own.close()
             await storage.close()
 
+    if prefix_problem(config.apiexts_prefix):
+        raise ConfigError(f"--apiexts-prefix: {prefix_problem(config.apiexts_prefix)}")
     apiexts = ApiextsApp(config.apiexts_prefix, plugins.routers, stores)
     handler = make_api_handler(ctx, authenticator, build_authorizer(), apiexts if apiexts else None)
     docs = LazyDocs()

@@ -12,7 +12,7 @@ import json
 
 from pydantic import BaseModel, Field
 
-from server.plugins import APIGroup, Column, FieldError, KubeObject, Plugin, Resource, Version
+from server.plugins import APIGroup, Column, FieldError, Invalid, KubeObject, Plugin, Resource, Version
 
 V2_FIELDS = "hello.zeng.dev/v2-fields"  # v2-only fields of an object read in v1
 
@@ -52,10 +52,23 @@ class FooV1(KubeObject):
     status: FooStatus | None = None
 
 
+def _kept(annotations: dict[str, str]) -> dict[str, object]:
+    """The v2-only fields a v1 object carries in its annotation; a malformed one is the client's 422."""
+    field = f"metadata.annotations[{V2_FIELDS}]"
+    try:
+        kept = json.loads(annotations.pop(V2_FIELDS, "{}") or "{}")
+    except ValueError:
+        raise Invalid(FieldError(field, "must be a JSON object", annotations.get(V2_FIELDS))) from None
+    if not isinstance(kept, dict) or not isinstance(kept.get("image", ""), str) or \
+            not isinstance(kept.get("config", {}), dict):
+        raise Invalid(FieldError(field, 'must be {"image": string} and/or {"config": {}}', kept))
+    return kept
+
+
 def v1_to_hub(foo: FooV1) -> FooV2:
     metadata = dict(foo.metadata)
     annotations = dict(metadata.get("annotations") or {})
-    kept = json.loads(annotations.pop(V2_FIELDS, "{}") or "{}")
+    kept = _kept(annotations)
     if annotations:
         metadata["annotations"] = annotations
     else:
@@ -63,7 +76,7 @@ def v1_to_hub(foo: FooV1) -> FooV2:
     spec = None
     if foo.spec is not None or kept.get("image") is not None:
         config = Config(msg=foo.spec.msg, msg1=foo.spec.msg1) if foo.spec is not None else None
-        if config is not None and config.msg is None and config.msg1 is None and not kept.get("config"):
+        if config is not None and config.msg is None and config.msg1 is None and "config" not in kept:
             config = None
         spec = FooSpecV2(image=kept.get("image"), config=config)
     return FooV2(metadata=metadata, spec=spec, status=foo.status)

@@ -51,9 +51,14 @@ def with_status_errors(handler: Handler) -> Handler:
         except StorageUnavailableError as exc:  # wherever the backend went away, not only in a store
             return status_response(errors.ServiceUnavailable(str(exc), retry_after=1))
         except Exception:  # noqa: BLE001 - the one place that must catch everything
-            log.exception("internal error serving %s %s", request.method, request.scope["path"])
-            return status_response(errors.InternalError("an error on the server has prevented the request from succeeding"))
+            return unexpected_error_response(request)
     return run
+
+
+def unexpected_error_response(request: Request) -> Response:
+    """A bug while serving `request`: logged with its traceback, answered with a bare 500 Status."""
+    log.exception("internal error serving %s %s", request.method, request.scope["path"])
+    return status_response(errors.InternalError("an error on the server has prevented the request from succeeding"))
 
 
 def with_request_info(handler: Handler) -> Handler:

@@ -89,6 +89,8 @@ async def handle_resource(request: Request, info: RequestInfo, ctx: ApiContext) 
         raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
     if store.definition.namespaced and not info.namespace and method != "GET":
         raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+    if not info.subresource and info.verb not in store.definition.served_verbs:
+        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
     q = parse_query(request.query_params)
     ns = _namespace(store, info)
     response = await _dispatch(request, ctx, store, info, version, ns, q)

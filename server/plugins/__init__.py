@@ -6,12 +6,12 @@ from server.admission.interfaces import ObjectReader
 from server.admission.interfaces import Plugin as AdmissionPlugin
 from server.api.attributes import AdmissionAttributes
 from server.api.errors import Forbidden
-from server.plugins.api import APIGroup, Column, FieldError, Plugin, Resource, Version
+from server.plugins.api import APIGroup, Column, FieldError, Invalid, Plugin, Resource, Version
 from server.plugins.apiexts import Objects, objects
 from server.plugins.model import KubeObject, schema_from_model
 
 __all__ = [
-    "APIGroup", "AdmissionAttributes", "AdmissionPlugin", "Column", "FieldError", "Forbidden", "KubeObject",
+    "APIGroup", "AdmissionAttributes", "AdmissionPlugin", "Column", "FieldError", "Forbidden", "Invalid", "KubeObject",
     "ObjectReader",
     "Objects", "Plugin", "Resource", "Version", "objects", "schema_from_model",
 ]

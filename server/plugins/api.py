@@ -60,6 +60,14 @@ class FieldError:
         return field_value_invalid(self.field, self.value, self.message)
 
 
+class Invalid(Exception):
+    """Raised by a plugin's conversion or defaulting code: the object is answered with a 422 `Invalid`."""
+
+    def __init__(self, *field_errors: FieldError) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in field_errors))
+        self.field_errors = field_errors
+
+
 Defaulter = Callable[[Any], None]
 Validator = Callable[[Any, Any], list[FieldError]]  # (hub, old hub or None) -> errors
 

@@ -7,6 +7,7 @@ so routers are made by factories and the app is built on the first request.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Mapping, Sequence
 
 from starlette.requests import Request
@@ -14,10 +15,23 @@ from starlette.responses import Response
 
 from server.api import errors
 from server.api.user import UserInfo
-from server.endpoints.filters import USER_KEY, status_response
+from server.endpoints.filters import USER_KEY, status_response, unexpected_error_response
 from server.registry.store import Store, WriteOptions
 
 Object = dict[str, Any]
+# First path segments the server itself answers: plugin routes may not hide them.
+RESERVED_ROOTS = frozenset({"api", "apis", "openapi", "healthz", "livez", "readyz", "version", "kapi", "metrics",
+                            "logs", ".well-known"})
+
+
+def prefix_problem(prefix: str) -> str:
+    """Why plugin routes cannot live under `prefix` ("" when they can)."""
+    if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", prefix):
+        return f"{prefix!r} is not a path like /wukong (letters, digits and ._~- between slashes)"
+    root = prefix.split("/")[1]
+    if root in RESERVED_ROOTS:
+        return f"{prefix!r} would hide the server's own /{root} paths"
+    return ""
 
 
 class Objects:
@@ -85,6 +99,10 @@ class ApiextsApp:
         @app.exception_handler(errors.StatusError)
         async def status_error(_request: Request, exc: errors.StatusError) -> Response:
             return status_response(exc)
+
+        @app.exception_handler(Exception)
+        async def unexpected(request: Request, _exc: Exception) -> Response:  # a router's bug: still a Status
+            return unexpected_error_response(request)
 
         return app
 

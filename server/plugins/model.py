@@ -83,6 +83,8 @@ def _structural(node: Any, defs: dict[str, Any]) -> Object:
             out[key] = [_structural(v, defs) for v in value]
         elif key == "const":
             out["enum"] = [value]
+        elif key == "default" and value is None:
+            continue  # `= None` means "absent" here, not a null default
         else:
             out[key] = value
     if not any(k in out for k in ("type", "anyOf", "oneOf", "allOf", "x-kubernetes-preserve-unknown-fields")):

@@ -6,12 +6,16 @@ wanted version. Defaulting and validation written in Python act on the hub.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import re
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
 
 from pydantic import BaseModel, ValidationError
 
 from server.api import errors
 from server.api.errors import Cause
+from server.api.validation import dns1123_label_errors, dns1123_subdomain_errors
+from server.plugins.api import Invalid
 from server.registry.strategy import Strategy
 from server.scheme.conversion import version_of
 from server.scheme.definitions import PrinterColumn, ResourceDef, VersionDef
@@ -23,8 +27,39 @@ if TYPE_CHECKING:
 Object = dict[str, Any]
 
 
+_KIND = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+
+
+def resource_problems(group: str, resource: Resource) -> list[str]:
+    """Why `resource` cannot be served, in the words of kube's CRD validation; empty when it can."""
+    problems = [f"group: {e}" for e in dns1123_subdomain_errors(group)] if group else ["group: must not be empty"]
+    problems += [f"plural: {e}" for e in dns1123_label_errors(resource.plural)]
+    if not _KIND.match(resource.kind):
+        problems.append(f"kind {resource.kind!r}: must be CamelCase letters and digits")
+    names = [v.name for v in resource.versions]
+    if not names:
+        problems.append("versions: must have at least one version")
+    if len(set(names)) != len(names):
+        problems.append(f"versions: names must be unique, got {names}")
+    if sum(1 for v in resource.versions if v.storage) != 1:
+        problems.append("versions: exactly one version must be the storage version")
+    for v in resource.versions:
+        problems += [f"version {v.name!r}: {e}" for e in dns1123_label_errors(v.name)]
+        if not (isinstance(v.model, type) and issubclass(v.model, BaseModel)):
+            problems.append(f"version {v.name!r}: model must be a pydantic model (a KubeObject)")
+        if (v.to_hub is None) != (v.from_hub is None):
+            problems.append(f"version {v.name!r}: give both to_hub and from_hub, or neither (the hub's own model)")
+    return problems
+
+
 def definition_of(group: str, resource: Resource) -> ResourceDef:
-    """The ResourceDef the scheme serves for `resource`, with its converter attached."""
+    """The ResourceDef the scheme serves for `resource`, with its converter attached.
+
+    Raises ValueError naming every problem when the resource cannot be served.
+    """
+    problems = resource_problems(group, resource)
+    if problems:
+        raise ValueError("; ".join(problems))
     versions = tuple(
         VersionDef(
             name=v.name, served=True, storage=v.storage, schema=schema_from_model(v.model),
@@ -72,18 +107,35 @@ class Hub:
         return out
 
 
+    @contextmanager
+    def plugin_code(self, obj: Object, what: str) -> Iterator[None]:
+        """Errors from a plugin's models and functions as Status errors, never a bare 500.
+
+        pydantic's and the plugin's own field errors are the object's fault (422);
+        anything else is the plugin's (a 500 InternalError Status naming it).
+        """
+        d = self.definition
+        try:
+            yield
+        except errors.StatusError:
+            raise
+        except ValidationError as exc:
+            raise errors.invalid(d.group, d.kind, _name(obj), causes_of(exc)) from None
+        except Invalid as exc:
+            raise errors.invalid(d.group, d.kind, _name(obj), [e.to_cause() for e in exc.field_errors]) from None
+        except Exception as exc:  # the plugin's bug must not become a traceback for the client
+            raise errors.InternalError(f"{what} of {d.kind}.{d.group} failed in plugin code: "
+                                       f"{type(exc).__name__}: {exc}") from None
+
+
 class TypedConverter(Hub):
     """`Converter` for typed resources: version → hub → version, in Python (no I/O)."""
 
     async def convert(self, objs: list[Object], to_version: str) -> list[Object]:
         out = []
         for obj in objs:
-            try:
-                hub = self.to_hub(obj)
-            except ValidationError as exc:
-                d = self.definition
-                raise errors.invalid(d.group, d.kind, _name(obj), causes_of(exc)) from None
-            out.append(self.from_hub(hub, to_version))
+            with self.plugin_code(obj, f"conversion to {to_version}"):
+                out.append(self.from_hub(self.to_hub(obj), to_version))
         return out
 
 
@@ -99,23 +151,27 @@ class TypedStrategy(Strategy):
         resource = self._hub.resource
         if resource.default is None:
             return
-        try:
-            hub = self._hub.to_hub(obj)
-        except ValidationError:
-            return  # not well formed: validation reports why
-        resource.default(hub)
-        defaulted = self._hub.from_hub(hub, self._hub.version(obj).name)
+        with self._hub.plugin_code(obj, "defaulting"):
+            try:
+                hub = self._hub.to_hub(obj)
+            except ValidationError:
+                return  # not well formed: validation reports why
+            resource.default(hub)
+            defaulted = self._hub.from_hub(hub, self._hub.version(obj).name)
         obj.clear()
         obj.update(defaulted)
 
     def validate_in_code(self, obj: Object, old: Object | None) -> list[Cause]:
-        try:
-            hub = self._hub.to_hub(obj)
-            old_hub = self._hub.to_hub(old) if old is not None else None
-        except ValidationError as exc:
-            return causes_of(exc)
         check = self._hub.resource.validate
-        return [c.to_cause() for c in check(hub, old_hub)] if check else []
+        with self._hub.plugin_code(obj, "validation"):
+            try:
+                hub = self._hub.to_hub(obj)
+                old_hub = self._hub.to_hub(old) if old is not None else None
+            except ValidationError as exc:
+                return causes_of(exc)
+            except Invalid as exc:
+                return [e.to_cause() for e in exc.field_errors]
+            return [c.to_cause() for c in check(hub, old_hub)] if check else []
 
 
 def causes_of(exc: ValidationError) -> list[Cause]:
