@@ -211,7 +211,7 @@ class Store(WriteSteps):
         wants_generated = not meta.get("name") and isinstance(meta.get("generateName"), str) and meta["generateName"]
         if wants_generated:
             meta["name"] = generate_name(meta["generateName"])
-        await self._admitted(self._attributes("CREATE", version, obj, None, namespace, meta["name"], "", opts),
+        await self._admitted(self._attributes("CREATE", version, obj, None, namespace, meta.get("name", ""), "", opts),
                              opts, creating=True)
         obj = await self._to_storage(obj)
         meta = metadata(obj)

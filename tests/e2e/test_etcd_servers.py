@@ -762,5 +762,7 @@ def test_keys_follow_kube_apiserver_layout(etcd: LocalEtcd, kapi_factory: Any) -
     kv = reply["kvs"][0]
     assert str(kv["mod_revision"]) == created.json()["metadata"]["resourceVersion"]
     stored = json.loads(base64.b64decode(kv["value"]))
-    assert stored["metadata"]["name"] == "laid-out" and stored["spec"] == {"msg": "hi"}
+    # stored in the storage version, v2, whatever version it was written in
+    assert stored["apiVersion"] == "hello.zeng.dev/v2" and stored["kind"] == "Foo"
+    assert stored["metadata"]["name"] == "laid-out" and stored["spec"] == {"config": {"msg": "hi"}}
     assert "resourceVersion" not in stored["metadata"]

@@ -7,13 +7,18 @@ from pathlib import Path
 import pytest
 
 import configs
+from configs.examples import hello_zeng_dev
 from server.endpoints import discovery
+from server.plugins.typed import definition_of
 from server.scheme.builtin import NAMESPACES
-from server.scheme.crd import load_crd_dir
+from server.scheme.crd import load_crd_dir, load_crd_file
 from server.scheme.definitions import ResourceDef, VersionDef
 from server.scheme.registry import Scheme
 
 RESOURCES = Path(configs.__file__).parent / "resources"
+FOO_CRD = Path(__file__).resolve().parents[2] / "data" / "foos.hello.zeng.dev.yaml"
+# the typed Foo (hello.zeng.dev v2 and v1) that kapi serves with its examples
+TYPED_FOO = [definition_of(g.name, r) for g in hello_zeng_dev.plugin.groups for r in g.resources]
 
 WIDGETS = ResourceDef(
     group="example.kapi.dev",
@@ -31,7 +36,8 @@ WIDGETS = ResourceDef(
 
 @pytest.fixture
 def scheme() -> Scheme:
-    return Scheme([NAMESPACES, *load_crd_dir(RESOURCES), WIDGETS])
+    """What kapi serves with its examples (CRD manifests and the typed Foo), plus Widgets."""
+    return Scheme([NAMESPACES, *load_crd_dir(RESOURCES), *TYPED_FOO, WIDGETS])
 
 
 def test_version_reports_kube_1_32_and_kapi() -> None:
@@ -66,6 +72,12 @@ def test_group_list_has_every_named_group_preferred_first(scheme: Scheme) -> Non
         {"groupVersion": "example.kapi.dev/v1beta1", "version": "v1beta1"},
     ]
     assert widgets["preferredVersion"] == {"groupVersion": "example.kapi.dev/v1", "version": "v1"}
+    foos = next(g for g in doc["groups"] if g["name"] == "hello.zeng.dev")
+    assert foos["versions"] == [
+        {"groupVersion": "hello.zeng.dev/v2", "version": "v2"},
+        {"groupVersion": "hello.zeng.dev/v1", "version": "v1"},
+    ]
+    assert foos["preferredVersion"] == {"groupVersion": "hello.zeng.dev/v2", "version": "v2"}
 
 
 def test_api_group(scheme: Scheme) -> None:
@@ -74,8 +86,11 @@ def test_api_group(scheme: Scheme) -> None:
         "kind": "APIGroup",
         "apiVersion": "v1",
         "name": "hello.zeng.dev",
-        "versions": [{"groupVersion": "hello.zeng.dev/v1", "version": "v1"}],
-        "preferredVersion": {"groupVersion": "hello.zeng.dev/v1", "version": "v1"},
+        "versions": [
+            {"groupVersion": "hello.zeng.dev/v2", "version": "v2"},
+            {"groupVersion": "hello.zeng.dev/v1", "version": "v1"},
+        ],
+        "preferredVersion": {"groupVersion": "hello.zeng.dev/v2", "version": "v2"},
     }
     assert discovery.api_group(scheme, "nope.example.com") is None
     assert discovery.api_group(scheme, "") is None
@@ -99,7 +114,8 @@ def test_core_resource_list_lists_namespaces_with_status(scheme: Scheme) -> None
     }
 
 
-def test_crd_resource_list(scheme: Scheme) -> None:
+def test_crd_resource_list() -> None:
+    scheme = Scheme([NAMESPACES, *load_crd_dir(RESOURCES), *load_crd_file(FOO_CRD)])
     doc = discovery.api_resource_list(scheme, "hello.zeng.dev", "v1")
     assert doc is not None and doc["groupVersion"] == "hello.zeng.dev/v1"
     assert [r["name"] for r in doc["resources"]] == ["foos"]  # no status subresource
@@ -114,6 +130,23 @@ def test_crd_resource_list(scheme: Scheme) -> None:
     assert "categories" not in pizzas["resources"][0]  # omitted when empty
 
 
+def test_typed_resource_list_in_every_version(scheme: Scheme) -> None:
+    hashes = set()
+    for version in ("v2", "v1"):
+        doc = discovery.api_resource_list(scheme, "hello.zeng.dev", version)
+        assert doc is not None and doc["groupVersion"] == f"hello.zeng.dev/{version}"
+        assert [r["name"] for r in doc["resources"]] == ["foos", "foos/status"]
+        foo, status = doc["resources"]
+        assert foo["namespaced"] is True and foo["kind"] == "Foo" and foo["singularName"] == "foo"
+        assert foo["shortNames"] == ["fo"] and foo["categories"] == ["all"]
+        assert foo["verbs"] == sorted(discovery.RESOURCE_VERBS)
+        assert status == {"name": "foos/status", "singularName": "", "namespaced": True, "kind": "Foo",
+                          "verbs": ["get", "patch", "update"]}
+        hashes.add(foo["storageVersionHash"])
+    # both versions report the hash of the storage version, v2
+    assert hashes == {discovery.storage_version_hash("hello.zeng.dev", "v2", "Foo")}
+
+
 def test_storage_version_hash_is_stable_and_uses_the_storage_version(scheme: Scheme) -> None:
     hashes = {
         v: next(r for r in discovery.api_resource_list(scheme, "example.kapi.dev", v)["resources"]  # type: ignore[index]
@@ -125,7 +158,7 @@ def test_storage_version_hash_is_stable_and_uses_the_storage_version(scheme: Sch
 
 
 def test_unserved_group_versions_are_none(scheme: Scheme) -> None:
-    assert discovery.api_resource_list(scheme, "hello.zeng.dev", "v2") is None
+    assert discovery.api_resource_list(scheme, "hello.zeng.dev", "v3") is None
     assert discovery.api_resource_list(scheme, "example.kapi.dev", "v2alpha1") is None  # served: false
     assert discovery.api_resource_list(scheme, "nope.example.com", "v1") is None
     assert discovery.api_resource_list(scheme, "", "v2") is None
@@ -179,10 +212,16 @@ def test_aggregated_named_groups(scheme: Scheme) -> None:
     assert v1_widget["scope"] == "Cluster" and v1_widget["subresources"][0]["subresource"] == "status"
     assert "subresources" not in widgets["versions"][1]["resources"][0]
     foos = next(i for i in doc["items"] if i["metadata"]["name"] == "hello.zeng.dev")
-    foo = foos["versions"][0]["resources"][0]
-    assert foo["scope"] == "Namespaced" and foo["shortNames"] == ["fo"] and foo["categories"] == ["all"]
-    assert foo["responseKind"] == {"group": "hello.zeng.dev", "version": "v1", "kind": "Foo"}
-    assert "subresources" not in foo
+    assert [v["version"] for v in foos["versions"]] == ["v2", "v1"]  # the preferred version first
+    for served in foos["versions"]:
+        [foo] = served["resources"]
+        assert foo["scope"] == "Namespaced" and foo["shortNames"] == ["fo"] and foo["categories"] == ["all"]
+        assert foo["responseKind"] == {"group": "hello.zeng.dev", "version": served["version"], "kind": "Foo"}
+        assert foo["subresources"] == [{
+            "subresource": "status",
+            "responseKind": {"group": "hello.zeng.dev", "version": served["version"], "kind": "Foo"},
+            "verbs": ["get", "patch", "update"],
+        }]
 
 
 def test_aggregated_rejects_unknown_version(scheme: Scheme) -> None:

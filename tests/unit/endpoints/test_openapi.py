@@ -9,13 +9,18 @@ import orjson
 import pytest
 
 import configs
+from configs.examples import hello_zeng_dev
 from server.endpoints import openapi
+from server.plugins.typed import definition_of
 from server.scheme.builtin import NAMESPACES
-from server.scheme.crd import load_crd_dir
+from server.scheme.crd import load_crd_dir, load_crd_file
 from server.scheme.definitions import ResourceDef, VersionDef
 from server.scheme.registry import Scheme
 
 RESOURCES = Path(configs.__file__).parent / "resources"
+FOO_CRD = Path(__file__).resolve().parents[2] / "data" / "foos.hello.zeng.dev.yaml"
+# the typed Foo (hello.zeng.dev v2, the storage version, and v1) that kapi serves with its examples
+TYPED_FOO = [definition_of(g.name, r) for g in hello_zeng_dev.plugin.groups for r in g.resources]
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 METHODS = ("get", "put", "post", "patch", "delete")
 
@@ -55,7 +60,8 @@ WIDGETS = ResourceDef(
 
 @pytest.fixture
 def scheme() -> Scheme:
-    return Scheme([NAMESPACES, *load_crd_dir(RESOURCES), WIDGETS])
+    """What kapi serves with its examples (CRD manifests and the typed Foo), plus Widgets."""
+    return Scheme([NAMESPACES, *load_crd_dir(RESOURCES), *TYPED_FOO, WIDGETS])
 
 
 def _doc(scheme: Scheme, group: str, version: str) -> dict[str, Any]:
@@ -94,6 +100,7 @@ def test_index_lists_every_group_version_with_its_hash(scheme: Scheme) -> None:
     assert set(index["paths"]) == {
         "api/v1",
         "apis/hello.zeng.dev/v1",
+        "apis/hello.zeng.dev/v2",
         "apis/autobusi.group.cicd/v1alpha",
         "apis/restaurant.wukong.com/v1alpha1",
         "apis/example.kapi.dev/v1",
@@ -113,20 +120,22 @@ def test_hash_changes_when_the_scheme_changes(scheme: Scheme) -> None:
                            versions=(VersionDef(name="v1", storage=True),)))
     after = openapi.openapi_v3_index(scheme)["paths"]
     assert after["apis/hello.zeng.dev/v1"] != before["apis/hello.zeng.dev/v1"]
+    assert after["apis/hello.zeng.dev/v2"] == before["apis/hello.zeng.dev/v2"]  # Bar has no v2
     assert after["api/v1"] == before["api/v1"]
     scheme.remove("hello.zeng.dev", "bars")
     assert openapi.openapi_v3_index(scheme)["paths"] == before
 
 
 def test_unknown_group_version_is_none(scheme: Scheme) -> None:
-    assert openapi.openapi_v3_group_version(scheme, "hello.zeng.dev", "v2") is None
+    assert openapi.openapi_v3_group_version(scheme, "hello.zeng.dev", "v3") is None
+    assert openapi.openapi_v3_group_version(scheme, "example.kapi.dev", "v2alpha1") is None
     assert openapi.openapi_v3_group_version(scheme, "nope.example.com", "v1") is None
     assert openapi.openapi_v3_group_version(scheme, "", "v2") is None
 
 
 # --- v3 group-version documents --------------------------------------------------
 
-def test_namespaced_crd_paths(scheme: Scheme) -> None:
+def test_namespaced_paths(scheme: Scheme) -> None:
     doc = _doc(scheme, "hello.zeng.dev", "v1")
     assert doc["openapi"].startswith("3.0")
     base = "/apis/hello.zeng.dev/v1"
@@ -135,6 +144,7 @@ def test_namespaced_crd_paths(scheme: Scheme) -> None:
         f"{base}/foos",
         f"{base}/namespaces/{{namespace}}/foos",
         f"{base}/namespaces/{{namespace}}/foos/{{name}}",
+        f"{base}/namespaces/{{namespace}}/foos/{{name}}/status",
     }
     collection = doc["paths"][f"{base}/namespaces/{{namespace}}/foos"]
     item = doc["paths"][f"{base}/namespaces/{{namespace}}/foos/{{name}}"]
@@ -155,10 +165,30 @@ def test_namespaced_crd_paths(scheme: Scheme) -> None:
     assert _params(item["get"])["name"]["required"] is True
     assert collection["get"]["operationId"] == "listHelloZengDevV1NamespacedFoo"
     assert item["patch"]["operationId"] == "patchHelloZengDevV1NamespacedFoo"
+    # the preferred version, v2, has the same paths under its own prefix and operation ids
+    v2 = _doc(scheme, "hello.zeng.dev", "v2")
+    assert set(v2["paths"]) == {p.replace(base, "/apis/hello.zeng.dev/v2") for p in doc["paths"]}
+    v2_collection = v2["paths"]["/apis/hello.zeng.dev/v2/namespaces/{namespace}/foos"]
+    assert v2_collection["get"]["operationId"] == "listHelloZengDevV2NamespacedFoo"
+
+
+def test_namespaced_crd_paths() -> None:
+    """A CRD-defined namespaced resource without subresources: collection and item paths only."""
+    scheme = Scheme([NAMESPACES, *load_crd_dir(RESOURCES), *load_crd_file(FOO_CRD)])
+    doc = _doc(scheme, "hello.zeng.dev", "v1")
+    base = "/apis/hello.zeng.dev/v1"
+    assert set(doc["paths"]) == {
+        f"{base}/",
+        f"{base}/foos",
+        f"{base}/namespaces/{{namespace}}/foos",
+        f"{base}/namespaces/{{namespace}}/foos/{{name}}",
+    }
+    assert doc["paths"][f"{base}/namespaces/{{namespace}}/foos"]["get"]["operationId"] == (
+        "listHelloZengDevV1NamespacedFoo")
 
 
 def test_every_resource_operation_carries_id_action_and_gvk(scheme: Scheme) -> None:
-    for gv in [("", "v1"), ("hello.zeng.dev", "v1"), ("restaurant.wukong.com", "v1alpha1"), ("example.kapi.dev", "v1")]:
+    for gv in [("", "v1"), ("hello.zeng.dev", "v1"), ("hello.zeng.dev", "v2"), ("restaurant.wukong.com", "v1alpha1"), ("example.kapi.dev", "v1")]:
         doc = _doc(scheme, *gv)
         ids = []
         for path, method, op in _operations(doc):
@@ -207,12 +237,19 @@ def test_write_and_list_parameters(scheme: Scheme) -> None:
 
 
 def test_patch_content_types_custom_vs_builtin(scheme: Scheme) -> None:
-    foo = _doc(scheme, "hello.zeng.dev", "v1")["paths"]["/apis/hello.zeng.dev/v1/namespaces/{namespace}/foos/{name}"]
-    assert set(foo["patch"]["requestBody"]["content"]) == {
+    pizza = _doc(scheme, "restaurant.wukong.com", "v1alpha1")["paths"][
+        "/apis/restaurant.wukong.com/v1alpha1/namespaces/{namespace}/pizzas/{name}"]
+    assert set(pizza["patch"]["requestBody"]["content"]) == {
         "application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"
     }
     ns = _doc(scheme, "", "v1")["paths"]["/api/v1/namespaces/{name}"]
     assert "application/strategic-merge-patch+json" in ns["patch"]["requestBody"]["content"]
+    # a typed plugin resource is compiled in, as an aggregated server's types: strategic merge patch too
+    foo = _doc(scheme, "hello.zeng.dev", "v1")["paths"]["/apis/hello.zeng.dev/v1/namespaces/{namespace}/foos/{name}"]
+    assert set(foo["patch"]["requestBody"]["content"]) == {
+        "application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml",
+        "application/strategic-merge-patch+json",
+    }
 
 
 def test_status_paths_only_with_status_subresource(scheme: Scheme) -> None:
@@ -222,7 +259,13 @@ def test_status_paths_only_with_status_subresource(scheme: Scheme) -> None:
     assert status["patch"]["operationId"] == "patchRestaurantWukongComV1alpha1NamespacedPizzaStatus"
     assert "fieldValidation" in _params(status["patch"])
     foos = _doc(scheme, "hello.zeng.dev", "v1")
-    assert not [p for p in foos["paths"] if p.endswith("/status")]
+    foo_status = foos["paths"]["/apis/hello.zeng.dev/v1/namespaces/{namespace}/foos/{name}/status"]
+    assert set(foo_status) == {"get", "put", "patch"}
+    assert foo_status["put"]["operationId"] == "replaceHelloZengDevV1NamespacedFooStatus"
+    # the status subresource is per version: Widget v1 has one, v1beta1 none
+    assert "/apis/example.kapi.dev/v1/widgets/{name}/status" in _doc(scheme, "example.kapi.dev", "v1")["paths"]
+    beta = _doc(scheme, "example.kapi.dev", "v1beta1")
+    assert not [p for p in beta["paths"] if p.endswith("/status")]
 
 
 def test_cluster_scoped_paths_have_no_namespace(scheme: Scheme) -> None:
@@ -250,6 +293,14 @@ def test_kind_schema_for_explain(scheme: Scheme) -> None:
     assert foo["properties"]["apiVersion"]["description"].startswith("APIVersion defines")
     assert foo["properties"]["kind"]["description"].startswith("Kind is a string value")
     assert foo["properties"]["spec"]["properties"]["msg"]["description"] == "msg says hello"
+    assert set(foo["properties"]["spec"]["properties"]) == {"msg", "msg1"}
+    v2 = _doc(scheme, "hello.zeng.dev", "v2")["components"]["schemas"]["dev.zeng.hello.v2.Foo"]
+    assert v2["x-kubernetes-group-version-kind"] == [{"group": "hello.zeng.dev", "version": "v2", "kind": "Foo"}]
+    assert v2["description"] == "Foo is a sample resource with an image and its messages."
+    v2_spec = v2["properties"]["spec"]["properties"]
+    assert set(v2_spec) == {"image", "config"}
+    assert v2_spec["config"]["properties"]["msg"]["description"] == "msg says hello"
+    assert v2["properties"]["status"]["properties"]["phase"]["type"] == "string"
     foo_list = schemas["dev.zeng.hello.v1.FooList"]
     assert foo_list["x-kubernetes-group-version-kind"][0]["kind"] == "FooList"
     assert foo_list["properties"]["items"]["items"]["$ref"] == "#/components/schemas/dev.zeng.hello.v1.Foo"
@@ -273,11 +324,13 @@ def test_version_without_schema_preserves_unknown_fields(scheme: Scheme) -> None
 def test_schemas_do_not_alias_the_definition(scheme: Scheme) -> None:
     foos = scheme.resource("hello.zeng.dev", "foos")
     assert foos is not None
-    _doc(scheme, "hello.zeng.dev", "v1")
-    assert foos.versions[0].schema["properties"]["metadata"] == {"type": "object"}  # type: ignore[index]
+    for version in foos.versions:
+        _doc(scheme, "hello.zeng.dev", version.name)
+    for version in foos.versions:
+        assert version.schema["properties"]["metadata"] == {"type": "object"}  # type: ignore[index]
 
 
-@pytest.mark.parametrize("gv", [("", "v1"), ("hello.zeng.dev", "v1"), ("restaurant.wukong.com", "v1alpha1"),
+@pytest.mark.parametrize("gv", [("", "v1"), ("hello.zeng.dev", "v1"), ("hello.zeng.dev", "v2"), ("restaurant.wukong.com", "v1alpha1"),
                                 ("autobusi.group.cicd", "v1alpha"), ("example.kapi.dev", "v1"),
                                 ("example.kapi.dev", "v1beta1")])
 def test_v3_refs_resolve(scheme: Scheme, gv: tuple[str, str]) -> None:
@@ -298,13 +351,19 @@ def test_v2_document(scheme: Scheme) -> None:
     patch = doc["paths"]["/apis/hello.zeng.dev/v1/namespaces/{namespace}/foos/{name}"]["patch"]
     assert patch["x-kubernetes-group-version-kind"] == {"group": "hello.zeng.dev", "version": "v1", "kind": "Foo"}
     assert "application/merge-patch+json" in patch["consumes"]
-    assert "application/strategic-merge-patch+json" not in patch["consumes"]
+    assert "application/strategic-merge-patch+json" in patch["consumes"]  # typed: compiled in
+    pizza = doc["paths"]["/apis/restaurant.wukong.com/v1alpha1/namespaces/{namespace}/pizzas/{name}"]["patch"]
+    assert "application/merge-patch+json" in pizza["consumes"]
+    assert "application/strategic-merge-patch+json" not in pizza["consumes"]  # a CRD's custom resource
     params = {p["name"]: p for p in patch["parameters"]}
     assert params["fieldValidation"] == {**params["fieldValidation"], "in": "query", "type": "string"}
     assert params["body"]["in"] == "body" and params["body"]["schema"]["$ref"] == f"#/definitions/{META}.Patch"
     assert patch["responses"]["200"]["schema"]["$ref"] == "#/definitions/dev.zeng.hello.v1.Foo"
     assert "application/json" in patch["produces"]
     assert "/api/v1/namespaces/{name}/status" in doc["paths"]
+    # every served version is in the one document, not only the preferred one
+    assert "/apis/hello.zeng.dev/v2/namespaces/{namespace}/foos/{name}" in doc["paths"]
+    assert {"dev.zeng.hello.v1.Foo", "dev.zeng.hello.v2.Foo"} <= set(doc["definitions"])
     assert "/apis/example.kapi.dev/v1beta1/widgets" in doc["paths"]
     for item in doc["paths"].values():
         for op in item.values():
