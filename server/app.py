@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from certs.layout import CertPaths
 from server.admission.chain import AdmissionChain
-from server.admission.interfaces import AdmissionPlugin, ObjectReader
+from server.admission.interfaces import ObjectReader
 from server.admission.jenkins_service_limit import JenkinsServiceLimit
 from server.admission.namespace_lifecycle import NamespaceGetter, NamespaceLifecycle
 from server.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissionWebhook
@@ -33,8 +33,9 @@ from server.controllers.lifecycle import LifecycleController
 from server.endpoints.context import ApiContext
 from server.endpoints.router import make_api_handler
 from server.plugins.apiexts import ApiextsApp, prefix_problem
-from server.plugins.loader import PluginError, installed_plugin_modules, load_plugins
-from server.plugins.typed import TypedConverter, TypedStrategy, definition_of
+from server.plugins.api import AdmissionFactory
+from server.plugins.loader import PluginSet, installed_plugin_modules
+from server.plugins.typed import TypedConverter, TypedStrategy
 from server.registry.reader import StoreReader
 from server.registry.store import Store, StoreOptions
 from server.registry.strategies import strategy_for
@@ -47,7 +48,6 @@ from server.scheme.crd import crd_files, definition_from_crd, load_crd_manifests
 from server.scheme.definitions import ResourceDef
 from server.scheme.registry import Scheme
 from server.storage.factory import create_storage
-from server.storage.memory import MemoryStorage
 from server.storage.interfaces import Storage
 
 DOCS_URL = "/kapi/docs"
@@ -99,40 +99,6 @@ def build_authentication(config: ServerConfig) -> UnionAuthenticator:
         client_ca_file=ca_crt if ca_crt.is_file() else None,
         allow_localhost=config.authn_allow_localhost,
     )
-
-
-AdmissionFactory = Callable[[ObjectReader], AdmissionPlugin]
-
-
-class PluginSet:
-    """What the loaded plugin modules add: typed resources, their storages, admission and routers."""
-
-    def __init__(self, module_names: tuple[str, ...]) -> None:
-        loaded = load_plugins(module_names)
-        self.definitions: list[ResourceDef] = []
-        self.storages: dict[tuple[str, str], Storage] = {}
-        self.admission: dict[str, AdmissionFactory] = {}
-        self.routers: list[Callable[[], Any]] = []
-        for module, plugin in loaded:
-            for group in plugin.groups:
-                for resource in group.resources:
-                    try:
-                        definition = definition_of(group.name, resource)
-                    except Exception as exc:  # a plugin's mistake stops the start with its name, not a traceback
-                        raise PluginError(f"plugin {module}: resource {resource.plural}.{group.name}: {exc}") from None
-                    self.definitions.append(definition)
-                    if resource.storage is not None:
-                        self.storages[(group.name, resource.plural)] = (
-                            MemoryStorage() if resource.storage == "memory" else resource.storage)  # type: ignore[assignment]
-            self.admission.update(plugin.admission)
-            self.routers.extend(plugin.routers)
-
-    def add_to(self, scheme: Scheme) -> None:
-        for definition in self.definitions:
-            try:
-                scheme.add(definition)
-            except ValueError as exc:
-                raise PluginError(str(exc)) from None
 
 
 class ConfigError(ValueError):

@@ -9,7 +9,14 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from server.plugins.api import Plugin
+from typing import Any, Callable
+
+from server.plugins.api import AdmissionFactory, Plugin
+from server.plugins.typed import definition_of
+from server.scheme.definitions import ResourceDef
+from server.scheme.registry import Scheme
+from server.storage.interfaces import Storage
+from server.storage.memory import MemoryStorage
 
 ENTRY_POINT_GROUP = "kapi.plugins"
 
@@ -41,3 +48,34 @@ def load_plugins(module_names: tuple[str, ...]) -> list[tuple[str, Plugin]]:
         if name not in seen:
             seen.append(name)
     return [(name, load_module_plugin(name)) for name in seen]
+
+
+class PluginSet:
+    """What the loaded plugin modules add: typed resources, their storages, admission and routers."""
+
+    def __init__(self, module_names: tuple[str, ...]) -> None:
+        loaded = load_plugins(module_names)
+        self.definitions: list[ResourceDef] = []
+        self.storages: dict[tuple[str, str], Storage] = {}
+        self.admission: dict[str, AdmissionFactory] = {}
+        self.routers: list[Callable[[], Any]] = []
+        for module, plugin in loaded:
+            for group in plugin.groups:
+                for resource in group.resources:
+                    try:
+                        definition = definition_of(group.name, resource)
+                    except Exception as exc:  # a plugin's mistake stops the start with its name, not a traceback
+                        raise PluginError(f"plugin {module}: resource {resource.plural}.{group.name}: {exc}") from None
+                    self.definitions.append(definition)
+                    if resource.storage is not None:
+                        self.storages[(group.name, resource.plural)] = (
+                            MemoryStorage() if resource.storage == "memory" else resource.storage)  # type: ignore[assignment]
+            self.admission.update(plugin.admission)
+            self.routers.extend(plugin.routers)
+
+    def add_to(self, scheme: Scheme) -> None:
+        for definition in self.definitions:
+            try:
+                scheme.add(definition)
+            except ValueError as exc:
+                raise PluginError(str(exc)) from None
