@@ -79,7 +79,10 @@ class CRDController:
         reason, why = self.conflict(definition)
         if not why:
             key = (definition.group, definition.plural)
-            if self._scheme.resource(*key) != definition or key not in self._stores:
+            current = self._scheme.resource(*key)
+            # `converter` is left out of ResourceDef equality: a changed conversion webhook is compared here.
+            if (current is None or current != definition or current.converter != definition.converter
+                    or key not in self._stores):
                 self._scheme.replace(definition)
                 self._stores[key] = self._make_store(definition)
         await self._write_status(crd, definition, reason, why)

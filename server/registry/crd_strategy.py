@@ -35,6 +35,18 @@ class CRDStrategy(Strategy):
         super().prepare_for_create(obj)
         obj["status"] = {"conditions": [], "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": []}
 
+    def default(self, obj: Object) -> None:
+        """kube's v1 defaults for `spec.conversion`: strategy None, a webhook service on port 443."""
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        conversion = spec.setdefault("conversion", {"strategy": "None"})
+        webhook = conversion.get("webhook") if isinstance(conversion, dict) else None
+        client = webhook.get("clientConfig") if isinstance(webhook, dict) else None
+        service = client.get("service") if isinstance(client, dict) else None
+        if isinstance(service, dict):
+            service.setdefault("port", 443)
+
     def validate(self, obj: Object, *, creating: bool) -> list[Cause]:
         causes = super().validate(obj, creating=creating)
         raw_spec = obj.get("spec")

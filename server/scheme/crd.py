@@ -10,8 +10,11 @@ from typing import Any, Iterable
 
 import yaml
 
-from server.api.errors import Cause, field_not_supported, field_required, field_value_invalid
+from server.api.errors import Cause, field_forbidden, field_not_supported, field_required, field_value_invalid
+from server.scheme.conversion_webhook import WebhookConverter
 from server.scheme.definitions import PrinterColumn, ResourceDef, ScaleDef, VersionDef
+from server.webhook import ClientConfig
+from server.webhook.validation import client_config_causes, required, review_version, review_versions_causes
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -67,6 +70,44 @@ def _scale(version: dict[str, Any], index: int, errors: list[Cause]) -> ScaleDef
     return ScaleDef(str(spec_path), str(status_path), str(raw.get("labelSelectorPath") or ""))
 
 
+def _conversion(spec: dict[str, Any], errors: list[Cause]) -> tuple[dict[str, Any], str] | None:
+    """`spec.conversion` checked as kube checks its internal form; (clientConfig, review version) for a webhook.
+
+    kube validates after converting v1 to its internal version, so the errors name
+    `spec.conversion.webhookClientConfig` and `spec.conversion.conversionReviewVersions`.
+    """
+    conversion = spec.get("conversion")
+    if conversion is None:
+        return None
+    if not isinstance(conversion, dict):
+        errors.append(field_value_invalid("spec.conversion", conversion, "must be an object"))
+        return None
+    strategy = conversion.get("strategy")
+    webhook = conversion.get("webhook") if isinstance(conversion.get("webhook"), dict) else {}
+    client, versions = webhook.get("clientConfig"), webhook.get("conversionReviewVersions")
+    if not strategy:
+        errors.append(required("spec.conversion.strategy"))
+    elif strategy not in ("None", "Webhook"):
+        errors.append(field_not_supported("spec.conversion.strategy", strategy, ["None", "Webhook"]))
+    if strategy != "Webhook":
+        if client is not None:
+            errors.append(field_forbidden("spec.conversion.webhookClientConfig",
+                                          "should not be set when strategy is not set to Webhook"))
+        if versions:
+            errors.append(field_forbidden("spec.conversion.conversionReviewVersions",
+                                          "should not be set when strategy is not set to Webhook"))
+        return None
+    found = len(errors)
+    if client is None:
+        errors.append(required("spec.conversion.webhookClientConfig", "required when strategy is set to Webhook"))
+    else:
+        errors.extend(client_config_causes("spec.conversion.webhookClientConfig", client))
+    errors.extend(review_versions_causes("spec.conversion.conversionReviewVersions", versions, say_which=False))
+    if len(errors) > found:
+        return None
+    return client, review_version(versions)
+
+
 def definition_from_crd(crd: dict[str, Any]) -> ResourceDef:
     """Turn one CRD object into a ResourceDef, or raise CRDError listing what is wrong."""
     errors: list[Cause] = []
@@ -118,8 +159,13 @@ def definition_from_crd(crd: dict[str, Any]) -> ResourceDef:
     if versions and sum(v.storage for v in versions) != 1:
         errors.append(Cause("FieldValueInvalid", "Invalid value: must have exactly one version marked as storage "
                             "version", "spec.versions"))
+    webhook = _conversion(spec, errors)
     if errors:
         raise CRDError(errors)
+    converter = None
+    if webhook is not None:  # strategy None keeps kube's apiVersion-only conversion (converter None)
+        storage = next(v.name for v in versions if v.storage)
+        converter = WebhookConverter(str(group), str(kind), storage, ClientConfig.from_api(webhook[0]), webhook[1])
     return ResourceDef(
         group=str(group),
         kind=str(kind),
@@ -130,6 +176,7 @@ def definition_from_crd(crd: dict[str, Any]) -> ResourceDef:
         short_names=tuple(names.get("shortNames") or ()),
         categories=tuple(names.get("categories") or ()),
         list_kind=str(names.get("listKind") or ""),
+        converter=converter,
     )
 
 

@@ -1,0 +1,178 @@
+"""Admission webhooks end to end: kubectl applies webhook configurations, kapi calls HTTPS webhooks in this test."""
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import yaml
+
+from certs import pki
+
+Review = dict[str, Any]
+
+
+class AdmissionServer:
+    """An HTTPS AdmissionReview endpoint in a thread: `routes[path](request) -> response fields`."""
+
+    def __init__(self, tmp: Path) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
+        ca, ca_key = pki.make_ca("e2e-webhook-ca")
+        cert, key = pki.issue_serving_cert(ca, ca_key, ["127.0.0.1"])
+        (tmp / "tls.crt").write_bytes(pki.cert_pem(cert))
+        (tmp / "tls.key").write_bytes(pki.key_pem(key))
+        self.ca_bundle = base64.b64encode(pki.cert_pem(ca)).decode()
+        self.routes: dict[str, Callable[[Review], dict[str, Any]]] = {}
+        self.requests: list[Review] = []
+        outer = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                request = review["request"]
+                outer.requests.append(request)
+                fields = outer.routes[self.path.partition("?")[0]](request)
+                body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                                   "response": {"uid": request["uid"], "allowed": True, **fields}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tmp / "tls.crt", tmp / "tls.key")
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        # Clients that hang up (timeouts, refused certificates) are expected: no tracebacks on stderr.
+        self.httpd.handle_error = lambda *_args: None  # type: ignore[method-assign]
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def client_config(self, path: str) -> dict[str, Any]:
+        return {"url": f"https://127.0.0.1:{self.httpd.server_address[1]}{path}", "caBundle": self.ca_bundle}
+
+
+@pytest.fixture
+def hooks(tmp_path: Path) -> Iterator[AdmissionServer]:
+    server = AdmissionServer(tmp_path / "webhook")
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+def webhook(name: str, client_config: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"name": name, "clientConfig": client_config, "sideEffects": "None", "admissionReviewVersions": ["v1"],
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                       "resources": ["configmaps"]}], **extra}
+
+
+def configuration(kind: str, name: str, *hooks_: dict[str, Any]) -> str:
+    return yaml.safe_dump({"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
+                           "metadata": {"name": name}, "webhooks": list(hooks_)})
+
+
+def json_patch(*operations: dict[str, Any]) -> dict[str, Any]:
+    return {"patchType": "JSONPatch", "patch": base64.b64encode(json.dumps(list(operations)).encode()).decode()}
+
+
+def test_mutating_webhook_changes_what_kubectl_stores(kapi_factory: Any, hooks: AdmissionServer) -> None:
+    kapi = kapi_factory()
+    hooks.routes["/mutate"] = lambda _request: json_patch(
+        {"op": "add", "path": "/metadata/labels", "value": {"injected-by": "webhook"}},
+        {"op": "replace", "path": "/data/color", "value": "blue"})
+    out = kapi.kubectl("apply", "-f", "-", input=configuration(
+        "MutatingWebhookConfiguration", "injector", webhook("inject.kapi.test", hooks.client_config("/mutate"))))
+    assert "mutatingwebhookconfiguration.admissionregistration.k8s.io/injector created" in out.stdout
+    table = kapi.kubectl("get", "mutatingwebhookconfigurations").stdout.split()
+    assert table[:3] == ["NAME", "WEBHOOKS", "AGE"] and table[3:5] == ["injector", "1"]
+
+    kapi.kubectl("create", "configmap", "paint", "--from-literal=color=red")
+    stored = json.loads(kapi.kubectl("get", "configmap", "paint", "-o", "json").stdout)
+    assert stored["metadata"]["labels"] == {"injected-by": "webhook"}
+    assert stored["data"] == {"color": "blue"}
+    request = hooks.requests[-1]
+    assert (request["operation"], request["namespace"], request["name"]) == ("CREATE", "default", "paint")
+    assert request["object"]["data"] == {"color": "red"} and request["userInfo"]["username"]
+
+    hook = json.loads(kapi.kubectl("get", "mutatingwebhookconfiguration", "injector", "-o", "json").stdout)
+    assert {k: hook["webhooks"][0][k] for k in ("failurePolicy", "matchPolicy", "timeoutSeconds",
+                                                "reinvocationPolicy")} == \
+        {"failurePolicy": "Fail", "matchPolicy": "Equivalent", "timeoutSeconds": 10, "reinvocationPolicy": "Never"}
+
+    again = kapi.kubectl("apply", "-f", "-", input=configuration(  # a three-way merge keyed by webhook name
+        "MutatingWebhookConfiguration", "injector",
+        webhook("inject.kapi.test", hooks.client_config("/mutate"), timeoutSeconds=5)))
+    assert "mutatingwebhookconfiguration.admissionregistration.k8s.io/injector configured" in again.stdout
+    hook = json.loads(kapi.kubectl("get", "mutatingwebhookconfiguration", "injector", "-o", "json").stdout)
+    assert len(hook["webhooks"]) == 1 and hook["webhooks"][0]["timeoutSeconds"] == 5
+
+
+def test_validating_webhook_refuses_with_its_message(kapi_factory: Any, hooks: AdmissionServer) -> None:
+    kapi = kapi_factory()
+
+    def judge(request: Review) -> dict[str, Any]:
+        if request["name"].startswith("bad"):
+            return {"allowed": False, "status": {"code": 403, "message": "names starting with bad are refused"}}
+        return {"warnings": ["checked by judge.kapi.test"]}
+
+    hooks.routes["/judge"] = judge
+    kapi.kubectl("apply", "-f", "-", input=configuration(
+        "ValidatingWebhookConfiguration", "judge", webhook("judge.kapi.test", hooks.client_config("/judge"))))
+    refused = kapi.kubectl("create", "configmap", "bad-one", "--from-literal=a=b", check=False)
+    assert refused.returncode != 0
+    assert 'admission webhook "judge.kapi.test" denied the request: names starting with bad are refused' \
+        in refused.stderr
+    assert kapi.kubectl("get", "configmap", "bad-one", check=False).returncode != 0
+
+    allowed = kapi.kubectl("create", "configmap", "good-one", "--from-literal=a=b")
+    assert "configmap/good-one created" in allowed.stdout
+    assert "Warning: checked by judge.kapi.test" in allowed.stderr
+
+    dry = kapi.kubectl("create", "configmap", "bad-dry", "--from-literal=a=b", "--dry-run=server", check=False)
+    assert dry.returncode != 0 and "denied the request" in dry.stderr  # sideEffects None: called on dry runs too
+    assert hooks.requests[-1]["dryRun"] is True
+
+    broken = kapi.kubectl("apply", "-f", "-", check=False, input=configuration(
+        "ValidatingWebhookConfiguration", "broken", {"name": "broken.kapi.test", "rules": []}))
+    assert broken.returncode != 0
+    for text in ("webhooks[0].clientConfig: Required value: exactly one of url or service is required",
+                 "webhooks[0].sideEffects: Required value: must specify one of None, NoneOnDryRun",
+                 "webhooks[0].admissionReviewVersions: Required value: must specify one of v1, v1beta1"):
+        assert text in broken.stderr
+
+
+def test_failure_policy_decides_when_the_webhook_is_down(kapi_factory: Any, hooks: AdmissionServer) -> None:
+    kapi = kapi_factory()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = {"url": f"https://127.0.0.1:{port}/validate", "caBundle": hooks.ca_bundle}
+    kapi.kubectl("apply", "-f", "-", input=configuration(
+        "ValidatingWebhookConfiguration", "down", webhook("down.kapi.test", down, timeoutSeconds=3)))
+    refused = kapi.kubectl("create", "configmap", "blocked", "--from-literal=a=b", check=False)
+    assert refused.returncode != 0
+    assert (f'Internal error occurred: failed calling webhook "down.kapi.test": failed to call webhook: '
+            f'Post "https://127.0.0.1:{port}/validate?timeout=3s": dial tcp 127.0.0.1:{port}: connect: '
+            "connection refused") in refused.stderr
+
+    kapi.kubectl("patch", "validatingwebhookconfiguration", "down", "--type=json",
+                 "-p", '[{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"}]')
+    assert "configmap/blocked created" in kapi.kubectl("create", "configmap", "blocked", "--from-literal=a=b").stdout
+
+    # A service reference: kapi has no cluster network, so it cannot be reached and Ignore lets writes through.
+    service = {"service": {"namespace": "default", "name": "nowhere", "path": "/mutate"}}
+    kapi.kubectl("apply", "-f", "-", input=configuration(
+        "MutatingWebhookConfiguration", "svc", webhook("svc.kapi.test", service, failurePolicy="Ignore",
+                                                       timeoutSeconds=2)))
+    assert "configmap/through created" in kapi.kubectl("create", "configmap", "through", "--from-literal=a=b").stdout

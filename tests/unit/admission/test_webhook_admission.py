@@ -1,0 +1,372 @@
+"""Mutating and validating admission webhooks over real Stores and a real HTTPS webhook server."""
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from certs import pki
+from server.admission.chain import AdmissionChain
+from server.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissionWebhook
+from server.api import errors
+from server.api.user import UserInfo
+from server.registry.reader import StoreReader
+from server.registry.store import Store, WriteOptions
+from server.registry.strategies import strategy_for
+from server.scheme.builtin import NAMESPACES
+from server.scheme.builtin_admission import ADMISSION_REGISTRATION
+from server.scheme.builtin_core import CONFIG_MAPS
+from server.storage import keys
+from server.storage.memory import MemoryStorage
+from server.webhook.client import close_clients
+
+Review = dict[str, Any]
+Answer = Callable[[Review], Any]
+GROUP = "admissionregistration.k8s.io"
+
+
+class WebhookServer:
+    """HTTPS AdmissionReview endpoint: `routes[path](review) -> response dict` (uid and allowed filled in)."""
+
+    def __init__(self, tmp: Path) -> None:
+        ca, ca_key = pki.make_ca("admission-test-ca")
+        cert, key = pki.issue_serving_cert(ca, ca_key, ["127.0.0.1"])
+        (tmp / "tls.crt").write_bytes(pki.cert_pem(cert))
+        (tmp / "tls.key").write_bytes(pki.key_pem(key))
+        self.ca_bundle = base64.b64encode(pki.cert_pem(ca)).decode()
+        self.routes: dict[str, Answer] = {}
+        self.reviews: list[tuple[str, Review]] = []
+        outer = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                path = self.path.partition("?")[0]
+                review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.reviews.append((path, review))
+                answer = outer.routes[path](review)
+                if isinstance(answer, dict) and "response" not in answer:
+                    answer = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                              "response": {"uid": review["request"]["uid"], "allowed": True, **answer}}
+                body = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tmp / "tls.crt", tmp / "tls.key")
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        # Clients that hang up (timeouts, refused certificates) are expected: no tracebacks on stderr.
+        self.httpd.handle_error = lambda *_args: None  # type: ignore[method-assign]
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def client_config(self, path: str) -> dict[str, Any]:
+        return {"url": f"https://127.0.0.1:{self.httpd.server_address[1]}{path}", "caBundle": self.ca_bundle}
+
+    def paths(self) -> list[str]:
+        return [p for p, _ in self.reviews]
+
+
+class CountingReader(StoreReader):
+    """The StoreReader, counting lists: a server without webhooks must not list on every write."""
+
+    lists = 0
+
+    async def list(self, group: str, resource: str, namespace: str = "") -> list[dict[str, Any]]:
+        self.lists += 1
+        return await super().list(group, resource, namespace)
+
+
+class World:
+    def __init__(self, hooks: WebhookServer) -> None:
+        self.hooks = hooks
+        self.storage = MemoryStorage()
+        self.stores: dict[tuple[str, str], Store] = {}
+        self.reader = CountingReader(self.stores)
+        chain = AdmissionChain([MutatingAdmissionWebhook(self.reader), ValidatingAdmissionWebhook(self.reader)])
+        for d in (NAMESPACES, CONFIG_MAPS, *ADMISSION_REGISTRATION):
+            self.stores[(d.group, d.plural)] = Store(strategy_for(d), self.storage, chain)
+
+    def store(self, plural: str) -> Store:
+        return next(s for (_, p), s in self.stores.items() if p == plural)
+
+    async def namespace(self, name: str, **labels: str) -> None:
+        await self.store("namespaces").create("", {"metadata": {"name": name, "labels": labels}}, "v1", WriteOptions())
+
+    async def configure(self, kind: str, *webhooks: dict[str, Any], name: str = "cfg") -> dict[str, Any]:
+        plural = kind.lower() + "s"
+        obj = {"apiVersion": f"{GROUP}/v1", "kind": kind, "metadata": {"name": name}, "webhooks": list(webhooks)}
+        return await self.store(plural).create("", obj, "v1", WriteOptions())
+
+    def hook(self, name: str, path: str = "", **extra: Any) -> dict[str, Any]:
+        spec = {"name": name, "clientConfig": self.hooks.client_config(path or "/" + name.split(".")[0]),
+                "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                           "resources": ["configmaps"]}],
+                "sideEffects": "None", "admissionReviewVersions": ["v1"]}
+        spec.update(extra)
+        return spec
+
+    async def create_cm(self, name: str = "cm", namespace: str = "default", opts: WriteOptions | None = None,
+                        **labels: str) -> dict[str, Any]:
+        obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels},
+               "data": {"k": "v"}}
+        return await self.store("configmaps").create(namespace, obj, "v1", opts or WriteOptions())
+
+
+@pytest.fixture
+def hooks(tmp_path: Path) -> Iterator[WebhookServer]:
+    server = WebhookServer(tmp_path)
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+@pytest.fixture
+async def world(hooks: WebhookServer) -> Any:
+    w = World(hooks)
+    await w.namespace("default")
+    yield w
+    await close_clients()
+
+
+def add_label(key: str, value: str) -> Answer:
+    patch = [{"op": "add", "path": f"/metadata/labels/{key}", "value": value}]
+    return lambda _review: {"patchType": "JSONPatch", "patch": base64.b64encode(json.dumps(patch).encode()).decode()}
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_no_configurations_no_listing(world: World) -> None:
+    await world.create_cm()
+    assert world.reader.lists == 0 and world.hooks.reviews == []
+
+
+async def test_configurations_get_kube_defaults(world: World) -> None:
+    stored = await world.configure("MutatingWebhookConfiguration", world.hook("m.example.com"))
+    hook = stored["webhooks"][0]
+    assert (hook["failurePolicy"], hook["matchPolicy"], hook["timeoutSeconds"], hook["reinvocationPolicy"]) == \
+        ("Fail", "Equivalent", 10, "Never")
+    assert hook["namespaceSelector"] == {} and hook["objectSelector"] == {} and hook["rules"][0]["scope"] == "*"
+
+
+async def test_required_fields_are_422_with_kube_causes(world: World) -> None:
+    with pytest.raises(errors.Invalid) as exc:
+        await world.configure("ValidatingWebhookConfiguration", {"rules": []}, {"name": "short", "clientConfig": {
+            "url": "http://x"}, "sideEffects": "Some", "admissionReviewVersions": ["v9"]})
+    causes = {c.field: c.message for c in exc.value.causes}
+    assert causes["webhooks[0].name"] == "Required value"
+    assert causes["webhooks[0].clientConfig"] == "Required value: exactly one of url or service is required"
+    assert causes["webhooks[0].sideEffects"] == "Required value: must specify one of None, NoneOnDryRun"
+    assert causes["webhooks[0].admissionReviewVersions"] == "Required value: must specify one of v1, v1beta1"
+    assert causes["webhooks[1].name"].endswith("should be a domain with at least three segments separated by dots")
+    assert causes["webhooks[1].clientConfig.url"].startswith('Invalid value: "http": \'https\' is the only allowed')
+    assert causes["webhooks[1].sideEffects"] == \
+        'Unsupported value: "Some": supported values: "None", "NoneOnDryRun"'
+    assert causes["webhooks[1].admissionReviewVersions"] == \
+        'Invalid value: []string{"v9"}: must include at least one of v1, v1beta1'
+    assert exc.value.code == 422
+
+
+async def test_mutating_webhook_patches_and_sees_the_request(world: World) -> None:
+    world.hooks.routes["/mutate"] = add_label("mutated", "yes")
+    await world.configure("MutatingWebhookConfiguration", world.hook("mutate.example.com"))
+    created = await world.create_cm(opts=WriteOptions(user=UserInfo("alice", groups=("devs",))))
+    assert created["metadata"]["labels"] == {"mutated": "yes"}
+    stored = await world.store("configmaps").get("default", "cm", "v1")
+    assert stored["metadata"]["labels"] == {"mutated": "yes"}
+    request = world.hooks.reviews[0][1]["request"]
+    assert world.hooks.reviews[0][1]["apiVersion"] == "admission.k8s.io/v1"
+    assert request["kind"] == {"group": "", "version": "v1", "kind": "ConfigMap"}
+    assert request["resource"] == {"group": "", "version": "v1", "resource": "configmaps"}
+    assert request["requestKind"] == request["kind"] and request["requestResource"] == request["resource"]
+    assert (request["operation"], request["namespace"], request["name"]) == ("CREATE", "default", "cm")
+    assert request["userInfo"] == {"username": "alice", "groups": ["devs"]}
+    assert request["object"]["data"] == {"k": "v"} and request["oldObject"] is None
+    assert request["dryRun"] is False and request["options"]["kind"] == "CreateOptions"
+
+
+async def test_update_sends_the_old_object(world: World) -> None:
+    world.hooks.routes["/v"] = lambda _r: {}
+    await world.create_cm()
+    await world.configure("ValidatingWebhookConfiguration", world.hook("v.example.com"))
+    await world.store("configmaps").patch("default", "cm", "v1", "", lambda o: {**o, "data": {"k": "new"}},
+                                          WriteOptions())
+    request = world.hooks.reviews[-1][1]["request"]
+    assert request["operation"] == "UPDATE" and request["options"]["kind"] == "UpdateOptions"
+    assert request["oldObject"]["data"] == {"k": "v"} and request["object"]["data"] == {"k": "new"}
+
+
+@pytest.mark.parametrize(("status", "code", "reason", "message"), [
+    ({"message": "no thanks"}, 403, "", 'admission webhook "deny.example.com" denied the request: no thanks'),
+    ({"code": 422, "reason": "Invalid", "message": "bad"}, 422, "Invalid",
+     'admission webhook "deny.example.com" denied the request: bad'),
+    (None, 403, "", 'admission webhook "deny.example.com" denied the request without explanation'),
+])
+async def test_validating_webhook_refusal_is_the_webhooks_status(world: World, status: Any, code: int,
+                                                                 reason: str, message: str) -> None:
+    world.hooks.routes["/deny"] = lambda _r: {"allowed": False, **({"status": status} if status else {})}
+    await world.configure("ValidatingWebhookConfiguration", world.hook("deny.example.com"))
+    with pytest.raises(errors.StatusError) as exc:
+        await world.create_cm()
+    assert (exc.value.code, exc.value.message) == (code, message)
+    rendered = exc.value.to_status()
+    assert rendered.get("reason", "") == reason and rendered["code"] == code
+    with pytest.raises(errors.NotFound):
+        await world.store("configmaps").get("default", "cm", "v1")
+
+
+async def test_failure_policy_fail_and_ignore(world: World) -> None:
+    port = closed_port()
+    down = {"url": f"https://127.0.0.1:{port}/", "caBundle": world.hooks.ca_bundle}
+    await world.configure("ValidatingWebhookConfiguration",
+                          world.hook("down.example.com", clientConfig=down, failurePolicy="Ignore"), name="a")
+    await world.create_cm("allowed")
+    await world.configure("ValidatingWebhookConfiguration", world.hook("closed.example.com", clientConfig=down),
+                          name="b")
+    with pytest.raises(errors.StatusError) as exc:
+        await world.create_cm("refused")
+    assert exc.value.code == 500 and exc.value.reason == "InternalError"
+    assert exc.value.message == (
+        f'Internal error occurred: failed calling webhook "closed.example.com": failed to call webhook: '
+        f'Post "https://127.0.0.1:{port}/?timeout=10s": dial tcp 127.0.0.1:{port}: connect: connection refused')
+
+
+async def test_a_response_for_another_uid_is_a_call_failure(world: World) -> None:
+    world.hooks.routes["/uid"] = lambda _r: {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                                             "response": {"uid": "other", "allowed": True}}
+    await world.configure("ValidatingWebhookConfiguration", world.hook("uid.example.com"))
+    with pytest.raises(errors.StatusError) as exc:
+        await world.create_cm()
+    assert "received invalid webhook response: expected response.uid=" in exc.value.message
+    assert exc.value.message.endswith('got "other"') and exc.value.code == 500
+
+
+async def test_warnings_reach_the_write_options(world: World) -> None:
+    world.hooks.routes["/warn"] = lambda _r: {"warnings": ["careful now"]}
+    await world.configure("ValidatingWebhookConfiguration", world.hook("warn.example.com"))
+    opts = WriteOptions()
+    await world.create_cm(opts=opts)
+    assert "careful now" in opts.warnings
+
+
+async def test_rules_select_operations_resources_and_scope(world: World) -> None:
+    world.hooks.routes["/r"] = lambda _r: {}
+    rules = [
+        {"operations": ["DELETE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]},
+        {"operations": ["*"], "apiGroups": ["apps"], "apiVersions": ["*"], "resources": ["*"]},
+        {"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["configmaps/status"]},
+        {"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"], "scope": "Cluster"},
+    ]
+    await world.configure("ValidatingWebhookConfiguration", world.hook("r.example.com", rules=rules))
+    await world.create_cm()
+    assert world.hooks.reviews == []
+    await world.namespace("other")  # cluster-scoped: the Cluster-scope rule matches
+    assert [r["request"]["namespace"] for _, r in world.hooks.reviews] == ["other"]
+    await world.store("configmaps").delete("default", "cm", "v1", None, WriteOptions())
+    request = world.hooks.reviews[-1][1]["request"]
+    assert request["operation"] == "DELETE" and request["object"] is None
+    assert request["oldObject"]["metadata"]["name"] == "cm" and request["options"]["kind"] == "DeleteOptions"
+
+
+async def test_configurations_themselves_never_reach_webhooks(world: World) -> None:
+    world.hooks.routes["/all"] = lambda _r: {"allowed": False}
+    everything = [{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"]}]
+    await world.configure("ValidatingWebhookConfiguration", world.hook("all.example.com", rules=everything))
+    await world.configure("MutatingWebhookConfiguration", world.hook("m.example.com", "/all"), name="second")
+    assert world.hooks.reviews == []
+
+
+async def test_namespace_and_object_selectors(world: World) -> None:
+    world.hooks.routes["/sel"] = lambda _r: {"allowed": False}
+    await world.namespace("prod", env="prod")
+    await world.namespace("dev", env="dev")
+    await world.configure("ValidatingWebhookConfiguration", world.hook(
+        "sel.example.com",
+        namespaceSelector={"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod"]}]},
+        objectSelector={"matchLabels": {"guard": "on"}}))
+    await world.create_cm("a", "dev", guard="on")
+    await world.create_cm("b", "prod")
+    with pytest.raises(errors.StatusError):
+        await world.create_cm("c", "prod", guard="on")
+    by_name = {"kubernetes.io/metadata.name": "dev"}
+    await world.configure("MutatingWebhookConfiguration", world.hook(
+        "byname.example.com", "/sel", namespaceSelector={"matchLabels": by_name}), name="m")
+    with pytest.raises(errors.StatusError):
+        await world.create_cm("d", "dev")
+
+
+async def test_dry_run_and_side_effects(world: World) -> None:
+    world.hooks.routes["/safe"] = lambda _r: {}
+    await world.configure("ValidatingWebhookConfiguration", world.hook("safe.example.com",
+                                                                       sideEffects="NoneOnDryRun"))
+    await world.create_cm("dry", opts=WriteOptions(dry_run=True))
+    assert world.hooks.reviews[-1][1]["request"]["dryRun"] is True
+    # A configuration kube v1 would no longer accept (sideEffects Some), stored before validation existed.
+    legacy = {"apiVersion": f"{GROUP}/v1", "kind": "ValidatingWebhookConfiguration",
+              "metadata": {"name": "legacy", "uid": "u1"},
+              "webhooks": [world.hook("legacy.example.com", "/safe", sideEffects="Some")]}
+    await world.storage.create(keys.object_key(GROUP, "validatingwebhookconfigurations", "", "legacy"), legacy)
+    with pytest.raises(errors.BadRequest) as exc:
+        await world.create_cm("dry2", opts=WriteOptions(dry_run=True))
+    assert exc.value.message == 'admission webhook "legacy.example.com" does not support dry run'
+    await world.create_cm("wet")  # without dry run it is called as usual
+
+
+async def test_reinvocation_if_needed(world: World) -> None:
+    world.hooks.routes["/first"] = lambda r: add_label("first", str(sum(p == "/first" for p in world.hooks.paths())))(r)
+    world.hooks.routes["/second"] = add_label("second", "x")
+    await world.configure("MutatingWebhookConfiguration", world.hook("first.example.com", reinvocationPolicy="IfNeeded"),
+                          world.hook("second.example.com"))
+    created = await world.create_cm()
+    assert world.hooks.paths() == ["/first", "/second", "/first"]
+    assert created["metadata"]["labels"] == {"first": "2", "second": "x"}
+
+
+async def test_validating_webhooks_run_concurrently(world: World) -> None:
+    def slow(_review: Review) -> dict[str, Any]:
+        time.sleep(0.6)
+        return {}
+
+    world.hooks.routes["/slow"] = slow
+    await world.configure("ValidatingWebhookConfiguration", world.hook("a.example.com", "/slow"),
+                          world.hook("b.example.com", "/slow"), world.hook("c.example.com", "/slow"))
+    started = time.monotonic()
+    await world.create_cm()
+    assert time.monotonic() - started < 1.5 and len(world.hooks.reviews) == 3
+
+
+async def test_a_patched_object_is_still_validated(world: World) -> None:
+    world.hooks.routes["/bad"] = add_label("bad", "not a valid label value!")
+    await world.configure("MutatingWebhookConfiguration", world.hook("bad.example.com"))
+    with pytest.raises(errors.Invalid) as exc:
+        await world.create_cm()
+    assert exc.value.causes[0].field == "metadata.labels"
+
+
+async def test_a_patch_for_a_delete_is_an_internal_error(world: World) -> None:
+    world.hooks.routes["/del"] = add_label("x", "y")
+    await world.create_cm()
+    rule = [{"operations": ["DELETE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}]
+    await world.configure("MutatingWebhookConfiguration", world.hook("del.example.com", rules=rule))
+    with pytest.raises(errors.StatusError) as exc:
+        await world.store("configmaps").delete("default", "cm", "v1", None, WriteOptions())
+    assert exc.value.code == 500 and "attempted to modify the object" in exc.value.message
