@@ -222,6 +222,8 @@ def serve_foreground(config: ServerConfig, log_level: str, log_file: Optional[Pa
             if certs is not None:
                 certs.result()
             reach_backend(config, console)
+            if config.plugins and os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())  # `--plugin mod` finds mod.py here, as uvicorn's --app-dir "."
             app = create_app(config)
             kubeconfig = write_start_kubeconfig(config)
         except CertError as exc:
