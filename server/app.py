@@ -144,7 +144,8 @@ def create_app(config: ServerConfig) -> KapiApp:
         except errors.NotFound:
             return None
 
-    admission = build_admission(config.admission_plugins, StoreReader(stores), get_namespace, plugins.admission)
+    reader = StoreReader(stores, lambda group, resource: lifecycle.collection(group, resource))
+    admission = build_admission(config.admission_plugins, reader, get_namespace, plugins.admission)
     options = StoreOptions(
         unrestricted_update=config.unrestricted_update,
         continue_key=secrets.token_bytes(32),  # continue tokens are valid for this process only
@@ -162,7 +163,7 @@ def create_app(config: ServerConfig) -> KapiApp:
             stores[(definition.group, definition.plural)] = make_store(definition)
     crd_key = (CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural)
     crd_controller = CRDController(scheme, stores, stores[crd_key], make_store)
-    lifecycle = LifecycleController(scheme, stores, storage)
+    lifecycle = LifecycleController(scheme, stores, storage, kept=[(d.group, d.plural) for d in ADMISSION_REGISTRATION])
 
     ctx = ApiContext(
         scheme=scheme,

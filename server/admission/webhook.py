@@ -1,8 +1,8 @@
 """MutatingAdmissionWebhook and ValidatingAdmissionWebhook: kube's dynamic admission, over HTTPS.
 
-On every write the stored Mutating-/ValidatingWebhookConfigurations are read
-through the `ObjectReader` (a count first, so a server without webhooks pays
-one cheap call per write), the webhooks whose rules and selectors match are
+On every write the Mutating-/ValidatingWebhookConfigurations are read through
+the `ObjectReader`, which answers from the lifecycle controller's watch-fed
+copy (kube's informer: no storage read per write), the webhooks whose rules and selectors match are
 called with an AdmissionReview, and their answers applied as kube-apiserver
 applies them:
 

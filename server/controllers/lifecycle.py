@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Iterable
 
 from server.api import errors
 from server.registry.store import Store, WriteOptions
@@ -30,6 +30,7 @@ from server.storage.interfaces import RevisionTooOldError, Storage, WatchEvent, 
 log = logging.getLogger("kapi.controllers.lifecycle")
 Object = dict[str, Any]
 Ref = tuple[tuple[str, str], str, str]  # (store key, namespace, name)
+NAMESPACES_KEY = ("", "namespaces")
 FOREGROUND, ORPHAN, NAMESPACE_FINALIZER = "foregroundDeletion", "orphan", "kubernetes"
 
 
@@ -38,11 +39,14 @@ def _group_of(api_version: str) -> str:
 
 
 class LifecycleController:
-    def __init__(self, scheme: Scheme, stores: dict[tuple[str, str], Store], storage: Storage) -> None:
+    def __init__(self, scheme: Scheme, stores: dict[tuple[str, str], Store], storage: Storage,
+                 kept: Iterable[tuple[str, str]] = ()) -> None:
         self._scheme, self._stores, self._storage = scheme, stores, storage
         self._dependents: dict[str, set[Ref]] = {}  # owner uid -> dependents
         self._owners_of: dict[Ref, set[str]] = {}
-        self._namespaces: dict[str, Object] = {}  # as last seen in the watch
+        # Whole collections as last seen in the watch (namespaces, and what admission reads on every write).
+        self._kept: dict[tuple[str, str], dict[tuple[str, str], Object]] = {
+            key: {} for key in (NAMESPACES_KEY, *kept)}
         self._synced = False
 
     def namespace(self, name: str) -> Object | None:
@@ -51,7 +55,16 @@ class LifecycleController:
         The admission plugin's lister, as kube's NamespaceLifecycle uses an
         informer: creating an object costs no namespace read from storage.
         """
-        return self._namespaces.get(name) if self._synced else None
+        return self._kept[NAMESPACES_KEY].get(("", name)) if self._synced else None
+
+    def collection(self, group: str, resource: str) -> list[Object] | None:
+        """Every object of a kept collection (read-only), or None when it is not kept or not synced yet.
+
+        Admission webhooks read their configurations here on every write, as
+        kube's do from an informer, instead of from storage.
+        """
+        kept = self._kept.get((group, resource))
+        return list(kept.values()) if kept is not None and self._synced else None
 
     # -- lookups -------------------------------------------------------------------------
     def _store_for(self, obj: Object) -> Store | None:
@@ -70,11 +83,12 @@ class LifecycleController:
         ref = self._ref(obj)
         if ref is None:
             return
-        if ref[0] == ("", "namespaces"):
+        kept = self._kept.get(ref[0])
+        if kept is not None:
             if gone:
-                self._namespaces.pop(ref[2], None)
+                kept.pop(ref[1:], None)
             else:
-                self._namespaces[ref[2]] = obj
+                kept[ref[1:]] = obj
         for uid in self._owners_of.pop(ref, set()):
             self._dependents.get(uid, set()).discard(ref)
         if gone:
@@ -227,7 +241,8 @@ class LifecycleController:
         revision = await self._storage.current_revision()
         self._dependents.clear()
         self._owners_of.clear()
-        self._namespaces.clear()
+        for kept in self._kept.values():
+            kept.clear()
         self._synced = False
         pending = []
         for store in list(self._stores.values()):
