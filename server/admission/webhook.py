@@ -18,9 +18,10 @@ applies them:
   skipped under `Ignore`; a dry run reaching a webhook with side effects is
   a 400.
 
-The configuration objects themselves are never sent to webhooks.
-`matchPolicy: Equivalent` matches like `Exact` (kapi does not convert the
-object to the version a rule names).
+The configuration objects themselves are never sent to webhooks. With
+`matchPolicy: Equivalent` (the default) a webhook whose rules name another
+served version of the resource sees the objects converted to that version
+(`requestKind` keeps the request's), and its patch is converted back.
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ from server.admission.webhook_match import (
     namespace_labels_getter,
     namespace_matches,
     object_matches,
-    rules_match,
+    matching_version,
+    viewed_in,
 )
 from server.admission.webhook_review import (
     InvalidResponse,
@@ -71,6 +73,7 @@ class Hook:
 
     name: str
     spec: dict[str, Any]
+    version: str  # the version its rules matched: the request's, or an equivalent one
 
     @property
     def ignore_failures(self) -> bool:
@@ -106,10 +109,11 @@ class _WebhookPlugin(Plugin):
         hooks: list[Hook] = []
         for config in configs:
             for spec in config.get("webhooks") or []:
-                if not isinstance(spec, dict) or not rules_match(spec, attrs):
+                version = matching_version(spec, attrs) if isinstance(spec, dict) else ""
+                if not version:
                     continue
                 if await namespace_matches(spec, attrs, labels) and object_matches(spec, attrs):
-                    hooks.append(Hook(str(spec.get("name") or ""), spec))
+                    hooks.append(Hook(str(spec.get("name") or ""), spec, version))
         return hooks
 
     async def _call(self, hook: Hook, attrs: AdmissionAttributes) -> dict[str, Any]:
@@ -171,8 +175,9 @@ class MutatingAdmissionWebhook(_WebhookPlugin):
 
     async def _mutate(self, hook: Hook, attrs: AdmissionAttributes) -> bool:
         """Call one mutating webhook and apply its patch; whether the object changed."""
+        view = await viewed_in(attrs, hook.version)
         try:
-            response = await self._ask(hook, attrs)
+            response = await self._ask(hook, view)
             operations = decode_patch(response) if response is not None else []
         except InvalidResponse as exc:
             if hook.ignore_failures:
@@ -180,17 +185,19 @@ class MutatingAdmissionWebhook(_WebhookPlugin):
             raise internal_error(f"failed calling webhook {go_quote(hook.name)}: {exc}") from None
         if not operations:
             return False
-        if attrs.obj is None:
+        if attrs.obj is None or view.obj is None:
             raise internal_error(f"admission webhook {go_quote(hook.name)} attempted to modify the object, "
                                  "which is not supported for this operation")
         try:
-            patched = jsonpatch.JsonPatch(operations).apply(attrs.obj, in_place=False)
+            patched = jsonpatch.JsonPatch(operations).apply(view.obj, in_place=False)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
             raise internal_error(str(exc)) from None
         if not isinstance(patched, dict):
             raise internal_error(f"admission webhook {go_quote(hook.name)} patched the object into a non-object")
-        if patched == attrs.obj:
+        if patched == view.obj:
             return False
+        if view is not attrs and attrs.convert is not None:  # patched in the webhook's version: back to ours
+            patched = await attrs.convert(patched, attrs.version)
         attrs.obj.clear()
         attrs.obj.update(patched)
         return True
@@ -204,7 +211,8 @@ class ValidatingAdmissionWebhook(_WebhookPlugin):
         hooks = await self._hooks(attributes)
         if not hooks:
             return
-        results = await asyncio.gather(*(self._ask(h, attributes) for h in hooks), return_exceptions=True)
+        views = [await viewed_in(attributes, h.version) for h in hooks]
+        results = await asyncio.gather(*(self._ask(h, v) for h, v in zip(hooks, views)), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result

@@ -9,6 +9,7 @@ Namespace's own labels; cluster-scoped objects always match) and
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Awaitable, Callable, Mapping
 
 from server.api import errors
@@ -76,6 +77,32 @@ def rule_matches(rule: Mapping[str, Any], attrs: AdmissionAttributes) -> bool:
 def rules_match(hook: Mapping[str, Any], attrs: AdmissionAttributes) -> bool:
     rules = hook.get("rules")
     return any(isinstance(r, Mapping) and rule_matches(r, attrs) for r in (rules if isinstance(rules, list) else []))
+
+
+def matching_version(hook: Mapping[str, Any], attrs: AdmissionAttributes) -> str:
+    """The version the webhook is to see the request in; "" when its rules do not match.
+
+    The request's own version first; with `matchPolicy: Equivalent` (the default) another
+    served version of the same resource that a rule names, as kube's equivalent-resource matching.
+    """
+    if rules_match(hook, attrs):
+        return attrs.version
+    if hook.get("matchPolicy", "Equivalent") != "Equivalent" or attrs.convert is None:
+        return ""
+    for version in attrs.versions:
+        if version != attrs.version and rules_match(hook, replace(attrs, version=version)):
+            return version
+    return ""
+
+
+async def viewed_in(attrs: AdmissionAttributes, version: str) -> AdmissionAttributes:
+    """The request as a webhook matched in `version` sees it: objects converted, requestKind kept."""
+    if version == attrs.version or attrs.convert is None:
+        return attrs
+    convert = attrs.convert
+    return replace(attrs, version=version, request_version=attrs.version,
+                   obj=await convert(attrs.obj, version) if attrs.obj is not None else None,
+                   old_obj=await convert(attrs.old_obj, version) if attrs.old_obj is not None else None)
 
 
 def parse_selector(raw: Any) -> LabelSelector:

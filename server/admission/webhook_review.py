@@ -54,7 +54,8 @@ def admission_review(attrs: AdmissionAttributes, uid: str, review_version: str) 
     request: dict[str, Any] = {"uid": uid, "kind": kind, "resource": resource}
     if attrs.subresource:
         request["subResource"] = attrs.subresource
-    request.update(requestKind=dict(kind), requestResource=dict(resource))
+    requested = attrs.request_version or attrs.version  # differs when an equivalent version was matched
+    request.update(requestKind={**kind, "version": requested}, requestResource={**resource, "version": requested})
     if attrs.subresource:
         request["requestSubResource"] = attrs.subresource
     if attrs.name:

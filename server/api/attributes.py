@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from server.api.user import UserInfo
 
@@ -30,6 +30,12 @@ class AdmissionAttributes:
     user: UserInfo | None = None
     # Where the plugin's warnings go back to the client (`Warning` headers).
     warnings: list[str] | None = None
+    # The resource's served versions and how to see an object in one of them (a new dict): webhooks
+    # with `matchPolicy: Equivalent` are sent the object in the version their rule names.
+    versions: tuple[str, ...] = ()
+    convert: Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]] | None = None
+    # Set on such a view: the version the request itself came in (AdmissionReview's requestKind).
+    request_version: str = ""
 
     @property
     def api_version(self) -> str:

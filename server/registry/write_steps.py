@@ -106,7 +106,12 @@ class WriteSteps:
             operation=operation, group=d.group, version=version, resource=d.plural, kind=d.kind,
             namespace=namespace, name=name, subresource=subresource, obj=obj, old_obj=old,
             dry_run=opts.dry_run, user=opts.user, warnings=opts.warnings,
+            versions=tuple(v.name for v in d.served_versions), convert=self._viewed_in,
         )
+
+    async def _viewed_in(self, obj: Object, version: str) -> Object:
+        """A copy of `obj` (in any served version) as `version`."""
+        return (await convert_all([copy_object(obj)], self.definition, version))[0]
 
     async def _admitted(self, attributes: AdmissionAttributes, opts: WriteOptions, creating: bool,
                         old: Object | None = None) -> None:
