@@ -4,71 +4,27 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 import yaml
 
-from certs import pki
-
 Review = dict[str, Any]
+Server = Any  # tests/conftest.py's HttpsJsonServer (conftest modules cannot be imported)
 
 
-class AdmissionServer:
-    """An HTTPS AdmissionReview endpoint in a thread: `routes[path](request) -> response fields`."""
-
-    def __init__(self, tmp: Path) -> None:
-        tmp.mkdir(parents=True, exist_ok=True)
-        ca, ca_key = pki.make_ca("e2e-webhook-ca")
-        cert, key = pki.issue_serving_cert(ca, ca_key, ["127.0.0.1"])
-        (tmp / "tls.crt").write_bytes(pki.cert_pem(cert))
-        (tmp / "tls.key").write_bytes(pki.key_pem(key))
-        self.ca_bundle = base64.b64encode(pki.cert_pem(ca)).decode()
-        self.routes: dict[str, Callable[[Review], dict[str, Any]]] = {}
-        self.requests: list[Review] = []
-        outer = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                request = review["request"]
-                outer.requests.append(request)
-                fields = outer.routes[self.path.partition("?")[0]](request)
-                body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                                   "response": {"uid": request["uid"], "allowed": True, **fields}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(tmp / "tls.crt", tmp / "tls.key")
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        # Clients that hang up (timeouts, refused certificates) are expected: no tracebacks on stderr.
-        self.httpd.handle_error = lambda *_args: None  # type: ignore[method-assign]
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def client_config(self, path: str) -> dict[str, Any]:
-        return {"url": f"https://127.0.0.1:{self.httpd.server_address[1]}{path}", "caBundle": self.ca_bundle}
+def admission(answer: Callable[[Review], dict[str, Any]]) -> Callable[[Review], tuple[int, Review]]:
+    """An AdmissionReview route: `answer(request)` gives the response's fields; uid and allowed: true filled in."""
+    def route(review: Review) -> tuple[int, Review]:
+        request = review["request"]
+        return 200, {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                     "response": {"uid": request["uid"], "allowed": True, **answer(request)}}
+    return route
 
 
 @pytest.fixture
-def hooks(tmp_path: Path) -> Iterator[AdmissionServer]:
-    server = AdmissionServer(tmp_path / "webhook")
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+def hooks(https_json_server: Callable[..., Server]) -> Server:
+    return https_json_server()
 
 
 def webhook(name: str, client_config: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -86,11 +42,11 @@ def json_patch(*operations: dict[str, Any]) -> dict[str, Any]:
     return {"patchType": "JSONPatch", "patch": base64.b64encode(json.dumps(list(operations)).encode()).decode()}
 
 
-def test_mutating_webhook_changes_what_kubectl_stores(kapi_factory: Any, hooks: AdmissionServer) -> None:
+def test_mutating_webhook_changes_what_kubectl_stores(kapi_factory: Any, hooks: Server) -> None:
     kapi = kapi_factory()
-    hooks.routes["/mutate"] = lambda _request: json_patch(
+    hooks.routes["/mutate"] = admission(lambda _request: json_patch(
         {"op": "add", "path": "/metadata/labels", "value": {"injected-by": "webhook"}},
-        {"op": "replace", "path": "/data/color", "value": "blue"})
+        {"op": "replace", "path": "/data/color", "value": "blue"}))
     out = kapi.kubectl("apply", "-f", "-", input=configuration(
         "MutatingWebhookConfiguration", "injector", webhook("inject.kapi.test", hooks.client_config("/mutate"))))
     assert "mutatingwebhookconfiguration.admissionregistration.k8s.io/injector created" in out.stdout
@@ -101,7 +57,7 @@ def test_mutating_webhook_changes_what_kubectl_stores(kapi_factory: Any, hooks: 
     stored = json.loads(kapi.kubectl("get", "configmap", "paint", "-o", "json").stdout)
     assert stored["metadata"]["labels"] == {"injected-by": "webhook"}
     assert stored["data"] == {"color": "blue"}
-    request = hooks.requests[-1]
+    request = hooks.requests[-1].body["request"]
     assert (request["operation"], request["namespace"], request["name"]) == ("CREATE", "default", "paint")
     assert request["object"]["data"] == {"color": "red"} and request["userInfo"]["username"]
 
@@ -118,7 +74,7 @@ def test_mutating_webhook_changes_what_kubectl_stores(kapi_factory: Any, hooks: 
     assert len(hook["webhooks"]) == 1 and hook["webhooks"][0]["timeoutSeconds"] == 5
 
 
-def test_validating_webhook_refuses_with_its_message(kapi_factory: Any, hooks: AdmissionServer) -> None:
+def test_validating_webhook_refuses_with_its_message(kapi_factory: Any, hooks: Server) -> None:
     kapi = kapi_factory()
 
     def judge(request: Review) -> dict[str, Any]:
@@ -126,7 +82,7 @@ def test_validating_webhook_refuses_with_its_message(kapi_factory: Any, hooks: A
             return {"allowed": False, "status": {"code": 403, "message": "names starting with bad are refused"}}
         return {"warnings": ["checked by judge.kapi.test"]}
 
-    hooks.routes["/judge"] = judge
+    hooks.routes["/judge"] = admission(judge)
     kapi.kubectl("apply", "-f", "-", input=configuration(
         "ValidatingWebhookConfiguration", "judge", webhook("judge.kapi.test", hooks.client_config("/judge"))))
     refused = kapi.kubectl("create", "configmap", "bad-one", "--from-literal=a=b", check=False)
@@ -141,7 +97,7 @@ def test_validating_webhook_refuses_with_its_message(kapi_factory: Any, hooks: A
 
     dry = kapi.kubectl("create", "configmap", "bad-dry", "--from-literal=a=b", "--dry-run=server", check=False)
     assert dry.returncode != 0 and "denied the request" in dry.stderr  # sideEffects None: called on dry runs too
-    assert hooks.requests[-1]["dryRun"] is True
+    assert hooks.requests[-1].body["request"]["dryRun"] is True
 
     broken = kapi.kubectl("apply", "-f", "-", check=False, input=configuration(
         "ValidatingWebhookConfiguration", "broken", {"name": "broken.kapi.test", "rules": []}))
@@ -152,7 +108,7 @@ def test_validating_webhook_refuses_with_its_message(kapi_factory: Any, hooks: A
         assert text in broken.stderr
 
 
-def test_failure_policy_decides_when_the_webhook_is_down(kapi_factory: Any, hooks: AdmissionServer) -> None:
+def test_failure_policy_decides_when_the_webhook_is_down(kapi_factory: Any, hooks: Server) -> None:
     kapi = kapi_factory()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,21 +1,15 @@
 """CRD conversion webhooks end to end: kubectl writes one version and reads another through an HTTPS webhook."""
 from __future__ import annotations
 
-import base64
 import copy
 import json
-import ssl
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable
 
 import pytest
 import yaml
 
-from certs import pki
-
+Server = Any  # tests/conftest.py's HttpsJsonServer (conftest modules cannot be imported)
 GROUP = "net.kapi.test"
 CRD_NAME = f"backends.{GROUP}"
 
@@ -33,54 +27,17 @@ def convert(obj: dict[str, Any], desired: str) -> dict[str, Any]:
     return obj
 
 
-class ConversionServer:
-    def __init__(self, tmp: Path) -> None:
-        tmp.mkdir(parents=True, exist_ok=True)
-        ca, ca_key = pki.make_ca("e2e-conversion-ca")
-        cert, key = pki.issue_serving_cert(ca, ca_key, ["127.0.0.1"])
-        (tmp / "tls.crt").write_bytes(pki.cert_pem(cert))
-        (tmp / "tls.key").write_bytes(pki.key_pem(key))
-        self.ca_bundle = base64.b64encode(pki.cert_pem(ca)).decode()
-        self.desired: list[str] = []
-        outer = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["request"]
-                outer.desired.append(request["desiredAPIVersion"])
-                converted = [convert(o, request["desiredAPIVersion"]) for o in request["objects"]]
-                body = json.dumps({"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview", "response": {
-                    "uid": request["uid"], "convertedObjects": converted, "result": {"status": "Success"}}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(tmp / "tls.crt", tmp / "tls.key")
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        # Clients that hang up (timeouts, refused certificates) are expected: no tracebacks on stderr.
-        self.httpd.handle_error = lambda *_args: None  # type: ignore[method-assign]
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.httpd.server_address[1]}/convert"
+def conversion_review(review: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """The webhook's /convert route: a ConversionReview answer with every object `convert`ed."""
+    request = review["request"]
+    converted = [convert(o, request["desiredAPIVersion"]) for o in request["objects"]]
+    return 200, {"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview", "response": {
+        "uid": request["uid"], "convertedObjects": converted, "result": {"status": "Success"}}}
 
 
 @pytest.fixture
-def webhook(tmp_path: Path) -> Iterator[ConversionServer]:
-    server = ConversionServer(tmp_path / "webhook")
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+def webhook(https_json_server: Callable[..., Server]) -> Server:
+    return https_json_server(routes={"/convert": conversion_review})
 
 
 def schema(**properties: dict[str, Any]) -> dict[str, Any]:
@@ -121,16 +78,17 @@ def install(kapi: Any, crd: dict[str, Any]) -> None:
     kapi.kubectl("wait", "--for", "condition=established", f"crd/{CRD_NAME}", "--timeout=10s")
 
 
-def test_create_in_one_version_read_in_the_other(kapi_factory: Any, webhook: ConversionServer) -> None:
+def test_create_in_one_version_read_in_the_other(kapi_factory: Any, webhook: Server) -> None:
     kapi = kapi_factory()
-    install(kapi, backend_crd({"url": webhook.url, "caBundle": webhook.ca_bundle}))
+    install(kapi, backend_crd(webhook.client_config("/convert")))
     crd = json.loads(kapi.kubectl("get", "crd", CRD_NAME, "-o", "json").stdout)
     assert crd["spec"]["conversion"]["strategy"] == "Webhook"
-    assert crd["spec"]["conversion"]["webhook"]["clientConfig"]["url"] == webhook.url
+    assert crd["spec"]["conversion"]["webhook"]["clientConfig"]["url"] == webhook.url("/convert")
 
     out = kapi.kubectl("apply", "-f", "-", input=backend("db", "v2", host="db.internal", port=5432))
     assert f"backend.{GROUP}/db created" in out.stdout
-    assert f"{GROUP}/v1" in webhook.desired  # stored in v1 through the webhook
+    desired = [r.body["request"]["desiredAPIVersion"] for r in webhook.requests]
+    assert f"{GROUP}/v1" in desired  # stored in v1 through the webhook
     assert get(kapi, "v1", "db")["spec"] == {"hostPort": "db.internal:5432"}
     as_v2 = get(kapi, "v2", "db")
     assert as_v2["apiVersion"] == f"{GROUP}/v2" and as_v2["spec"] == {"host": "db.internal", "port": 5432}
@@ -147,7 +105,7 @@ def test_create_in_one_version_read_in_the_other(kapi_factory: Any, webhook: Con
     assert get(kapi, "v1", "db")["spec"] == {"hostPort": "db.internal:6543"}
 
 
-def test_an_unreachable_conversion_webhook(kapi_factory: Any, webhook: ConversionServer) -> None:
+def test_an_unreachable_conversion_webhook(kapi_factory: Any, webhook: Server) -> None:
     kapi = kapi_factory()
     install(kapi, backend_crd({"service": {"namespace": "default", "name": "converter", "path": "/convert"}}))
     kapi.kubectl("apply", "-f", "-", input=backend("stored", "v1", hostPort="h:1"))  # storage version: no call
@@ -165,7 +123,7 @@ def test_an_unreachable_conversion_webhook(kapi_factory: Any, webhook: Conversio
     assert refused.returncode != 0
     assert "spec.conversion.conversionReviewVersions: Required value" in refused.stderr
 
-    fixed = backend_crd({"url": webhook.url, "caBundle": webhook.ca_bundle})  # the CRD controller picks it up
+    fixed = backend_crd(webhook.client_config("/convert"))  # the CRD controller picks it up
     kapi.kubectl("apply", "-f", "-", input=yaml.safe_dump(fixed))
     deadline = time.monotonic() + 10
     while kapi.kubectl("get", f"backends.v2.{GROUP}", "stored", check=False).returncode != 0:

@@ -4,16 +4,11 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import ssl
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
-from certs import pki
 from server.admission.chain import AdmissionChain
 from server.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissionWebhook
 from server.api import errors
@@ -33,53 +28,19 @@ Answer = Callable[[Review], Any]
 GROUP = "admissionregistration.k8s.io"
 
 
-class WebhookServer:
-    """HTTPS AdmissionReview endpoint: `routes[path](review) -> response dict` (uid and allowed filled in)."""
+Server = Any  # tests/conftest.py's HttpsJsonServer (conftest modules cannot be imported)
 
-    def __init__(self, tmp: Path) -> None:
-        ca, ca_key = pki.make_ca("admission-test-ca")
-        cert, key = pki.issue_serving_cert(ca, ca_key, ["127.0.0.1"])
-        (tmp / "tls.crt").write_bytes(pki.cert_pem(cert))
-        (tmp / "tls.key").write_bytes(pki.key_pem(key))
-        self.ca_bundle = base64.b64encode(pki.cert_pem(ca)).decode()
-        self.routes: dict[str, Answer] = {}
-        self.reviews: list[tuple[str, Review]] = []
-        outer = self
 
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                path = self.path.partition("?")[0]
-                review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.reviews.append((path, review))
-                answer = outer.routes[path](review)
-                if isinstance(answer, dict) and "response" not in answer:
-                    answer = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                              "response": {"uid": review["request"]["uid"], "allowed": True, **answer}}
-                body = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(tmp / "tls.crt", tmp / "tls.key")
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        # Clients that hang up (timeouts, refused certificates) are expected: no tracebacks on stderr.
-        self.httpd.handle_error = lambda *_args: None  # type: ignore[method-assign]
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def client_config(self, path: str) -> dict[str, Any]:
-        return {"url": f"https://127.0.0.1:{self.httpd.server_address[1]}{path}", "caBundle": self.ca_bundle}
-
-    def paths(self) -> list[str]:
-        return [p for p, _ in self.reviews]
+def admission(answer: Answer) -> Callable[[Review], tuple[int, Any]]:
+    """An AdmissionReview route: `answer(review)` gives the response's fields (uid and allowed: true filled in)
+    or, with a `response`, the whole review to send."""
+    def route(review: Review) -> tuple[int, Any]:
+        fields = answer(review)
+        if isinstance(fields, dict) and "response" not in fields:
+            return 200, {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                         "response": {"uid": review["request"]["uid"], "allowed": True, **fields}}
+        return 200, fields
+    return route
 
 
 class CountingReader(StoreReader):
@@ -93,7 +54,7 @@ class CountingReader(StoreReader):
 
 
 class World:
-    def __init__(self, hooks: WebhookServer) -> None:
+    def __init__(self, hooks: Server) -> None:
         self.hooks = hooks
         self.storage = MemoryStorage()
         self.stores: dict[tuple[str, str], Store] = {}
@@ -101,6 +62,17 @@ class World:
         chain = AdmissionChain([MutatingAdmissionWebhook(self.reader), ValidatingAdmissionWebhook(self.reader)])
         for d in (NAMESPACES, CONFIG_MAPS, *ADMISSION_REGISTRATION):
             self.stores[(d.group, d.plural)] = Store(strategy_for(d), self.storage, chain)
+
+    def answer(self, path: str, answer: Answer) -> None:
+        """The webhook answers POSTs to path with `answer(review)`, as `admission` wraps it."""
+        self.hooks.routes[path] = admission(answer)
+
+    def reviews(self) -> list[Review]:
+        """The AdmissionReviews the webhook got, in order."""
+        return [r.body for r in self.hooks.requests]
+
+    def paths(self) -> list[str]:
+        return [r.path for r in self.hooks.requests]
 
     def store(self, plural: str) -> Store:
         return next(s for (_, p), s in self.stores.items() if p == plural)
@@ -129,15 +101,12 @@ class World:
 
 
 @pytest.fixture
-def hooks(tmp_path: Path) -> Iterator[WebhookServer]:
-    server = WebhookServer(tmp_path)
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+def hooks(https_json_server: Callable[..., Server]) -> Server:
+    return https_json_server()
 
 
 @pytest.fixture
-async def world(hooks: WebhookServer) -> Any:
+async def world(hooks: Server) -> Any:
     w = World(hooks)
     await w.namespace("default")
     yield w
@@ -157,7 +126,7 @@ def closed_port() -> int:
 
 async def test_no_configurations_no_listing(world: World) -> None:
     await world.create_cm()
-    assert world.reader.lists == 0 and world.hooks.reviews == []
+    assert world.reader.lists == 0 and world.reviews() == []
 
 
 async def test_configurations_get_kube_defaults(world: World) -> None:
@@ -187,14 +156,14 @@ async def test_required_fields_are_422_with_kube_causes(world: World) -> None:
 
 
 async def test_mutating_webhook_patches_and_sees_the_request(world: World) -> None:
-    world.hooks.routes["/mutate"] = add_label("mutated", "yes")
+    world.answer("/mutate", add_label("mutated", "yes"))
     await world.configure("MutatingWebhookConfiguration", world.hook("mutate.example.com"))
     created = await world.create_cm(opts=WriteOptions(user=UserInfo("alice", groups=("devs",))))
     assert created["metadata"]["labels"] == {"mutated": "yes"}
     stored = await world.store("configmaps").get("default", "cm", "v1")
     assert stored["metadata"]["labels"] == {"mutated": "yes"}
-    request = world.hooks.reviews[0][1]["request"]
-    assert world.hooks.reviews[0][1]["apiVersion"] == "admission.k8s.io/v1"
+    request = world.reviews()[0]["request"]
+    assert world.reviews()[0]["apiVersion"] == "admission.k8s.io/v1"
     assert request["kind"] == {"group": "", "version": "v1", "kind": "ConfigMap"}
     assert request["resource"] == {"group": "", "version": "v1", "resource": "configmaps"}
     assert request["requestKind"] == request["kind"] and request["requestResource"] == request["resource"]
@@ -205,12 +174,12 @@ async def test_mutating_webhook_patches_and_sees_the_request(world: World) -> No
 
 
 async def test_update_sends_the_old_object(world: World) -> None:
-    world.hooks.routes["/v"] = lambda _r: {}
+    world.answer("/v", lambda _r: {})
     await world.create_cm()
     await world.configure("ValidatingWebhookConfiguration", world.hook("v.example.com"))
     await world.store("configmaps").patch("default", "cm", "v1", "", lambda o: {**o, "data": {"k": "new"}},
                                           WriteOptions())
-    request = world.hooks.reviews[-1][1]["request"]
+    request = world.reviews()[-1]["request"]
     assert request["operation"] == "UPDATE" and request["options"]["kind"] == "UpdateOptions"
     assert request["oldObject"]["data"] == {"k": "v"} and request["object"]["data"] == {"k": "new"}
 
@@ -223,7 +192,7 @@ async def test_update_sends_the_old_object(world: World) -> None:
 ])
 async def test_validating_webhook_refusal_is_the_webhooks_status(world: World, status: Any, code: int,
                                                                  reason: str, message: str) -> None:
-    world.hooks.routes["/deny"] = lambda _r: {"allowed": False, **({"status": status} if status else {})}
+    world.answer("/deny", lambda _r: {"allowed": False, **({"status": status} if status else {})})
     await world.configure("ValidatingWebhookConfiguration", world.hook("deny.example.com"))
     with pytest.raises(errors.StatusError) as exc:
         await world.create_cm()
@@ -251,8 +220,8 @@ async def test_failure_policy_fail_and_ignore(world: World) -> None:
 
 
 async def test_a_response_for_another_uid_is_a_call_failure(world: World) -> None:
-    world.hooks.routes["/uid"] = lambda _r: {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                                             "response": {"uid": "other", "allowed": True}}
+    world.answer("/uid", lambda _r: {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                                     "response": {"uid": "other", "allowed": True}})
     await world.configure("ValidatingWebhookConfiguration", world.hook("uid.example.com"))
     with pytest.raises(errors.StatusError) as exc:
         await world.create_cm()
@@ -261,7 +230,7 @@ async def test_a_response_for_another_uid_is_a_call_failure(world: World) -> Non
 
 
 async def test_warnings_reach_the_write_options(world: World) -> None:
-    world.hooks.routes["/warn"] = lambda _r: {"warnings": ["careful now"]}
+    world.answer("/warn", lambda _r: {"warnings": ["careful now"]})
     await world.configure("ValidatingWebhookConfiguration", world.hook("warn.example.com"))
     opts = WriteOptions()
     await world.create_cm(opts=opts)
@@ -269,7 +238,7 @@ async def test_warnings_reach_the_write_options(world: World) -> None:
 
 
 async def test_rules_select_operations_resources_and_scope(world: World) -> None:
-    world.hooks.routes["/r"] = lambda _r: {}
+    world.answer("/r", lambda _r: {})
     rules = [
         {"operations": ["DELETE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]},
         {"operations": ["*"], "apiGroups": ["apps"], "apiVersions": ["*"], "resources": ["*"]},
@@ -278,25 +247,25 @@ async def test_rules_select_operations_resources_and_scope(world: World) -> None
     ]
     await world.configure("ValidatingWebhookConfiguration", world.hook("r.example.com", rules=rules))
     await world.create_cm()
-    assert world.hooks.reviews == []
+    assert world.reviews() == []
     await world.namespace("other")  # cluster-scoped: the Cluster-scope rule matches
-    assert [r["request"]["namespace"] for _, r in world.hooks.reviews] == ["other"]
+    assert [r["request"]["namespace"] for r in world.reviews()] == ["other"]
     await world.store("configmaps").delete("default", "cm", "v1", None, WriteOptions())
-    request = world.hooks.reviews[-1][1]["request"]
+    request = world.reviews()[-1]["request"]
     assert request["operation"] == "DELETE" and request["object"] is None
     assert request["oldObject"]["metadata"]["name"] == "cm" and request["options"]["kind"] == "DeleteOptions"
 
 
 async def test_configurations_themselves_never_reach_webhooks(world: World) -> None:
-    world.hooks.routes["/all"] = lambda _r: {"allowed": False}
+    world.answer("/all", lambda _r: {"allowed": False})
     everything = [{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"]}]
     await world.configure("ValidatingWebhookConfiguration", world.hook("all.example.com", rules=everything))
     await world.configure("MutatingWebhookConfiguration", world.hook("m.example.com", "/all"), name="second")
-    assert world.hooks.reviews == []
+    assert world.reviews() == []
 
 
 async def test_namespace_and_object_selectors(world: World) -> None:
-    world.hooks.routes["/sel"] = lambda _r: {"allowed": False}
+    world.answer("/sel", lambda _r: {"allowed": False})
     await world.namespace("prod", env="prod")
     await world.namespace("dev", env="dev")
     await world.configure("ValidatingWebhookConfiguration", world.hook(
@@ -315,11 +284,11 @@ async def test_namespace_and_object_selectors(world: World) -> None:
 
 
 async def test_dry_run_and_side_effects(world: World) -> None:
-    world.hooks.routes["/safe"] = lambda _r: {}
+    world.answer("/safe", lambda _r: {})
     await world.configure("ValidatingWebhookConfiguration", world.hook("safe.example.com",
                                                                        sideEffects="NoneOnDryRun"))
     await world.create_cm("dry", opts=WriteOptions(dry_run=True))
-    assert world.hooks.reviews[-1][1]["request"]["dryRun"] is True
+    assert world.reviews()[-1]["request"]["dryRun"] is True
     # A configuration kube v1 would no longer accept (sideEffects Some), stored before validation existed.
     legacy = {"apiVersion": f"{GROUP}/v1", "kind": "ValidatingWebhookConfiguration",
               "metadata": {"name": "legacy", "uid": "u1"},
@@ -332,12 +301,12 @@ async def test_dry_run_and_side_effects(world: World) -> None:
 
 
 async def test_reinvocation_if_needed(world: World) -> None:
-    world.hooks.routes["/first"] = lambda r: add_label("first", str(sum(p == "/first" for p in world.hooks.paths())))(r)
-    world.hooks.routes["/second"] = add_label("second", "x")
+    world.answer("/first", lambda r: add_label("first", str(sum(p == "/first" for p in world.paths())))(r))
+    world.answer("/second", add_label("second", "x"))
     await world.configure("MutatingWebhookConfiguration", world.hook("first.example.com", reinvocationPolicy="IfNeeded"),
                           world.hook("second.example.com"))
     created = await world.create_cm()
-    assert world.hooks.paths() == ["/first", "/second", "/first"]
+    assert world.paths() == ["/first", "/second", "/first"]
     assert created["metadata"]["labels"] == {"first": "2", "second": "x"}
 
 
@@ -346,16 +315,16 @@ async def test_validating_webhooks_run_concurrently(world: World) -> None:
         time.sleep(0.6)
         return {}
 
-    world.hooks.routes["/slow"] = slow
+    world.answer("/slow", slow)
     await world.configure("ValidatingWebhookConfiguration", world.hook("a.example.com", "/slow"),
                           world.hook("b.example.com", "/slow"), world.hook("c.example.com", "/slow"))
     started = time.monotonic()
     await world.create_cm()
-    assert time.monotonic() - started < 1.5 and len(world.hooks.reviews) == 3
+    assert time.monotonic() - started < 1.5 and len(world.reviews()) == 3
 
 
 async def test_a_patched_object_is_still_validated(world: World) -> None:
-    world.hooks.routes["/bad"] = add_label("bad", "not a valid label value!")
+    world.answer("/bad", add_label("bad", "not a valid label value!"))
     await world.configure("MutatingWebhookConfiguration", world.hook("bad.example.com"))
     with pytest.raises(errors.Invalid) as exc:
         await world.create_cm()
@@ -363,7 +332,7 @@ async def test_a_patched_object_is_still_validated(world: World) -> None:
 
 
 async def test_a_patch_for_a_delete_is_an_internal_error(world: World) -> None:
-    world.hooks.routes["/del"] = add_label("x", "y")
+    world.answer("/del", add_label("x", "y"))
     await world.create_cm()
     rule = [{"operations": ["DELETE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}]
     await world.configure("MutatingWebhookConfiguration", world.hook("del.example.com", rules=rule))

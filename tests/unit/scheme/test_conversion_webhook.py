@@ -1,19 +1,12 @@
 """CRD conversion webhooks: the CRD's `spec.conversion`, and a Store converting through a real HTTPS webhook."""
 from __future__ import annotations
 
-import base64
 import copy
-import json
 import socket
-import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
-from certs import pki
 from server.api import errors
 from server.registry.crd_strategy import CRDStrategy
 from server.registry.store import Store, WriteOptions
@@ -28,6 +21,7 @@ from server.webhook.client import close_clients
 
 GROUP = "net.example.com"
 Review = dict[str, Any]
+Server = Any  # tests/conftest.py's HttpsJsonServer (conftest modules cannot be imported)
 
 
 def to_version(obj: dict[str, Any], desired: str) -> dict[str, Any]:
@@ -52,44 +46,9 @@ def converting(review: Review, tweak: Callable[[dict[str, Any]], None] = lambda 
             "response": {"uid": request["uid"], "convertedObjects": converted, "result": {"status": "Success"}}}
 
 
-class ConversionServer:
-    def __init__(self, tmp: Path) -> None:
-        ca, ca_key = pki.make_ca("conversion-test-ca")
-        cert, key = pki.issue_serving_cert(ca, ca_key, ["127.0.0.1"])
-        (tmp / "tls.crt").write_bytes(pki.cert_pem(cert))
-        (tmp / "tls.key").write_bytes(pki.key_pem(key))
-        self.ca_bundle = base64.b64encode(pki.cert_pem(ca)).decode()
-        self.answer: Callable[[Review], Any] = converting
-        self.reviews: list[Review] = []
-        outer = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.reviews.append(review)
-                body = json.dumps(outer.answer(review)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(tmp / "tls.crt", tmp / "tls.key")
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        # Clients that hang up (timeouts, refused certificates) are expected: no tracebacks on stderr.
-        self.httpd.handle_error = lambda *_args: None  # type: ignore[method-assign]
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    @property
-    def client_config(self) -> dict[str, Any]:
-        return {"url": f"https://127.0.0.1:{self.httpd.server_address[1]}/convert", "caBundle": self.ca_bundle}
+def answer_with(webhook: Server, answer: Callable[[Review], Any]) -> None:
+    """The webhook answers POSTs to /convert with `answer(review)` (status 200)."""
+    webhook.routes["/convert"] = lambda review: (200, answer(review))
 
 
 def crd(conversion: dict[str, Any] | None) -> dict[str, Any]:
@@ -117,11 +76,10 @@ def webhook_conversion(client_config: dict[str, Any], versions: Any = ("v1",)) -
 
 
 @pytest.fixture
-def webhook(tmp_path: Path) -> Iterator[ConversionServer]:
-    server = ConversionServer(tmp_path)
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+def webhook(https_json_server: Callable[..., Server]) -> Server:
+    server = https_json_server()
+    answer_with(server, converting)
+    return server
 
 
 @pytest.fixture(autouse=True)
@@ -187,8 +145,8 @@ def test_the_crd_strategy_keeps_and_defaults_conversion() -> None:
     assert not [c for c in strategy.validate(hooked, creating=True) if c.field.startswith("spec.conversion")]
 
 
-async def test_create_in_one_version_read_in_both(webhook: ConversionServer) -> None:
-    store, storage = make_store(webhook_conversion(webhook.client_config))
+async def test_create_in_one_version_read_in_both(webhook: Server) -> None:
+    store, storage = make_store(webhook_conversion(webhook.client_config("/convert")))
     created = await store.create("default", v2(), "v2", WriteOptions())
     assert created["apiVersion"] == f"{GROUP}/v2" and created["spec"] == {"host": "db.local", "port": 5432}
     raw = await storage.get(keys.object_key(GROUP, "endpoints", "default", "db"))
@@ -196,23 +154,23 @@ async def test_create_in_one_version_read_in_both(webhook: ConversionServer) -> 
     assert (await store.get("default", "db", "v1"))["spec"] == {"hostPort": "db.local:5432"}
     listed = await store.list("default", "v2")
     assert [o["spec"] for o in listed["items"]] == [{"host": "db.local", "port": 5432}]
-    request = webhook.reviews[0]["request"]
-    assert webhook.reviews[0]["apiVersion"] == "apiextensions.k8s.io/v1"
+    request = webhook.requests[0].body["request"]
+    assert webhook.requests[0].body["apiVersion"] == "apiextensions.k8s.io/v1"
     assert request["desiredAPIVersion"] == f"{GROUP}/v1" and request["objects"][0]["apiVersion"] == f"{GROUP}/v2"
-    before = len(webhook.reviews)
+    before = len(webhook.requests)
     await store.get("default", "db", "v1")  # already in the storage version: no call
-    assert len(webhook.reviews) == before
+    assert len(webhook.requests) == before
 
 
-async def test_only_labels_and_annotations_may_change_in_metadata(webhook: ConversionServer) -> None:
-    store, _ = make_store(webhook_conversion(webhook.client_config))
+async def test_only_labels_and_annotations_may_change_in_metadata(webhook: Server) -> None:
+    store, _ = make_store(webhook_conversion(webhook.client_config("/convert")))
     await store.create("default", v2(app="db"), "v2", WriteOptions())
 
     def tweak(obj: dict[str, Any]) -> None:
         obj["metadata"].update(labels={"app": "db", "converted": "yes"}, generation=99,
                                annotations={"note": "hi"})
 
-    webhook.answer = lambda review: converting(review, tweak)
+    answer_with(webhook, lambda review: converting(review, tweak))
     got = await store.get("default", "db", "v2")
     assert got["metadata"]["labels"] == {"app": "db", "converted": "yes"}
     assert got["metadata"]["annotations"] == {"note": "hi"} and got["metadata"]["generation"] == 1
@@ -232,11 +190,11 @@ async def test_only_labels_and_annotations_may_change_in_metadata(webhook: Conve
                                               "result": {"status": "Failure", "message": "cannot convert"}}},
      "failed: cannot convert"),
 ])
-async def test_bad_answers_are_500s_naming_the_source_kind(webhook: ConversionServer, answer: Any,
+async def test_bad_answers_are_500s_naming_the_source_kind(webhook: Server, answer: Any,
                                                            reason: str) -> None:
-    store, _ = make_store(webhook_conversion(webhook.client_config))
+    store, _ = make_store(webhook_conversion(webhook.client_config("/convert")))
     await store.create("default", v2(), "v2", WriteOptions())
-    webhook.answer = answer
+    answer_with(webhook, answer)
     with pytest.raises(errors.StatusError) as exc:
         await store.get("default", "db", "v2")
     assert exc.value.code == 500 and exc.value.reason == ""  # a read: kube's Status has no reason
@@ -244,7 +202,7 @@ async def test_bad_answers_are_500s_naming_the_source_kind(webhook: ConversionSe
     assert reason in exc.value.message
 
 
-async def test_an_unreachable_webhook_fails_reads_and_writes(webhook: ConversionServer) -> None:
+async def test_an_unreachable_webhook_fails_reads_and_writes(webhook: Server) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
