@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Iterator
 
 from pydantic import BaseModel, ValidationError
@@ -76,7 +77,7 @@ def definition_of(group: str, resource: Resource) -> ResourceDef:
         categories=tuple(resource.categories), verbs=tuple(resource.verbs) if resource.verbs else None,
         builtin=True,  # compiled into the server, as an aggregated server's types: CRDs cannot take its names
     )
-    return ResourceDef(**{**definition.__dict__, "converter": TypedConverter(definition, resource)})
+    return replace(definition, converter=TypedConverter(definition, resource))
 
 
 class Hub:
@@ -88,10 +89,6 @@ class Hub:
 
     def version(self, obj: Object) -> Version:
         return self._versions[version_of(obj, self.definition)]
-
-    def parse(self, obj: Object) -> BaseModel:
-        """`obj` as its version's model (pydantic's ValidationError when it does not fit)."""
-        return self.version(obj).model.model_validate(obj)
 
     def to_hub(self, obj: Object) -> BaseModel:
         version = self.version(obj)
@@ -105,7 +102,6 @@ class Hub:
         out["apiVersion"] = self.definition.api_version(to_version)
         out["kind"] = self.definition.kind
         return out
-
 
     @contextmanager
     def plugin_code(self, obj: Object, what: str) -> Iterator[None]:

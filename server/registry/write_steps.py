@@ -49,12 +49,16 @@ class WriteSteps:
     strategy: Strategy
     _admission: AdmissionPlugin | None
 
-    async def _out(self, obj: Object, version: str) -> Object:
+    async def _as(self, obj: Object, version: str) -> Object:
+        """`obj` (owned by the caller) as `version`; without a converter, no await on the hot path."""
         d = self.definition
-        apply_defaults(obj, d.storage_version.schema)  # kube defaults what it reads from storage
         if d.converter is None:
             return convert(obj, d, version)
         return (await convert_all([obj], d, version))[0]
+
+    async def _out(self, obj: Object, version: str) -> Object:
+        apply_defaults(obj, self.definition.storage_version.schema)  # kube defaults what it reads from storage
+        return await self._as(obj, version)
 
     async def _out_all(self, objs: list[Object], version: str) -> list[Object]:
         d = self.definition
@@ -63,10 +67,7 @@ class WriteSteps:
         return await convert_all(objs, d, version)
 
     async def _to_storage(self, obj: Object) -> Object:
-        d = self.definition
-        if d.converter is None:
-            return convert(obj, d, d.storage_version.name)
-        return (await convert_all([obj], d, d.storage_version.name))[0]
+        return await self._as(obj, self.definition.storage_version.name)
 
     # -- checks shared by create and update --------------------------------
     def _check_identity(self, obj: Object, version: str, namespace: str, name: str = "") -> None:
@@ -89,12 +90,13 @@ class WriteSteps:
         prune_non_nullable_nulls(obj, schema)
         apply_defaults(obj, schema)
         self.strategy.default(obj)
-        causes = _merged(self.strategy.validate(obj, creating=creating), validate(obj, schema))
+        causes = self.strategy.validate(obj, creating=creating) + validate(obj, schema)
+        old_view = old
+        if old is not None and (d.converter is not None or has_rules(schema)):  # as the request's version
+            old_view = await self._out(copy_object(old), version)
         if not causes:
-            old_view = await self._out(copy_object(old), version) if old is not None and d.converter else old
             causes = self.strategy.validate_in_code(obj, old_view)
         if has_rules(schema):
-            old_view = await self._out(copy_object(old), version) if old is not None else None
             causes += validate_rules_after(causes, obj, old_view, schema, opts.warnings)
         if causes:
             raise errors.invalid(d.group, d.kind, _name_of(obj), causes)
@@ -111,7 +113,7 @@ class WriteSteps:
 
     async def _viewed_in(self, obj: Object, version: str) -> Object:
         """A copy of `obj` (in any served version) as `version`."""
-        return (await convert_all([copy_object(obj)], self.definition, version))[0]
+        return await self._as(copy_object(obj), version)
 
     async def _admitted(self, attributes: AdmissionAttributes, opts: WriteOptions, creating: bool,
                         old: Object | None = None) -> None:
@@ -122,12 +124,6 @@ class WriteSteps:
         await self._validate(attributes.obj, attributes.version, opts, creating, old)
         if self._admission is not None:
             await self._admission.validate(attributes)
-
-
-def _merged(first: list[errors.Cause], then: list[errors.Cause]) -> list[errors.Cause]:
-    """`first`, then the causes of `then` for fields `first` does not already report."""
-    seen = {c.field for c in first}
-    return first + [c for c in then if c.field not in seen]
 
 
 def _name_of(obj: Object) -> str:
