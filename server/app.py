@@ -22,6 +22,7 @@ from server.admission.interfaces import ObjectReader
 from server.admission.jenkins_service_limit import JenkinsServiceLimit
 from server.admission.namespace_lifecycle import NamespaceGetter, NamespaceLifecycle
 from server.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissionWebhook
+from server.admission.webhook_conditions import Authorize
 from server.api import errors
 from server.auth import kubectl_token
 from server.auth.factory import build_authenticator, build_authorizer
@@ -106,7 +107,8 @@ class ConfigError(ValueError):
 
 
 def build_admission(names: tuple[str, ...] | None, reader: ObjectReader, get_namespace: NamespaceGetter,
-                    extra: dict[str, AdmissionFactory] | None = None) -> AdmissionChain:
+                    extra: dict[str, AdmissionFactory] | None = None,
+                    authorize: Authorize | None = None) -> AdmissionChain:
     """The admission chain: the named plugins in that order, or all of them in kube's order.
 
     Plugin modules' own plugins (`extra`) run after the built-in ones and before the webhooks,
@@ -116,8 +118,8 @@ def build_admission(names: tuple[str, ...] | None, reader: ObjectReader, get_nam
         NamespaceLifecycle.name: lambda _reader: NamespaceLifecycle(get_namespace),
         JenkinsServiceLimit.name: JenkinsServiceLimit,
         **(extra or {}),
-        MutatingAdmissionWebhook.name: MutatingAdmissionWebhook,
-        ValidatingAdmissionWebhook.name: ValidatingAdmissionWebhook,
+        MutatingAdmissionWebhook.name: lambda reader: MutatingAdmissionWebhook(reader, authorize),
+        ValidatingAdmissionWebhook.name: lambda reader: ValidatingAdmissionWebhook(reader, authorize),
     }
     chosen = list(known) if names is None else list(names)
     unknown = [n for n in chosen if n not in known]
@@ -145,7 +147,9 @@ def create_app(config: ServerConfig) -> KapiApp:
             return None
 
     reader = StoreReader(stores, lambda group, resource: lifecycle.collection(group, resource))
-    admission = build_admission(config.admission_plugins, reader, get_namespace, plugins.admission)
+    authorizer = build_authorizer()
+    admission = build_admission(config.admission_plugins, reader, get_namespace, plugins.admission,
+                                authorizer.authorize)
     options = StoreOptions(
         unrestricted_update=config.unrestricted_update,
         continue_key=secrets.token_bytes(32),  # continue tokens are valid for this process only
@@ -198,7 +202,7 @@ def create_app(config: ServerConfig) -> KapiApp:
     if prefix_problem(config.apiexts_prefix):
         raise ConfigError(f"--apiexts-prefix: {prefix_problem(config.apiexts_prefix)}")
     apiexts = ApiextsApp(config.apiexts_prefix, plugins.routers, stores)
-    handler = make_api_handler(ctx, authenticator, build_authorizer(), apiexts if apiexts else None)
+    handler = make_api_handler(ctx, authenticator, authorizer, apiexts if apiexts else None)
     docs = LazyDocs()
     app = Starlette(routes=[Route(DOCS_URL, docs), Route(OPENAPI_URL, docs)], lifespan=lifespan)
     app.state.api = ctx

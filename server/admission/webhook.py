@@ -16,7 +16,10 @@ applies them:
 - a call that fails (connect, TLS, timeout, bad answer) is a 500
   `failed calling webhook "x": ...` under `failurePolicy: Fail` and is
   skipped under `Ignore`; a dry run reaching a webhook with side effects is
-  a 400.
+  a 400;
+- `matchConditions` (CEL, `server.admission.webhook_conditions`) are evaluated
+  when a webhook's turn comes: one false skips it, an error refuses the
+  write with a 403 under `Fail` and skips the webhook under `Ignore`.
 
 The configuration objects themselves are never sent to webhooks. With
 `matchPolicy: Equivalent` (the default) a webhook whose rules name another
@@ -34,6 +37,7 @@ from typing import Any
 import jsonpatch
 
 from server.admission.interfaces import ObjectReader, Plugin
+from server.admission.webhook_conditions import Authorize, evaluate, forbidden
 from server.admission.webhook_match import (
     GROUP,
     NamespaceLabels,
@@ -93,8 +97,9 @@ class _WebhookPlugin(Plugin):
     resource = ""
     mutating = False
 
-    def __init__(self, reader: ObjectReader) -> None:
+    def __init__(self, reader: ObjectReader, authorize: Authorize | None = None) -> None:
         self._reader = reader
+        self._authorize = authorize  # answers the `authorizer` of matchConditions
 
     async def _namespace(self, name: str) -> Object | None:
         return await self._reader.get("", "namespaces", "", name)
@@ -115,6 +120,20 @@ class _WebhookPlugin(Plugin):
                 if await namespace_matches(spec, attrs, labels) and object_matches(spec, attrs):
                     hooks.append(Hook(str(spec.get("name") or ""), spec, version))
         return hooks
+
+    async def _conditions_hold(self, hook: Hook, view: AdmissionAttributes) -> bool:
+        """The webhook's matchConditions on the request as it would see it; False skips the call.
+
+        Evaluated when the webhook's turn comes (after earlier mutations), as kube's ShouldCallHook.
+        """
+        conditions = hook.spec.get("matchConditions")
+        if not conditions:
+            return True
+        outcome = await evaluate(conditions, view, self._authorize)
+        if outcome.error and not hook.ignore_failures:
+            log.warning("Failed evaluating match conditions, failing closed %s: %s", hook.name, outcome.error)
+            raise forbidden(view, outcome.error)
+        return outcome.matches
 
     async def _call(self, hook: Hook, attrs: AdmissionAttributes) -> dict[str, Any]:
         """Ask one webhook; its verified `response`, or _CallFailed / a StatusError to refuse."""
@@ -176,6 +195,8 @@ class MutatingAdmissionWebhook(_WebhookPlugin):
     async def _mutate(self, hook: Hook, attrs: AdmissionAttributes) -> bool:
         """Call one mutating webhook and apply its patch; whether the object changed."""
         view = await viewed_in(attrs, hook.version)
+        if not await self._conditions_hold(hook, view):
+            return False
         try:
             response = await self._ask(hook, view)
             operations = decode_patch(response) if response is not None else []
@@ -212,7 +233,8 @@ class ValidatingAdmissionWebhook(_WebhookPlugin):
         if not hooks:
             return
         views = [await viewed_in(attributes, h.version) for h in hooks]
-        results = await asyncio.gather(*(self._ask(h, v) for h, v in zip(hooks, views)), return_exceptions=True)
+        called = [(h, v) for h, v in zip(hooks, views) if await self._conditions_hold(h, v)]
+        results = await asyncio.gather(*(self._ask(h, v) for h, v in called), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result

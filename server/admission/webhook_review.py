@@ -47,11 +47,11 @@ def _options(attrs: AdmissionAttributes) -> dict[str, Any] | None:
     return options
 
 
-def admission_review(attrs: AdmissionAttributes, uid: str, review_version: str) -> dict[str, Any]:
-    """The AdmissionReview for one webhook call (kube leaves empty strings out, objects may be null)."""
+def review_request(attrs: AdmissionAttributes) -> dict[str, Any]:
+    """The AdmissionRequest without uid and objects (kube leaves empty strings out)."""
     kind = {"group": attrs.group, "version": attrs.version, "kind": attrs.kind}
     resource = {"group": attrs.group, "version": attrs.version, "resource": attrs.resource}
-    request: dict[str, Any] = {"uid": uid, "kind": kind, "resource": resource}
+    request: dict[str, Any] = {"kind": kind, "resource": resource}
     if attrs.subresource:
         request["subResource"] = attrs.subresource
     requested = attrs.request_version or attrs.version  # differs when an equivalent version was matched
@@ -65,12 +65,17 @@ def admission_review(attrs: AdmissionAttributes, uid: str, review_version: str) 
         request["namespace"] = namespace
     request["operation"] = attrs.operation
     request["userInfo"] = attrs.user.to_dict() if attrs.user is not None else {}
-    request["object"] = _in_request_version(attrs.obj, attrs)
-    request["oldObject"] = _in_request_version(attrs.old_obj, attrs)
     request["dryRun"] = attrs.dry_run
     options = _options(attrs)
     if options is not None:
         request["options"] = options
+    return request
+
+
+def admission_review(attrs: AdmissionAttributes, uid: str, review_version: str) -> dict[str, Any]:
+    """The AdmissionReview for one webhook call: the request, its uid and both objects (null when absent)."""
+    request = {"uid": uid, **review_request(attrs), "object": _in_request_version(attrs.obj, attrs),
+               "oldObject": _in_request_version(attrs.old_obj, attrs)}
     return {"kind": "AdmissionReview", "apiVersion": f"admission.k8s.io/{review_version}", "request": request}
 
 

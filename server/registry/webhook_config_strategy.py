@@ -4,13 +4,15 @@ The schema fills in kube's v1 defaults before this runs, so what is checked
 here is what kube's `ValidateMutatingWebhookConfiguration` checks: a fully
 qualified, unique name per webhook; exactly one of url and service; a
 sideEffects class without side effects on dry run; review versions kapi
-speaks; rules, policies, timeouts and label selectors. A bad configuration is
+speaks; rules, policies, timeouts, label selectors and matchConditions (at
+most 64, unique qualified names, CEL that compiles to a bool). A bad configuration is
 a 422 with one cause per problem, never a webhook that fails at call time.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from server.admission.webhook_conditions import condition_causes
 from server.api.errors import Cause, field_duplicate, field_forbidden, field_not_supported
 from server.api.validation import dns1123_subdomain_errors, label_value_errors, qualified_name_errors
 from server.registry.strategy import Object, Strategy
@@ -151,6 +153,7 @@ def validate_webhook(path: str, hook: Any, mutating: bool) -> list[Cause]:
     if mutating:
         causes += _choice(f"{path}.reinvocationPolicy", hook.get("reinvocationPolicy"), _REINVOCATION)
     causes += client_config_causes(f"{path}.clientConfig", hook.get("clientConfig"))
+    causes += condition_causes(f"{path}.matchConditions", hook.get("matchConditions"))
     return causes
 
 

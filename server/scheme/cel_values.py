@@ -160,7 +160,7 @@ def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
     return found if limit < 0 else found[:limit]
 
 
-def _library() -> Any:
+def kube_library() -> Any:
     dyn, lst, string = _T.DYN, _T.List(_T.DYN), _T.STRING
 
     def member(name: str, overload: str, ret: Any, params: list[Any], impl: Callable[..., Any]) -> Any:
@@ -187,6 +187,11 @@ def _library() -> Any:
     ])
 
 
+def standard_extensions() -> list[Any]:
+    """kube's CEL libraries as this runtime has them: strings, optionals, Lists, Regex and Sets."""
+    return [ext_strings.ExtStrings(), ext_optional.ExtOptional(), kube_library()]
+
+
 _envs: dict[tuple[str, str], Any] = {}
 
 
@@ -200,7 +205,7 @@ def _env(kind: str, old: str) -> Any:
             variables["oldSelf"] = declared if old == "typed" else _T.DYN
             variables.update({_HAS_OLD: _T.BOOL, _OLD: declared})
         env = _envs[(kind, old)] = cel.NewEnv(
-            variables=variables, extensions=[ext_strings.ExtStrings(), ext_optional.ExtOptional(), _library()])
+            variables=variables, extensions=standard_extensions())
     return env
 
 
@@ -226,7 +231,7 @@ def _issues(exc: Exception) -> str:
     return re.sub(r" \[[A-Z_]+\]$", "", text)
 
 
-def _compile(env: Any, source: str) -> tuple[Any, str]:
+def compile_source(env: Any, source: str) -> tuple[Any, str]:
     try:
         return env.compile(source), ""
     except RuntimeError as exc:
@@ -243,18 +248,18 @@ def _program(rule: dict[str, Any], kind: str) -> _Program:
     if len(_programs) > 4096:
         _programs.clear()
     src = source if isinstance(source, str) else ""
-    expr, issues = _compile(_env(kind, "optional" if optional else "typed"), src)
+    expr, issues = compile_source(_env(kind, "optional" if optional else "typed"), src)
     error = "" if expr is not None else f"compilation failed: {issues}"
     if expr is not None and expr.return_type() not in (_T.BOOL, _T.DYN):
         expr, error = None, "cel expression must evaluate to a bool"
-    uses_old = expr is not None and _compile(_env(kind, "none"), src)[0] is None
+    uses_old = expr is not None and compile_source(_env(kind, "none"), src)[0] is None
     if expr is not None and optional and uses_old:
-        expr, issues = _compile(_env(kind, "optional"), f"[{_HAS_OLD} ? optional.of({_OLD}) : optional.none()]"
+        expr, issues = compile_source(_env(kind, "optional"), f"[{_HAS_OLD} ? optional.of({_OLD}) : optional.none()]"
                                                         f".all(oldSelf, ({src}))")
         error = "" if expr is not None else f"compilation failed: {issues}"
     msg_expr, msg_error = None, ""
     if isinstance(message, str) and message.strip():
-        msg_expr, issues = _compile(_env(kind, "typed"), message)
+        msg_expr, issues = compile_source(_env(kind, "typed"), message)
         msg_error = f"messageExpression compilation failed: {issues}" if msg_expr is None else ""
         if msg_expr is not None and msg_expr.return_type() not in (_T.STRING, _T.DYN):
             msg_expr, msg_error = None, "messageExpression must evaluate to a string"
@@ -272,7 +277,7 @@ _GO_ERRORS = ((re.compile(r"^No matching overloads? found.*", re.S), "no such ov
               (re.compile(r"^divide by zero$"), "division by zero"))
 
 
-def _run(expr: Any, data: dict[str, Any]) -> tuple[str, Any]:
+def run_compiled(expr: Any, data: dict[str, Any]) -> tuple[str, Any]:
     """("value", v), ("error", cel-go's wording) or ("budget", None)."""
     try:
         result = expr.eval(data=data)
@@ -295,14 +300,14 @@ def _evaluate(program: _Program, self_value: Any, old_value: Any) -> dict[str, A
     if old_value is not None:
         data["oldSelf"] = old_value
     rule_data = dict(data, **{_HAS_OLD: old_value is not None, _OLD: old_value}) if program.optional else data
-    kind, value = _run(program.expr, rule_data)
+    kind, value = run_compiled(program.expr, rule_data)
     if kind != "value":
         return {"budget": "rule"} if kind == "budget" else {"error": value}
     if value is True:
         return {"ok": True}
     outcome: dict[str, Any] = {"ok": False}
     if program.message is not None:
-        kind, text = _run(program.message, data)
+        kind, text = run_compiled(program.message, data)
         if kind == "budget":
             return {"budget": "message"}
         text = text.strip() if kind == "value" and isinstance(text, str) else ""
