@@ -132,3 +132,36 @@ def test_failure_policy_decides_when_the_webhook_is_down(kapi_factory: Any, hook
         "MutatingWebhookConfiguration", "svc", webhook("svc.kapi.test", service, failurePolicy="Ignore",
                                                        timeoutSeconds=2)))
     assert "configmap/through created" in kapi.kubectl("create", "configmap", "through", "--from-literal=a=b").stdout
+
+
+def test_match_conditions_choose_which_writes_reach_the_webhook(kapi_factory: Any, hooks: Server) -> None:
+    kapi = kapi_factory()
+    hooks.routes["/guard"] = admission(lambda request: {
+        "allowed": False, "status": {"code": 403, "message": f"{request['name']} is guarded"}})
+    guarded = webhook("guard.kapi.test", hooks.client_config("/guard"), matchConditions=[
+        {"name": "labelled", "expression": "has(object.metadata.labels) && 'guard' in object.metadata.labels"},
+        {"name": "not-breakglass", "expression": "!authorizer.group('').resource('configmaps')"
+                                                 ".check('breakglass').allowed()"}])
+    kapi.kubectl("apply", "-f", "-", input=configuration("ValidatingWebhookConfiguration", "guard", guarded))
+
+    assert "configmap/free created" in kapi.kubectl("create", "configmap", "free", "--from-literal=a=b").stdout
+    assert hooks.requests == []  # the condition was false: the webhook was not even called
+    labelled = kapi.kubectl("apply", "-f", "-", check=False, input=yaml.safe_dump({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held", "labels": {"guard": "on"}}}))
+    # kapi's authorizer allows everything, breakglass included, so the second condition is false too
+    assert "configmap/held created" in labelled.stdout and hooks.requests == []
+
+    kapi.kubectl("patch", "validatingwebhookconfiguration", "guard", "--type=json", "-p", json.dumps([
+        {"op": "replace", "path": "/webhooks/0/matchConditions/1/expression",
+         "value": "request.userInfo.username != '' && object.metadata.labels.guard == 'on'"}]))
+    refused = kapi.kubectl("apply", "-f", "-", check=False, input=yaml.safe_dump({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held2", "labels": {"guard": "on"}}}))
+    assert 'admission webhook "guard.kapi.test" denied the request: held2 is guarded' in refused.stderr
+    assert [r.body["request"]["name"] for r in hooks.requests] == ["held2"]
+
+    not_bool = json.dumps([{"op": "replace", "path": "/webhooks/0/matchConditions/0/expression",
+                            "value": "size(object.metadata.name)"}])
+    bad = kapi.kubectl("patch", "validatingwebhookconfiguration", "guard", "--type=json", "-p", not_bool, check=False)
+    assert bad.returncode != 0
+    assert ('webhooks[0].matchConditions[0].expression: Invalid value: "size(object.metadata.name)": '
+            "must evaluate to bool") in bad.stderr
