@@ -5,6 +5,8 @@ version: `spec.image` and `spec.config.{msg,msg1}`, and a `status`. v1 has
 only `spec.msg` and `spec.msg1`; what it cannot express (`spec.image`) rides
 in an annotation, as Kubernetes does, so objects round-trip through either
 version without loss. Defaulting and validation are plain Python on the hub.
+`foos/<name>/greeting?to=Ann` is a connect subresource (as pods/exec): admission
+sees it as CONNECT on a `FooGreetingOptions`, then the Foo says its message.
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import json
 
 from pydantic import BaseModel, Field
 
-from server.plugins import APIGroup, Column, FieldError, Invalid, KubeObject, Plugin, Resource, Version
+from server.plugins import (
+    APIGroup, Column, Connect, ConnectRequest, FieldError, Invalid, KubeObject, Plugin, Resource, Version,
+)
 
 V2_FIELDS = "hello.zeng.dev/v2-fields"  # v2-only fields of an object read in v1
 
@@ -103,8 +107,16 @@ def validate(foo: FooV2, _old: FooV2 | None) -> list[FieldError]:
     return []
 
 
+async def greet(call: ConnectRequest) -> str:
+    """The Foo's message, addressed to `?to=` (default: world), in whichever version was asked."""
+    spec = call.obj.get("spec") or {}
+    message = spec.get("msg") or (spec.get("config") or {}).get("msg") or "hello"
+    return f"{message}, {call.options.get('to', 'world')}!\n"
+
+
 FOO = Resource(
     kind="Foo", plural="foos", short_names=("fo",), categories=("all",), validate=validate,
+    connect=[Connect("greeting", greet, methods=("GET", "POST"))],
     versions=[
         Version("v2", FooV2, storage=True, columns=[
             Column("Image", ".spec.image", description="the image"),

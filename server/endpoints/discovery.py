@@ -121,9 +121,9 @@ def api_resource_list(scheme: Scheme, group: str, version: str) -> dict[str, Any
         if not d.virtual:  # kube gives no hash for resources without storage
             entry["storageVersionHash"] = storage_version_hash(d.group, d.storage_version.name, d.kind)
         out.append(entry)
-        for sub, (group_, version_, kind) in _subresources(d, v):
+        for sub, (group_, version_, kind), verbs in _subresources(d, v):
             entry = {"name": f"{d.plural}/{sub}", "singularName": "", "namespaced": d.namespaced,
-                     "kind": kind, "verbs": sorted(STATUS_VERBS)}
+                     "kind": kind, "verbs": verbs}
             if group_ != d.group or version_ != v.name:
                 entry.update(group=group_, version=version_)
             out.append(entry)
@@ -149,21 +149,23 @@ def _resource_discovery(d: ResourceDef, v: VersionDef) -> dict[str, Any]:
     if d.categories:
         entry["categories"] = list(d.categories)
     subresources = [
-        {"subresource": sub, "responseKind": {"group": g, "version": ver, "kind": kind}, "verbs": sorted(STATUS_VERBS)}
-        for sub, (g, ver, kind) in _subresources(d, v)
+        {"subresource": sub, "responseKind": {"group": g, "version": ver, "kind": kind}, "verbs": verbs}
+        for sub, (g, ver, kind), verbs in _subresources(d, v)
     ]
     if subresources:
         entry["subresources"] = subresources
     return entry
 
 
-def _subresources(d: ResourceDef, v: VersionDef) -> list[tuple[str, tuple[str, str, str]]]:
-    """(name, (group, version, kind) answered) of each subresource: status as the kind, scale as autoscaling/v1."""
+def _subresources(d: ResourceDef, v: VersionDef) -> list[tuple[str, tuple[str, str, str], list[str]]]:
+    """(name, (group, version, kind) answered, verbs) of each subresource: status as the kind, scale as
+    autoscaling/v1, a connect subresource as its options kind with its methods' verbs."""
     out = []
     if v.status_subresource:
-        out.append(("status", (d.group, v.name, d.kind)))
+        out.append(("status", (d.group, v.name, d.kind), sorted(STATUS_VERBS)))
     if v.scale is not None:
-        out.append(("scale", ("autoscaling", "v1", "Scale")))
+        out.append(("scale", ("autoscaling", "v1", "Scale"), sorted(STATUS_VERBS)))
+    out += [(c.name, (d.group, v.name, c.options_kind), list(c.verbs)) for c in d.connect]
     return out
 
 

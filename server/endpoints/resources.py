@@ -14,6 +14,7 @@ from server.api import errors
 from server.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from server.api.requestinfo import RequestInfo
 from server.endpoints import negotiation as neg
+from server.endpoints.connect import handle_connect
 from server.endpoints.context import ApiContext
 from server.endpoints.filters import request_user
 from server.endpoints.params import QueryOptions, parse_list_options, parse_query
@@ -63,6 +64,7 @@ def _resolve(ctx: ApiContext, info: RequestInfo) -> tuple[Store, str]:
     served_subresources = {"status"} if version.status_subresource else set()
     if version.scale is not None:
         served_subresources.add("scale")
+    served_subresources.update(c.name for c in definition.connect)
     if info.subresource and info.subresource not in served_subresources:
         raise errors.NotFound(_NOT_FOUND)
     if definition.namespaced and not info.namespace and info.name:
@@ -83,6 +85,9 @@ def _namespace(store: Store, info: RequestInfo) -> str:
 async def handle_resource(request: Request, info: RequestInfo, ctx: ApiContext) -> Response:
     """Dispatch one resource request to its verb."""
     store, version = _resolve(ctx, info)
+    connector = store.definition.connector(info.subresource) if info.subresource else None
+    if connector is not None:
+        return await handle_connect(request, store, info, version, _namespace(store, info), connector)
     method = request.method
     allowed = _ITEM_METHODS if info.name else _COLLECTION_METHODS
     if method not in allowed or (info.subresource and method not in ("GET", "PUT", "PATCH")):

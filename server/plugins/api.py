@@ -7,7 +7,7 @@ here is plain data: `server.plugins.typed` turns it into what the server runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from pydantic import BaseModel
 
@@ -68,6 +68,22 @@ class Invalid(Exception):
         self.field_errors = field_errors
 
 
+@dataclass(frozen=True)
+class Connect:
+    """A connect subresource, as kube's pods/exec or services/proxy: `<plural>/<name>/<subresource>`.
+
+    `handler(call)` is async and gets a `ConnectRequest` (the object, the options built from the
+    query, the user, the HTTP request); it returns a Starlette response, text, bytes or a JSON
+    object. Admission runs first with the operation CONNECT on the options object
+    (`options_kind`, by default `<Kind><Name>Options`), so plugins and webhooks may refuse it.
+    """
+
+    name: str
+    handler: Callable[[Any], Awaitable[Any]]
+    methods: Sequence[str] = ("GET",)
+    options_kind: str = ""
+
+
 Defaulter = Callable[[Any], None]
 Validator = Callable[[Any, Any], list[FieldError]]  # (hub, old hub or None) -> errors
 
@@ -79,7 +95,8 @@ class Resource:
     `storage` is where its objects live: None for the server's backend,
     "memory" for a private in-memory store (gone at restart), or any object
     implementing `server.storage.interfaces.Storage` (computed data, like
-    metrics-server's). `verbs` narrows what is served (e.g. ("get", "list")).
+    metrics-server's). `verbs` narrows what is served (e.g. ("get", "list")). `connect` adds
+    connect subresources answered by code.
     """
 
     kind: str
@@ -93,6 +110,7 @@ class Resource:
     default: Defaulter | None = None
     validate: Validator | None = None
     storage: Storage | str | None = None
+    connect: Sequence[Connect] = ()
 
 
 @dataclass(frozen=True)

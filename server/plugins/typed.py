@@ -19,7 +19,7 @@ from server.api.validation import dns1123_label_errors, dns1123_subdomain_errors
 from server.plugins.api import Invalid
 from server.registry.strategy import Strategy
 from server.scheme.conversion import version_of
-from server.scheme.definitions import PrinterColumn, ResourceDef, VersionDef
+from server.scheme.definitions import CONNECT_METHODS, ConnectDef, PrinterColumn, ResourceDef, VersionDef
 from server.plugins.model import schema_from_model
 
 if TYPE_CHECKING:
@@ -50,6 +50,29 @@ def resource_problems(group: str, resource: Resource) -> list[str]:
             problems.append(f"version {v.name!r}: model must be a pydantic model (a KubeObject)")
         if (v.to_hub is None) != (v.from_hub is None):
             problems.append(f"version {v.name!r}: give both to_hub and from_hub, or neither (the hub's own model)")
+    problems += _connect_problems(resource)
+    return problems
+
+
+def _options_kind(kind: str, subresource: str) -> str:
+    """`FooGreetingOptions`, as kube names pods/exec's `PodExecOptions`."""
+    return kind + "".join(part.capitalize() for part in subresource.split("-")) + "Options"
+
+
+def _connect_problems(resource: Resource) -> list[str]:
+    problems: list[str] = []
+    names = [c.name for c in resource.connect]
+    if len(set(names)) != len(names) or {"status", "scale"} & set(names):
+        problems.append(f"connect: names must be unique and neither status nor scale, got {names}")
+    for c in resource.connect:
+        problems += [f"connect {c.name!r}: {e}" for e in dns1123_label_errors(c.name)]
+        unknown = [m for m in c.methods if m not in CONNECT_METHODS]
+        if not c.methods or unknown:
+            problems.append(f"connect {c.name!r}: methods must be some of {', '.join(CONNECT_METHODS)}")
+        if not callable(c.handler):
+            problems.append(f"connect {c.name!r}: handler must be an async callable")
+        if c.options_kind and not _KIND.match(c.options_kind):
+            problems.append(f"connect {c.name!r}: options_kind must be CamelCase letters and digits")
     return problems
 
 
@@ -76,6 +99,8 @@ def definition_of(group: str, resource: Resource) -> ResourceDef:
         namespaced=resource.namespaced, versions=versions, short_names=tuple(resource.short_names),
         categories=tuple(resource.categories), verbs=tuple(resource.verbs) if resource.verbs else None,
         builtin=True,  # compiled into the server, as an aggregated server's types: CRDs cannot take its names
+        connect=tuple(ConnectDef(c.name, tuple(c.methods), c.options_kind or _options_kind(resource.kind, c.name),
+                                 c.handler) for c in resource.connect),
     )
     return replace(definition, converter=TypedConverter(definition, resource))
 

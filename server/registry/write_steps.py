@@ -7,7 +7,7 @@ Kept apart from the verbs so each reads on its own.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -124,6 +124,20 @@ class WriteSteps:
         await self._validate(attributes.obj, attributes.version, opts, creating, old)
         if self._admission is not None:
             await self._admission.validate(attributes)
+
+
+    async def admit_connect(self, namespace: str, name: str, version: str, subresource: str, options: Object,
+                            opts: WriteOptions) -> None:
+        """Admission of a connect request (operation CONNECT): the options object is what plugins and
+        webhooks see, in the resource's group and version; there is no old object and no conversion."""
+        if self._admission is None:
+            return
+        connector = self.definition.connector(subresource)
+        assert connector is not None
+        attributes = replace(self._attributes("CONNECT", version, options, None, namespace, name, subresource, opts),
+                             kind=connector.options_kind, versions=(), convert=None)
+        await self._admission.admit(attributes)
+        await self._admission.validate(attributes)
 
 
 def _name_of(obj: Object) -> str:

@@ -42,6 +42,30 @@ class ScaleDef:
 
 
 @dataclass(frozen=True)
+class ConnectDef:
+    """A connect subresource (kube's `rest.Connecter`, as pods/exec or services/proxy): code answers it.
+
+    `handler` is the plugin's async callable; the request's query parameters make the
+    `<options_kind>` object that admission sees with the operation CONNECT.
+    """
+
+    name: str
+    methods: tuple[str, ...]
+    options_kind: str
+    handler: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def verbs(self) -> tuple[str, ...]:
+        """The authorization verbs its methods are (kube lists pods/exec as create and get)."""
+        return tuple(sorted({_METHOD_VERBS[m] for m in self.methods}))
+
+
+_METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+                 "DELETE": "delete", "OPTIONS": "options"}
+CONNECT_METHODS = tuple(_METHOD_VERBS)
+
+
+@dataclass(frozen=True)
 class VersionDef:
     """One served version of a resource."""
 
@@ -80,6 +104,10 @@ class ResourceDef:
     # `None` strategy, where only apiVersion changes. Typed Python versions and CRD conversion
     # webhooks set one.
     converter: Any = field(default=None, compare=False, repr=False)
+    connect: tuple[ConnectDef, ...] = ()
+
+    def connector(self, subresource: str) -> ConnectDef | None:
+        return next((c for c in self.connect if c.name == subresource), None)
 
     @property
     def selectable_fields(self) -> tuple[str, ...]:

@@ -337,3 +337,52 @@ def test_start_with_a_broken_plugin_module_exits_1_naming_it(tmp_path: Path, sou
     message = " ".join(result.stderr.split())
     assert f"error: plugin {module}" in message and expected in message
     assert "Traceback" not in result.stderr + result.stdout
+
+
+# -- connect subresources: admission CONNECT, then the plugin answers ----------------------------------------------
+def test_foo_greeting_is_a_connect_subresource_webhooks_can_refuse(kapi_factory: Callable[..., Any],
+                                                                   https_json_server: Callable[..., Any]) -> None:
+    kapi = kapi_factory()
+    kapi.kubectl("apply", "-f", "-", input="apiVersion: hello.zeng.dev/v2\nkind: Foo\nmetadata:\n  name: f1\n"
+                                           "spec:\n  config:\n    msg: Hi\n")
+    base = "/apis/hello.zeng.dev/v2/namespaces/default/foos"
+    assert kapi.kubectl("get", "--raw", f"{base}/f1/greeting?to=Ann").stdout == "Hi, Ann!\n"
+    assert kapi.kubectl("get", "--raw", "/apis/hello.zeng.dev/v1/namespaces/default/foos/f1/greeting").stdout \
+        == "Hi, world!\n"
+    posted = kapi.kubectl("create", "--raw", f"{base}/f1/greeting?to=Bob", "-f", "-", input="{}")
+    assert posted.stdout == "Hi, Bob!\n"
+    discovery = json.loads(kapi.kubectl("get", "--raw", "/apis/hello.zeng.dev/v2").stdout)
+    assert {"name": "foos/greeting", "singularName": "", "namespaced": True, "kind": "FooGreetingOptions",
+            "verbs": ["create", "get"]} in discovery["resources"]
+    missing = kapi.kubectl("get", "--raw", f"{base}/nobody/greeting", check=False)
+    assert missing.returncode != 0 and 'foos.hello.zeng.dev "nobody" not found' in missing.stderr
+
+    hooks = https_json_server()
+
+    def judge(review: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        request = review["request"]
+        allowed = request["object"].get("to") != "mallory"
+        return 200, {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {
+            "uid": request["uid"], "allowed": allowed, "status": {"code": 403, "message": "not to mallory"}}}
+
+    hooks.routes["/connect"] = judge
+    config = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+              "metadata": {"name": "greetings"}, "webhooks": [{
+                  "name": "greetings.kapi.test", "clientConfig": hooks.client_config("/connect"),
+                  "sideEffects": "None", "admissionReviewVersions": ["v1"],
+                  "rules": [{"operations": ["CONNECT"], "apiGroups": ["hello.zeng.dev"], "apiVersions": ["*"],
+                             "resources": ["foos/greeting"]}]}]}
+    kapi.kubectl("apply", "-f", "-", input=json.dumps(config))
+    refused = kapi.kubectl("get", "--raw", f"{base}/f1/greeting?to=mallory", check=False)
+    assert refused.returncode != 0
+    assert 'admission webhook "greetings.kapi.test" denied the request: not to mallory' in refused.stderr
+    assert kapi.kubectl("get", "--raw", f"{base}/f1/greeting?to=Eve").stdout == "Hi, Eve!\n"
+    request = hooks.requests[-1].body["request"]
+    assert (request["operation"], request["subResource"], request["name"], request["namespace"]) == \
+        ("CONNECT", "greeting", "f1", "default")
+    assert request["kind"] == {"group": "hello.zeng.dev", "version": "v2", "kind": "FooGreetingOptions"}
+    assert request["object"] == {"kind": "FooGreetingOptions", "apiVersion": "hello.zeng.dev/v2", "to": "Eve"}
+    assert request["oldObject"] is None
+    assert kapi.kubectl("apply", "-f", "-", input="apiVersion: hello.zeng.dev/v2\nkind: Foo\nmetadata:\n"
+                                                   "  name: f2\n").returncode == 0  # CREATE is not its rule
+    assert len(hooks.requests) == 2
