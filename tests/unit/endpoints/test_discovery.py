@@ -135,13 +135,15 @@ def test_typed_resource_list_in_every_version(scheme: Scheme) -> None:
     for version in ("v2", "v1"):
         doc = discovery.api_resource_list(scheme, "hello.zeng.dev", version)
         assert doc is not None and doc["groupVersion"] == f"hello.zeng.dev/{version}"
-        assert [r["name"] for r in doc["resources"]] == ["foos", "foos/status"]
-        foo, status = doc["resources"]
+        assert [r["name"] for r in doc["resources"]] == ["foos", "foos/status", "foos/greeting"]
+        foo, status, greeting = doc["resources"]
         assert foo["namespaced"] is True and foo["kind"] == "Foo" and foo["singularName"] == "foo"
         assert foo["shortNames"] == ["fo"] and foo["categories"] == ["all"]
         assert foo["verbs"] == sorted(discovery.RESOURCE_VERBS)
         assert status == {"name": "foos/status", "singularName": "", "namespaced": True, "kind": "Foo",
                           "verbs": ["get", "patch", "update"]}
+        assert greeting == {"name": "foos/greeting", "singularName": "", "namespaced": True,  # a connect one
+                            "kind": "FooGreetingOptions", "verbs": ["create", "get"]}
         hashes.add(foo["storageVersionHash"])
     # both versions report the hash of the storage version, v2
     assert hashes == {discovery.storage_version_hash("hello.zeng.dev", "v2", "Foo")}
@@ -221,6 +223,10 @@ def test_aggregated_named_groups(scheme: Scheme) -> None:
             "subresource": "status",
             "responseKind": {"group": "hello.zeng.dev", "version": served["version"], "kind": "Foo"},
             "verbs": ["get", "patch", "update"],
+        }, {
+            "subresource": "greeting",
+            "responseKind": {"group": "hello.zeng.dev", "version": served["version"], "kind": "FooGreetingOptions"},
+            "verbs": ["create", "get"],
         }]
 
 
