@@ -222,7 +222,16 @@ def resource_paths(d: ResourceDef, v: VersionDef) -> list[PathItem]:
                       dict(gvk), _query(_LIST_PARAMS), ok(lst, ("200", "OK")) + (unauthorized,),
                       produces=LIST_PRODUCES, tags=tags),
         )))
-    return _only_served_verbs(paths, d.served_verbs)
+    connect = [PathItem(f"{item}/{c.name}", tuple(
+        Operation(m.lower(), "connect", f"connect{ident}{m.capitalize()}{scoped}{_camel(c.name)}",
+                  f"connect {m} requests to {c.name} of {kind}", {**gvk, "kind": c.options_kind}, item_params,
+                  (Response("200", "OK"), unauthorized), produces=("*/*",), tags=tags)
+        for m in c.methods if m != "HEAD")) for c in d.connect]
+    return _only_served_verbs(paths, d.served_verbs) + connect
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("-"))
 
 
 # x-kubernetes-action -> the discovery verb that serves it

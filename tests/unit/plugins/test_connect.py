@@ -128,7 +128,7 @@ def test_errors_are_status_objects(http: httpx.Client, method: str, path: str, c
     assert (answer.status_code, answer.json()["kind"], answer.json()["reason"]) == (code, "Status", reason)
 
 
-def test_the_named_options_kind_and_discovery(http: httpx.Client) -> None:
+def test_the_named_options_kind_discovery_and_openapi(http: httpx.Client) -> None:
     shell = http.post(f"{BASE}/g1/remote-shell", params={"word": "x"})
     assert shell.json()["options"]["kind"] == "GadgetShellOptions"
     resources = {r["name"]: r for r in http.get("/apis/gadgets.kapi.test/v1").json()["resources"]}
@@ -141,6 +141,14 @@ def test_the_named_options_kind_and_discovery(http: httpx.Client) -> None:
     (resource,) = group["versions"][0]["resources"]
     assert {s["subresource"]: s["verbs"] for s in resource["subresources"]} == {
         "echo": ["create", "get"], "remote-shell": ["create"]}
+    paths = http.get("/openapi/v2").json()["paths"]
+    echo_ops = paths["/apis/gadgets.kapi.test/v1/namespaces/{namespace}/gadgets/{name}/echo"]
+    assert {m: (op["operationId"], op["x-kubernetes-action"], op["x-kubernetes-group-version-kind"]["kind"])
+            for m, op in echo_ops.items()} == {
+        "get": ("connectGadgetsKapiTestV1GetNamespacedGadgetEcho", "connect", "GadgetEchoOptions"),
+        "post": ("connectGadgetsKapiTestV1PostNamespacedGadgetEcho", "connect", "GadgetEchoOptions")}
+    shell_ops = paths["/apis/gadgets.kapi.test/v1/namespaces/{namespace}/gadgets/{name}/remote-shell"]
+    assert [op["operationId"] for op in shell_ops.values()] == ["connectGadgetsKapiTestV1PostNamespacedGadgetRemoteShell"]
 
 
 @pytest.mark.parametrize("connect, problem", [
