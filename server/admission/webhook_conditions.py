@@ -35,16 +35,15 @@ from cel_expr_python import cel  # type: ignore[import-untyped]
 from server.admission.webhook_match import request_namespace
 from server.admission.webhook_review import review_request
 from server.api.attributes import AdmissionAttributes
-from server.api.errors import Cause, Forbidden, QualifiedKind, field_duplicate, field_too_many
+from server.api.errors import Cause, Forbidden, QualifiedKind, field_duplicate, field_too_many, resource_label
 from server.api.requestinfo import RequestInfo
 from server.api.user import UserInfo
 from server.api.validation import qualified_name_errors
-from server.scheme.cel_values import compile_source, run_compiled, standard_extensions
+from server.scheme.cel_values import _OUT_OF_BUDGET, compile_source, run_compiled, standard_extensions
 from server.webhook.validation import invalid, required
 
 MAX_CONDITIONS = 64
 AUTHORIZER_TIMEOUT = 10.0  # seconds one authorizer check may take before its decision is an error
-_OUT_OF_BUDGET = "validation failed due to running out of cost budget, no further validation rules will be run"
 # An authorizer: `await authorize(user, info)` returns a decision with `.allowed` and `.reason`.
 Authorize = Callable[[UserInfo, RequestInfo], Awaitable[Any]]
 _KIND = "kapi__authz"
@@ -252,6 +251,5 @@ async def evaluate(conditions: Any, attrs: AdmissionAttributes, authorize: Autho
 
 def forbidden(attrs: AdmissionAttributes, error: str) -> Forbidden:
     """kube's `NewForbidden(resource, name, err)` for conditions that failed under failurePolicy Fail."""
-    label = f"{attrs.resource}.{attrs.group}" if attrs.group else attrs.resource
-    return Forbidden(f'{label} "{attrs.name}" is forbidden: {error}',
+    return Forbidden(f'{resource_label(attrs.group, attrs.resource)} "{attrs.name}" is forbidden: {error}',
                      details=QualifiedKind(name=attrs.name, group=attrs.group, kind=attrs.resource))
