@@ -228,12 +228,15 @@ async def evaluate(conditions: Any, attrs: AdmissionAttributes, authorize: Autho
             errors.append(f"expression '{expression}' resulted in error: {program.error}")
             continue
         if program.uses_authorizer:
-            _authorize.set((authorize, asyncio.get_running_loop()))
             user = {_KIND: "authorizer", "user": _user_value(attrs.user)}
             scoped = {**data, "authorizer": {**user, "requestResource": {
                 **user, _KIND: "resource", "group": attrs.group, "resource": attrs.resource,
                 "subresource": attrs.subresource, "namespace": request_namespace(attrs), "name": attrs.name}}}
-            kind, value = await asyncio.to_thread(run_compiled, program.expr, scoped)
+            token = _authorize.set((authorize, asyncio.get_running_loop()))  # to_thread copies the context
+            try:
+                kind, value = await asyncio.to_thread(run_compiled, program.expr, scoped)
+            finally:
+                _authorize.reset(token)
         else:
             kind, value = run_compiled(program.expr, data)
         if kind == "budget":
