@@ -138,7 +138,8 @@ class CoreStrategy(Strategy):
 class SecretStrategy(CoreStrategy):
     """`v1` secrets."""
 
-    def _fold(self, obj: Object) -> None:
+    def normalize(self, obj: Object) -> None:
+        """kube's v1 decoding: data must be base64, stringData is folded into data, type defaults to Opaque."""
         kind = self.definition.kind
         data = obj.get("data")
         if isinstance(data, dict):
@@ -156,13 +157,8 @@ class SecretStrategy(CoreStrategy):
         if not obj.get("type"):
             obj["type"] = "Opaque"
 
-    def prepare_for_create(self, obj: Object) -> None:
-        super().prepare_for_create(obj)
-        self._fold(obj)
-
     def prepare_for_update(self, new: Object, old: Object, subresource: str) -> None:
         super().prepare_for_update(new, old, subresource)
-        self._fold(new)
         causes = []
         if new.get("type") != old.get("type"):
             causes.append(errors.field_invalid("type", new.get("type"), "field is immutable"))

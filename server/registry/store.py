@@ -205,14 +205,18 @@ class Store(WriteSteps):
         """Store a new object; takes ownership of `obj` (it is completed and pruned in place)."""
         d = self.definition
         self._check_identity(obj, version, namespace)
+        self.strategy.normalize(obj)
+        meta = metadata(obj)
+        # kube's admission record names the object as sent: "" when the server is to generate the name
+        attributes = self._attributes("CREATE", version, obj, None, namespace, str(meta.get("name") or ""), "", opts)
+        await self._mutated(attributes)
         meta = metadata(obj)
         fill_system_fields_for_create(obj)
         self.strategy.prepare_for_create(obj)
         wants_generated = not meta.get("name") and isinstance(meta.get("generateName"), str) and meta["generateName"]
         if wants_generated:
             meta["name"] = generate_name(meta["generateName"])
-        await self._admitted(self._attributes("CREATE", version, obj, None, namespace, meta.get("name", ""), "", opts),
-                             opts, creating=True)
+        await self._checked(attributes, opts, creating=True)
         obj = await self._to_storage(obj)
         meta = metadata(obj)
         if opts.dry_run:
@@ -247,7 +251,7 @@ class Store(WriteSteps):
         if new_meta.get("uid") not in (None, "", old_meta.get("uid")):
             raise errors.invalid(d.group, d.kind, name, [errors.field_invalid(
                 "metadata.uid", new_meta.get("uid"), "field is immutable")])
-        carry_system_fields_for_update(new, old)
+        self.strategy.normalize(new)
         if old_meta.get("deletionTimestamp"):
             added = set(new_meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
             if added:
@@ -255,9 +259,11 @@ class Store(WriteSteps):
                     "metadata.finalizers", "no new finalizers can be added if the object is being deleted, "
                     f"found new finalizers {orjson.dumps(sorted(added)).decode()}")])
         old_view = old if d.converter is None else await self._out(copy_object(old), version)
+        attributes = self._attributes("UPDATE", version, new, old_view, namespace, name, subresource, opts)
+        await self._mutated(attributes)
+        carry_system_fields_for_update(new, old)
         self.strategy.prepare_for_update(new, old_view, subresource)  # both in the request's version
-        await self._admitted(self._attributes("UPDATE", version, new, old_view, namespace, name, subresource, opts),
-                             opts, creating=False, old=old)
+        await self._checked(attributes, opts, creating=False, old=old)
         new = await self._to_storage(new)
         if self.strategy.spec_changed(new, old):
             new_meta = metadata(new)

@@ -27,6 +27,9 @@ class Strategy:
     def namespaced(self) -> bool:
         return self.definition.namespaced
 
+    def normalize(self, obj: Object) -> None:
+        """What kube does while decoding a request body, so before admission sees it (a Secret's stringData)."""
+
     def prepare_for_create(self, obj: Object) -> None:
         """Drop what a create may not set: status, when status is a subresource."""
         if self.definition.has_status:

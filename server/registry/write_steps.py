@@ -1,8 +1,9 @@
 """The steps every write takes between the request and storage, as a mixin of `Store`.
 
 Conversion into and out of the storage version, then kube's order for a
-write: mutating admission, the strategy's and the schema's validation (plus
-the strategy's own defaulting and in-code checks), validating admission.
+write: mutating admission, (the Store fills in system fields and prepares the
+object,) the strategy's and the schema's validation (plus the strategy's own
+defaulting and in-code checks), validating admission.
 Kept apart from the verbs so each reads on its own.
 """
 from __future__ import annotations
@@ -115,12 +116,16 @@ class WriteSteps:
         """A copy of `obj` (in any served version) as `version`."""
         return await self._as(copy_object(obj), version)
 
-    async def _admitted(self, attributes: AdmissionAttributes, opts: WriteOptions, creating: bool,
-                        old: Object | None = None) -> None:
-        """Mutating admission, the strategy's and schema's validation, then validating admission."""
-        assert attributes.obj is not None
+    async def _mutated(self, attributes: AdmissionAttributes) -> None:
+        """Mutating admission, on the object as the client sent it (kube runs it before the strategy
+        fills in uid, creationTimestamp, a generated name or the kept half of a status update)."""
         if self._admission is not None:
             await self._admission.admit(attributes)
+
+    async def _checked(self, attributes: AdmissionAttributes, opts: WriteOptions, creating: bool,
+                       old: Object | None = None) -> None:
+        """The strategy's and schema's validation, then validating admission on the final object."""
+        assert attributes.obj is not None
         await self._validate(attributes.obj, attributes.version, opts, creating, old)
         if self._admission is not None:
             await self._admission.validate(attributes)

@@ -18,7 +18,7 @@ from server.registry.store import Store, WriteOptions
 from server.registry.strategies import strategy_for
 from server.scheme.builtin import NAMESPACES
 from server.scheme.builtin_admission import ADMISSION_REGISTRATION
-from server.scheme.builtin_core import CONFIG_MAPS
+from server.scheme.builtin_core import CONFIG_MAPS, SECRETS
 from server.storage import keys
 from server.storage.memory import MemoryStorage
 from server.webhook.client import close_clients
@@ -60,7 +60,7 @@ class World:
         self.stores: dict[tuple[str, str], Store] = {}
         self.reader = CountingReader(self.stores)
         chain = AdmissionChain([MutatingAdmissionWebhook(self.reader), ValidatingAdmissionWebhook(self.reader)])
-        for d in (NAMESPACES, CONFIG_MAPS, *ADMISSION_REGISTRATION):
+        for d in (NAMESPACES, CONFIG_MAPS, SECRETS, *ADMISSION_REGISTRATION):
             self.stores[(d.group, d.plural)] = Store(strategy_for(d), self.storage, chain)
 
     def answer(self, path: str, answer: Answer) -> None:
@@ -171,6 +171,35 @@ async def test_mutating_webhook_patches_and_sees_the_request(world: World) -> No
     assert request["userInfo"] == {"username": "alice", "groups": ["devs"]}
     assert request["object"]["data"] == {"k": "v"} and request["oldObject"] is None
     assert request["dryRun"] is False and request["options"]["kind"] == "CreateOptions"
+
+
+async def test_mutating_webhooks_see_the_object_as_sent_and_validating_ones_the_final_one(world: World) -> None:
+    """kube admits mutations before the strategy fills in uid, creationTimestamp and a generated name; the
+    admission record keeps the name the client sent ("" with generateName), as kube's does."""
+    world.answer("/m", lambda _r: {})
+    world.answer("/v", lambda _r: {})
+    await world.configure("MutatingWebhookConfiguration", world.hook("m.example.com"))
+    await world.configure("ValidatingWebhookConfiguration", world.hook("v.example.com"))
+    sent = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-", "uid": "mine"},
+            "data": {"k": "v"}}
+    created = await world.store("configmaps").create("default", sent, "v1", WriteOptions())
+    mutating, validating = (r["request"] for r in world.reviews())
+    assert "name" not in mutating and "name" not in validating  # kube's omitempty of the record's ""
+    assert mutating["object"]["metadata"] == {"generateName": "gen-", "namespace": "default", "uid": "mine"}
+    final = validating["object"]["metadata"]
+    assert final["name"] == created["metadata"]["name"] and final["name"].startswith("gen-")
+    assert final["uid"] == created["metadata"]["uid"] != "mine" and final["creationTimestamp"]
+
+
+async def test_a_secrets_string_data_is_folded_before_admission(world: World) -> None:
+    world.answer("/m", lambda _r: {})
+    spec = world.hook("m.example.com")
+    spec["rules"][0]["resources"] = ["secrets"]
+    await world.configure("MutatingWebhookConfiguration", spec)
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"user": "ann"}}
+    await world.store("secrets").create("default", secret, "v1", WriteOptions())
+    sent = world.reviews()[0]["request"]["object"]
+    assert "stringData" not in sent and sent["data"] == {"user": "YW5u"} and sent["type"] == "Opaque"
 
 
 async def test_update_sends_the_old_object(world: World) -> None:
