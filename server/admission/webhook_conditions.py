@@ -180,10 +180,11 @@ def condition_causes(path: str, conditions: Any) -> list[Cause]:
         condition = condition if isinstance(condition, Mapping) else {}
         at = f"{path}[{i}]"
         expression = str(condition.get("expression") or "").strip()
+        problem = compiled(expression).error if expression else ""
         if not expression:
             causes.append(required(f"{at}.expression"))
-        elif compiled(expression).error:
-            causes.append(invalid(f"{at}.expression", expression, compiled(expression).error))
+        elif problem:
+            causes.append(invalid(f"{at}.expression", expression, problem))
         name = str(condition.get("name") or "")
         if not name:
             causes.append(required(f"{at}.name"))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from server.endpoints import openapi_meta as meta
-from server.scheme.definitions import ResourceDef, VersionDef
+from server.scheme.definitions import ResourceDef, VersionDef, camel_case
 from server.scheme.registry import Scheme
 
 JSON_YAML = ("application/json", "application/yaml")
@@ -223,15 +223,12 @@ def resource_paths(d: ResourceDef, v: VersionDef) -> list[PathItem]:
                       produces=LIST_PRODUCES, tags=tags),
         )))
     connect = [PathItem(f"{item}/{c.name}", tuple(
-        Operation(m.lower(), "connect", f"connect{ident}{m.capitalize()}{scoped}{_camel(c.name)}",
+        Operation(m.lower(), "connect", f"connect{ident}{m.capitalize()}{scoped}{camel_case(c.name)}",
                   f"connect {m} requests to {c.name} of {kind}", {**gvk, "kind": c.options_kind}, item_params,
                   (Response("200", "OK"), unauthorized), produces=("*/*",), tags=tags)
         for m in c.methods if m != "HEAD")) for c in d.connect]
     return _only_served_verbs(paths, d.served_verbs) + connect
 
-
-def _camel(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("-"))
 
 
 # x-kubernetes-action -> the discovery verb that serves it

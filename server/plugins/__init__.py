@@ -12,7 +12,7 @@ from server.plugins.apiexts import Objects, objects
 from server.plugins.model import KubeObject, schema_from_model
 
 __all__ = [
-    "APIGroup", "AdmissionAttributes", "AdmissionPlugin", "Column", "Connect", "ConnectRequest", "FieldError", "Forbidden", "Invalid", "KubeObject",
-    "ObjectReader",
-    "Objects", "Plugin", "Resource", "Version", "objects", "schema_from_model",
+    "APIGroup", "AdmissionAttributes", "AdmissionPlugin", "Column", "Connect", "ConnectRequest", "FieldError",
+    "Forbidden", "Invalid", "KubeObject", "ObjectReader", "Objects", "Plugin", "Resource", "Version", "objects",
+    "schema_from_model",
 ]

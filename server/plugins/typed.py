@@ -19,7 +19,9 @@ from server.api.validation import dns1123_label_errors, dns1123_subdomain_errors
 from server.plugins.api import Invalid
 from server.registry.strategy import Strategy
 from server.scheme.conversion import version_of
-from server.scheme.definitions import CONNECT_METHODS, ConnectDef, PrinterColumn, ResourceDef, VersionDef
+from server.scheme.definitions import (
+    CONNECT_METHODS, ConnectDef, PrinterColumn, ResourceDef, VersionDef, camel_case,
+)
 from server.plugins.model import schema_from_model
 
 if TYPE_CHECKING:
@@ -52,11 +54,6 @@ def resource_problems(group: str, resource: Resource) -> list[str]:
             problems.append(f"version {v.name!r}: give both to_hub and from_hub, or neither (the hub's own model)")
     problems += _connect_problems(resource)
     return problems
-
-
-def _options_kind(kind: str, subresource: str) -> str:
-    """`FooGreetingOptions`, as kube names pods/exec's `PodExecOptions`."""
-    return kind + "".join(part.capitalize() for part in subresource.split("-")) + "Options"
 
 
 def _connect_problems(resource: Resource) -> list[str]:
@@ -99,7 +96,8 @@ def definition_of(group: str, resource: Resource) -> ResourceDef:
         namespaced=resource.namespaced, versions=versions, short_names=tuple(resource.short_names),
         categories=tuple(resource.categories), verbs=tuple(resource.verbs) if resource.verbs else None,
         builtin=True,  # compiled into the server, as an aggregated server's types: CRDs cannot take its names
-        connect=tuple(ConnectDef(c.name, tuple(c.methods), c.options_kind or _options_kind(resource.kind, c.name),
+        connect=tuple(ConnectDef(c.name, tuple(c.methods),
+                                 c.options_kind or f"{resource.kind}{camel_case(c.name)}Options",  # PodExecOptions
                                  c.handler) for c in resource.connect),
     )
     return replace(definition, converter=TypedConverter(definition, resource))

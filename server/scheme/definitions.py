@@ -60,6 +60,11 @@ class ConnectDef:
         return tuple(sorted({_METHOD_VERBS[m] for m in self.methods}))
 
 
+def camel_case(name: str) -> str:
+    """`remote-shell` as `RemoteShell`: how kube spells a subresource inside kinds and operation ids."""
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
 _METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
                  "DELETE": "delete", "OPTIONS": "options"}
 CONNECT_METHODS = tuple(_METHOD_VERBS)
