@@ -71,7 +71,7 @@ async def handle_connect(request: Request, store: Store, info: RequestInfo, vers
         raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
     options = options_from_query(request, connector, store.definition.api_version(version))
     opts = WriteOptions(user=request_user(request))
-    await store.admit_connect(namespace, info.name, version, connector.name, options, opts)
+    await store.admit_connect(namespace, info.name, version, connector, options, opts)
     obj = await store.get(namespace, info.name, version)
     result = await connector.handler(ConnectRequest(namespace, info.name, connector.name, obj, options,
                                                     opts.user, request))

@@ -22,7 +22,7 @@ from server.registry.strategy import Strategy
 from server.scheme.cel import has_rules, validate_rules_after
 from server.scheme.conversion import convert, convert_all
 from server.scheme.defaulting import apply_defaults
-from server.scheme.definitions import ResourceDef
+from server.scheme.definitions import ConnectDef, ResourceDef
 from server.scheme.pruning import prune
 from server.scheme.validation import prune_non_nullable_nulls, validate
 
@@ -130,18 +130,15 @@ class WriteSteps:
         if self._admission is not None:
             await self._admission.validate(attributes)
 
-
-    async def admit_connect(self, namespace: str, name: str, version: str, subresource: str, options: Object,
+    async def admit_connect(self, namespace: str, name: str, version: str, connector: ConnectDef, options: Object,
                             opts: WriteOptions) -> None:
         """Admission of a connect request (operation CONNECT): the options object is what plugins and
         webhooks see, in the resource's group and version; there is no old object and no conversion."""
         if self._admission is None:
             return
-        connector = self.definition.connector(subresource)
-        assert connector is not None
-        attributes = replace(self._attributes("CONNECT", version, options, None, namespace, name, subresource, opts),
+        attributes = replace(self._attributes("CONNECT", version, options, None, namespace, name, connector.name, opts),
                              kind=connector.options_kind, versions=(), convert=None)
-        await self._admission.admit(attributes)
+        await self._mutated(attributes)
         await self._admission.validate(attributes)
 
 

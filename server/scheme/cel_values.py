@@ -254,8 +254,8 @@ def _program(rule: dict[str, Any], kind: str) -> _Program:
         expr, error = None, "cel expression must evaluate to a bool"
     uses_old = expr is not None and compile_source(_env(kind, "none"), src)[0] is None
     if expr is not None and optional and uses_old:
-        expr, issues = compile_source(_env(kind, "optional"), f"[{_HAS_OLD} ? optional.of({_OLD}) : optional.none()]"
-                                                        f".all(oldSelf, ({src}))")
+        expr, issues = compile_source(_env(kind, "optional"),
+                                      f"[{_HAS_OLD} ? optional.of({_OLD}) : optional.none()].all(oldSelf, ({src}))")
         error = "" if expr is not None else f"compilation failed: {issues}"
     msg_expr, msg_error = None, ""
     if isinstance(message, str) and message.strip():
