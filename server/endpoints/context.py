@@ -5,8 +5,16 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+from starlette.requests import Request
+from starlette.responses import Response
+
+from server.api.requestinfo import RequestInfo
 from server.registry.store import Store
 from server.scheme.registry import Scheme
+
+
+# (request, context, store, request info, version, namespace) -> response
+ActionHandler = Callable[[Request, "ApiContext", Store, RequestInfo, str, str], Awaitable[Response]]
 
 
 async def _always_ok() -> dict[str, Any]:
@@ -29,6 +37,8 @@ class ApiContext:
     # Open watch streams (anything with close()), ended at once when the server shuts down.
     watches: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     closing: bool = False
+    # Handlers of action subresources (`ActionDef`), keyed by (group, plural, subresource).
+    actions: dict[tuple[str, str, str], ActionHandler] = field(default_factory=dict)
 
     def end_watches(self) -> None:
         """Shutting down: end every open watch now and any new one at once (clients re-watch).

@@ -166,7 +166,8 @@ def _subresources(d: ResourceDef, v: VersionDef) -> list[tuple[str, tuple[str, s
     if v.scale is not None:
         out.append(("scale", ("autoscaling", "v1", "Scale"), sorted(STATUS_VERBS)))
     out += [(c.name, (d.group, v.name, c.options_kind), list(c.verbs)) for c in d.connect]
-    return out
+    out += [(a.name, (a.group, a.version, a.kind), list(a.verbs)) for a in d.actions]
+    return sorted(out)
 
 
 def _group_discovery(scheme: Scheme, group: str, versions: tuple[str, ...]) -> dict[str, Any]:

@@ -29,6 +29,8 @@ from server.storage.interfaces import Preconditions
 _ITEM_METHODS = {"GET", "PUT", "PATCH", "DELETE", "HEAD"}
 _COLLECTION_METHODS = {"GET", "POST", "DELETE", "HEAD"}
 _NOT_FOUND = "the server could not find the requested resource"
+_METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+                 "DELETE": "delete"}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -65,6 +67,7 @@ def _resolve(ctx: ApiContext, info: RequestInfo) -> tuple[Store, str]:
     if version.scale is not None:
         served_subresources.add("scale")
     served_subresources.update(c.name for c in definition.connect)
+    served_subresources.update(a.name for a in definition.actions)
     if info.subresource and info.subresource not in served_subresources:
         raise errors.NotFound(_NOT_FOUND)
     if definition.namespaced and not info.namespace and info.name:
@@ -88,6 +91,14 @@ async def handle_resource(request: Request, info: RequestInfo, ctx: ApiContext) 
     connector = store.definition.connector(info.subresource) if info.subresource else None
     if connector is not None:
         return await handle_connect(request, store, info, version, _namespace(store, info), connector)
+    action = store.definition.action(info.subresource) if info.subresource else None
+    if action is not None:
+        handler = ctx.actions.get((info.group, info.resource, info.subresource))
+        if handler is None:
+            raise errors.NotFound(_NOT_FOUND)
+        if _METHOD_VERBS.get(request.method) not in action.verbs:
+            raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+        return await handler(request, ctx, store, info, version, _namespace(store, info))
     method = request.method
     allowed = _ITEM_METHODS if info.name else _COLLECTION_METHODS
     if method not in allowed or (info.subresource and method not in ("GET", "PUT", "PATCH")):

@@ -45,6 +45,14 @@ def _count(obj: Object, paths: tuple[str, ...]) -> int:
     return total
 
 
+def _cell(obj: Object, column: PrinterColumn, now: datetime) -> Any:
+    if column.compute is not None:
+        return column.compute(obj, now)
+    if column.count_of:
+        return _count(obj, column.count_of)
+    return cell(obj, column.json_path, column.type, column.format, now=now)
+
+
 def _partial_metadata(obj: Object) -> Object:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
 
@@ -67,8 +75,7 @@ def to_table(
     for obj in objects:
         meta = obj.get("metadata") or {}
         cells: list[Any] = [meta.get("name", "")]
-        cells += [_count(obj, c.count_of) if c.count_of else cell(obj, c.json_path, c.type, c.format, now=now)
-                  for c in columns]
+        cells += [_cell(obj, c, now) for c in columns]
         if with_age:
             created = meta.get("creationTimestamp")
             cells.append(age(created, now) if created else "<unknown>")

@@ -7,7 +7,8 @@ columns. Built-in types (`v1` namespaces) are described the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Callable
 
 # What a stored resource serves unless its definition says otherwise (watch joins when streams land).
 DEFAULT_VERBS: tuple[str, ...] = (
@@ -30,6 +31,9 @@ class PrinterColumn:
     # Built-in tables count things JSONPath cannot (`DATA` of a ConfigMap): the cell is the number of
     # keys or items found at these field paths, summed.
     count_of: tuple[str, ...] = ()
+    # Built-in kinds compute cells in code, as kube's printers do (a pod's READY `1/2`, a service's
+    # PORT(S)): called with the object (as served) and the time Age is measured against.
+    compute: Callable[[dict[str, Any], datetime], Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,19 @@ class ConnectDef:
     def verbs(self) -> tuple[str, ...]:
         """The authorization verbs its methods are (kube lists pods/exec as create and get)."""
         return tuple(sorted({_METHOD_VERBS[m] for m in self.methods}))
+
+
+@dataclass(frozen=True)
+class ActionDef:
+    """A subresource answered by code in the server, not stored (pods/binding, pods/eviction,
+    serviceaccounts/token): what discovery says of it. The HTTP layer finds its handler by
+    (group, plural, name) in `ApiContext.actions`."""
+
+    name: str
+    kind: str
+    group: str
+    version: str
+    verbs: tuple[str, ...] = ("create",)
 
 
 def camel_case(name: str) -> str:
@@ -110,6 +127,10 @@ class ResourceDef:
     # webhooks set one.
     converter: Any = field(default=None, compare=False, repr=False)
     connect: tuple[ConnectDef, ...] = ()
+    actions: tuple[ActionDef, ...] = ()
+
+    def action(self, subresource: str) -> ActionDef | None:
+        return next((a for a in self.actions if a.name == subresource), None)
 
     def connector(self, subresource: str) -> ConnectDef | None:
         return next((c for c in self.connect if c.name == subresource), None)
