@@ -38,11 +38,13 @@ from server.plugins.api import AdmissionFactory
 from server.plugins.loader import PluginSet, installed_plugin_modules
 from server.plugins.typed import TypedConverter, TypedStrategy
 from server.registry.reader import StoreReader
+from server.registry.service_alloc import ServiceRanges
+from server.registry.service_store import ServiceStore
 from server.registry.store import Store, StoreOptions
 from server.registry.strategies import strategy_for
 from server.scheme.builtin import NAMESPACES
 from server.scheme.builtin_admission import ADMISSION_REGISTRATION
-from server.scheme.builtin_core import CORE_RESOURCES
+from server.scheme import catalogue
 from server.scheme.builtin_auth import AUTH_REVIEWS
 from server.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
 from server.scheme.crd import crd_files, definition_from_crd, load_crd_manifests
@@ -64,10 +66,16 @@ def startup_manifests(config: ServerConfig) -> list[dict[str, Any]]:
     return [m for d in config.definition_dirs for path in crd_files(d) for m in load_crd_manifests(path)]
 
 
-def build_scheme(manifests: list[dict[str, Any]], core_resources: bool = True) -> Scheme:
-    """Built-in types plus the start-up CRDs (the CRD controller keeps it current afterwards)."""
-    core = CORE_RESOURCES if core_resources else ()
-    scheme = Scheme([NAMESPACES, *core, CUSTOM_RESOURCE_DEFINITIONS, *AUTH_REVIEWS, *ADMISSION_REGISTRATION])
+def build_scheme(manifests: list[dict[str, Any]], core_resources: bool = True,
+                 api_groups: tuple[str, ...] | None = None) -> Scheme:
+    """Built-in types plus the start-up CRDs (the CRD controller keeps it current afterwards).
+
+    `api_groups` narrows the built-in catalogue to those groups ("" is core); namespaces stay.
+    `core_resources=False` leaves the whole catalogue out but namespaces.
+    """
+    groups = frozenset(api_groups) if api_groups is not None else None
+    builtins = [d for d in catalogue.definitions(groups) if core_resources and d is not NAMESPACES]
+    scheme = Scheme([NAMESPACES, *builtins, CUSTOM_RESOURCE_DEFINITIONS, *AUTH_REVIEWS, *ADMISSION_REGISTRATION])
     for manifest in manifests:
         scheme.replace(definition_from_crd(manifest))
     return scheme
@@ -131,7 +139,7 @@ def build_admission(names: tuple[str, ...] | None, reader: ObjectReader, get_nam
 def create_app(config: ServerConfig) -> KapiApp:
     authenticator = build_authentication(config)  # first: a bad token file fails before storage opens
     manifests = startup_manifests(config)
-    scheme = build_scheme(manifests, config.core_resources)
+    scheme = build_scheme(manifests, config.core_resources, config.api_groups)
     plugins = PluginSet(config.plugin_modules + installed_plugin_modules())
     plugins.add_to(scheme)
     storage = build_storage(config)
@@ -156,10 +164,14 @@ def create_app(config: ServerConfig) -> KapiApp:
         bookmark_interval=config.bookmark_interval,
     )
 
+    service_ranges = ServiceRanges(config.service_cluster_ip_range, config.service_node_port_range)
+
     def make_store(definition: ResourceDef) -> Store:
         key = (definition.group, definition.plural)
         typed = isinstance(definition.converter, TypedConverter)
         strategy = TypedStrategy(definition) if typed else strategy_for(definition)
+        if key == ("", "services") and definition.builtin:
+            return ServiceStore(strategy, storage, admission, options, ranges=service_ranges)
         return Store(strategy, plugins.storages.get(key, storage), admission, options)
 
     for definition in scheme.definitions:

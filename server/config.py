@@ -37,8 +37,13 @@ class ServerConfig:
     secure_port: int = 0  # HTTPS; 0 = off
     resource_dirs: tuple[Path, ...] = ()
     load_examples: bool = True
-    # Issue 7: configmaps, secrets, serviceaccounts, events (v1 and events.k8s.io) and leases.
+    # The built-in catalogue (Kubernetes 1.32's stable kinds): False serves namespaces only;
+    # `api_groups` narrows it to those groups ("" for core), None serves every group.
     core_resources: bool = True
+    api_groups: tuple[str, ...] | None = None
+    # kube-apiserver's --service-cluster-ip-range and --service-node-port-range.
+    service_cluster_ip_range: str = "10.0.0.0/24"
+    service_node_port_range: str = "30000-32767"
     request_timeout: float = 60.0
     unrestricted_update: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES

@@ -16,7 +16,8 @@ from typing import Any
 
 from server.api import errors
 from server.api.errors import Cause
-from server.registry.strategy import Object, Strategy
+from server.registry.builtin_strategy import BuiltinStrategy
+from server.registry.strategy import Object
 
 MAX_SECRET_SIZE = 1024 * 1024
 MAX_CONFIG_MAP_SIZE = 1024 * 1024
@@ -119,27 +120,12 @@ def _immutable_causes(new: Object, old: Object, fields: tuple[str, ...]) -> list
     return causes
 
 
-class CoreStrategy(Strategy):
-    """Built-in core types (configmaps, secrets, serviceaccounts, events, leases): no `metadata.generation`.
-
-    kube-apiserver's strategies for these types never set it, so clients never see it.
-    """
-
-    def prepare_for_create(self, obj: Object) -> None:
-        super().prepare_for_create(obj)
-        meta = obj.get("metadata")
-        if isinstance(meta, dict):
-            meta.pop("generation", None)
-
-    def spec_changed(self, new: Object, old: Object) -> bool:
-        return False
-
-
-class SecretStrategy(CoreStrategy):
+class SecretStrategy(BuiltinStrategy):
     """`v1` secrets."""
 
     def normalize(self, obj: Object) -> None:
         """kube's v1 decoding: data must be base64, stringData is folded into data, type defaults to Opaque."""
+        super().normalize(obj)
         kind = self.definition.kind
         data = obj.get("data")
         if isinstance(data, dict):
@@ -188,7 +174,7 @@ class SecretStrategy(CoreStrategy):
         return causes
 
 
-class ConfigMapStrategy(CoreStrategy):
+class ConfigMapStrategy(BuiltinStrategy):
     """`v1` configmaps."""
 
     def prepare_for_update(self, new: Object, old: Object, subresource: str) -> None:

@@ -1,33 +1,47 @@
 """Which strategy serves which definition: the one place that names them all."""
 from __future__ import annotations
 
+from server.registry.builtin_strategy import BuiltinStrategy
 from server.registry.crd_strategy import CRDStrategy
-from server.registry.secret_strategy import ConfigMapStrategy, CoreStrategy, SecretStrategy
+from server.registry.secret_strategy import ConfigMapStrategy, SecretStrategy
+from server.registry.service_store import ServiceStrategy
 from server.registry.strategy import NamespaceStrategy, Strategy
 from server.registry.webhook_config_strategy import WebhookConfigurationStrategy
-from server.scheme.builtin import NAMESPACES
+from server.registry.workload_strategies import (
+    CronJobStrategy,
+    DaemonSetStrategy,
+    DeploymentStrategy,
+    JobStrategy,
+    PodStrategy,
+    ReplicaSetStrategy,
+    ReplicationControllerStrategy,
+    StatefulSetStrategy,
+)
 from server.scheme.builtin_admission import ADMISSION_REGISTRATION
-from server.scheme.builtin_core import CONFIG_MAPS, CORE_RESOURCES, SECRETS
 from server.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
 from server.scheme.definitions import ResourceDef
 
-_CORE_KEYS = frozenset((d.group, d.plural) for d in CORE_RESOURCES)
-_WEBHOOK_CONFIG_KEYS = frozenset((d.group, d.plural) for d in ADMISSION_REGISTRATION)
+_BUILTIN: dict[tuple[str, str], type[Strategy]] = {
+    ("", "namespaces"): NamespaceStrategy,
+    ("", "secrets"): SecretStrategy,
+    ("", "configmaps"): ConfigMapStrategy,
+    ("", "pods"): PodStrategy,
+    ("", "services"): ServiceStrategy,
+    ("", "replicationcontrollers"): ReplicationControllerStrategy,
+    ("apps", "deployments"): DeploymentStrategy,
+    ("apps", "replicasets"): ReplicaSetStrategy,
+    ("apps", "statefulsets"): StatefulSetStrategy,
+    ("apps", "daemonsets"): DaemonSetStrategy,
+    ("batch", "jobs"): JobStrategy,
+    ("batch", "cronjobs"): CronJobStrategy,
+    (CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural): CRDStrategy,
+    **{(d.group, d.plural): WebhookConfigurationStrategy for d in ADMISSION_REGISTRATION},
+}
 
 
 def strategy_for(definition: ResourceDef) -> Strategy:
-    """The strategy that serves `definition`; custom resources get the generic one."""
-    key = (definition.group, definition.plural)
-    if definition.builtin and key == (NAMESPACES.group, NAMESPACES.plural):
-        return NamespaceStrategy(definition)
-    if definition.builtin and key == (CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural):
-        return CRDStrategy(definition)
-    if definition.builtin and key == (SECRETS.group, SECRETS.plural):
-        return SecretStrategy(definition)
-    if definition.builtin and key == (CONFIG_MAPS.group, CONFIG_MAPS.plural):
-        return ConfigMapStrategy(definition)
-    if definition.builtin and key in _WEBHOOK_CONFIG_KEYS:
-        return WebhookConfigurationStrategy(definition)
-    if definition.builtin and key in _CORE_KEYS:
-        return CoreStrategy(definition)
-    return Strategy(definition)
+    """The strategy that serves `definition`; other built-ins get kube's shared rules, custom resources the generic ones."""
+    if not definition.builtin:
+        return Strategy(definition)
+    chosen = _BUILTIN.get((definition.group, definition.plural), BuiltinStrategy)
+    return chosen(definition)
