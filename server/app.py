@@ -31,6 +31,7 @@ from server.config import ServerConfig
 from server.controllers.bootstrap import apply_crd_manifests, ensure_initial_namespaces
 from server.controllers.crd import CRDController
 from server.controllers.lifecycle import LifecycleController
+from server.controllers.namespace_defaults import NamespaceDefaults, kubernetes_service
 from server.endpoints.context import ApiContext
 from server.endpoints.router import make_api_handler
 from server.plugins.apiexts import ApiextsApp, prefix_problem
@@ -181,6 +182,10 @@ def create_app(config: ServerConfig) -> KapiApp:
     crd_controller = CRDController(scheme, stores, stores[crd_key], make_store)
     lifecycle = LifecycleController(scheme, stores, storage, kept=[(d.group, d.plural) for d in ADMISSION_REGISTRATION])
 
+    ca_file = config.cert_paths.ca_crt
+    namespace_defaults = NamespaceDefaults(
+        stores, storage, root_ca=ca_file.read_text() if ca_file.is_file() else "",
+        kubernetes_service=kubernetes_service(service_ranges.kubernetes_ip, config.secure_port or 6443))
     ctx = ApiContext(
         scheme=scheme,
         stores=stores,
@@ -198,7 +203,9 @@ def create_app(config: ServerConfig) -> KapiApp:
         await ensure_initial_namespaces(stores[("", "namespaces")])
         await apply_crd_manifests(stores[crd_key], manifests)
         await crd_controller.sync()
-        tasks = [asyncio.create_task(crd_controller.run()), asyncio.create_task(lifecycle.run())]
+        defaults_from = await namespace_defaults.sync()
+        tasks = [asyncio.create_task(crd_controller.run()), asyncio.create_task(lifecycle.run()),
+                 asyncio.create_task(namespace_defaults.run(defaults_from))]
         try:
             yield
         finally:

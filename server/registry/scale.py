@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.admission.webhook_match import parse_selector
 from server.api import errors
 from server.scheme.definitions import ScaleDef
 
@@ -41,6 +42,9 @@ def to_scale(obj: Object, scale: ScaleDef) -> Object:
     status: Object = {"replicas": read_path(obj, scale.status_replicas_path) or 0}
     if scale.label_selector_path:
         selector = read_path(obj, scale.label_selector_path)
+        if isinstance(selector, dict):  # a built-in's LabelSelector (or an RC's label map) as kube's string
+            selector = str(parse_selector(selector if "matchLabels" in selector or "matchExpressions" in selector
+                                          else {"matchLabels": selector}))
         if isinstance(selector, str) and selector:
             status["selector"] = selector
     return {

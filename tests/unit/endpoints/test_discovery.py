@@ -104,7 +104,7 @@ def test_core_resource_list_lists_namespaces_with_status(scheme: Scheme) -> None
     ns = by_name["namespaces"]
     assert ns["singularName"] == "namespace" and ns["namespaced"] is False and ns["kind"] == "Namespace"
     assert ns["shortNames"] == ["ns"]
-    assert ns["verbs"] == sorted(discovery.RESOURCE_VERBS)
+    assert ns["verbs"] == sorted(set(discovery.RESOURCE_VERBS) - {"deletecollection"})  # as kube serves them
     assert by_name["namespaces/status"] == {
         "name": "namespaces/status",
         "singularName": "",
@@ -135,8 +135,8 @@ def test_typed_resource_list_in_every_version(scheme: Scheme) -> None:
     for version in ("v2", "v1"):
         doc = discovery.api_resource_list(scheme, "hello.zeng.dev", version)
         assert doc is not None and doc["groupVersion"] == f"hello.zeng.dev/{version}"
-        assert [r["name"] for r in doc["resources"]] == ["foos", "foos/status", "foos/greeting"]
-        foo, status, greeting = doc["resources"]
+        assert [r["name"] for r in doc["resources"]] == ["foos", "foos/greeting", "foos/status"]
+        foo, greeting, status = doc["resources"]
         assert foo["namespaced"] is True and foo["kind"] == "Foo" and foo["singularName"] == "foo"
         assert foo["shortNames"] == ["fo"] and foo["categories"] == ["all"]
         assert foo["verbs"] == sorted(discovery.RESOURCE_VERBS)
@@ -192,7 +192,7 @@ def test_aggregated_core(scheme: Scheme, version: str) -> None:
         "responseKind": {"group": "", "version": "v1", "kind": "Namespace"},
         "scope": "Cluster",
         "singularResource": "namespace",
-        "verbs": sorted(discovery.RESOURCE_VERBS),
+        "verbs": sorted(set(discovery.RESOURCE_VERBS) - {"deletecollection"}),
         "shortNames": ["ns"],
         "subresources": [
             {
@@ -219,14 +219,14 @@ def test_aggregated_named_groups(scheme: Scheme) -> None:
         [foo] = served["resources"]
         assert foo["scope"] == "Namespaced" and foo["shortNames"] == ["fo"] and foo["categories"] == ["all"]
         assert foo["responseKind"] == {"group": "hello.zeng.dev", "version": served["version"], "kind": "Foo"}
-        assert foo["subresources"] == [{
-            "subresource": "status",
-            "responseKind": {"group": "hello.zeng.dev", "version": served["version"], "kind": "Foo"},
-            "verbs": ["get", "patch", "update"],
-        }, {
+        assert foo["subresources"] == [{  # by name, as kube lists them
             "subresource": "greeting",
             "responseKind": {"group": "hello.zeng.dev", "version": served["version"], "kind": "FooGreetingOptions"},
             "verbs": ["create", "get"],
+        }, {
+            "subresource": "status",
+            "responseKind": {"group": "hello.zeng.dev", "version": served["version"], "kind": "Foo"},
+            "verbs": ["get", "patch", "update"],
         }]
 
 

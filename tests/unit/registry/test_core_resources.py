@@ -159,7 +159,10 @@ async def test_events_v1_is_its_own_group() -> None:
 @pytest.mark.parametrize("definition", CORE_RESOURCES, ids=lambda d: f"{d.group or 'core'}.{d.plural}")
 async def test_core_objects_carry_no_generation(definition: ResourceDef) -> None:
     store = store_for(definition)
-    created = await store.create("default", {"metadata": {"name": "n", "labels": {"a": "b"}}}, "v1", WriteOptions())
+    obj: dict = {"metadata": {"name": "n", "labels": {"a": "b"}}}
+    if definition is EVENTS_V1:  # kube requires it of events.k8s.io events
+        obj["eventTime"] = "2024-01-01T00:00:00.000000Z"
+    created = await store.create("default", obj, "v1", WriteOptions())
     assert "generation" not in created["metadata"]
     created["metadata"]["labels"] = {"a": "c"}
     updated = await store.update("default", "n", created, "v1", "", WriteOptions())
