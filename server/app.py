@@ -33,6 +33,7 @@ from server.controllers.crd import CRDController
 from server.controllers.lifecycle import LifecycleController
 from server.controllers.namespace_defaults import NamespaceDefaults, kubernetes_service
 from server.endpoints.context import ApiContext
+from server.endpoints.pod_actions import POD_ACTIONS
 from server.endpoints.router import make_api_handler
 from server.plugins.apiexts import ApiextsApp, prefix_problem
 from server.plugins.api import AdmissionFactory
@@ -194,6 +195,7 @@ def create_app(config: ServerConfig) -> KapiApp:
         server_address=config.server_address,
         storage_health=storage.health,
     )
+    ctx.actions.update(POD_ACTIONS)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

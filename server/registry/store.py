@@ -302,6 +302,19 @@ class Store(WriteSteps):
         """PATCH: `apply` maps the current object (in `version`) to the wanted one."""
         return await self._write(namespace, name, version, subresource, opts, apply, require_rv=False)
 
+    async def assign(self, namespace: str, name: str, version: str, change: PatchFunction,
+                     dry_run: bool = False) -> Object:
+        """Change the stored object by a pure function, past the strategy's update rules.
+
+        kube's own subresources that set what a client may not (pods/binding sets
+        `spec.nodeName`) write this way, straight through storage's retry loop.
+        """
+        key = self._key(namespace, name)
+        with self._translated(name):
+            if dry_run:
+                return await self._out(change(await self._storage.get(key)), version)
+            return await self._out(await self._storage.guaranteed_update(key, change), version)
+
     async def delete(self, namespace: str, name: str, version: str, preconditions: Preconditions | None,
                      opts: WriteOptions, propagation: str = "") -> Object:
         """Delete, or start a graceful deletion while finalizers remain.
