@@ -27,6 +27,7 @@ from certs.files import ensure_dir, write_private
 from kapi_cli import state as st
 from kapi_cli.backend import BackendUnreachable, EtcdFlags, reach_backend
 from kapi_cli.kubeconfig import KubeconfigError, Target, kubeconfig_for, to_yaml
+from kapi_cli.api_flags import ApiFlags, api_flags_of
 from kapi_cli.plugin_flags import PluginFlags
 from kapi_cli.probe import is_ready
 from kapi_cli.process import stop_process
@@ -88,7 +89,7 @@ def build_config(
     token_auth_file: Optional[Path], kubectl_disabled: bool, kubectl_ephemeral_token: bool,
     authn_allow_localhost: bool, san: list[str], watch_event_window: int = 10000,
     watch_bookmark_interval: str = "10s", core_resources: bool = True, etcd: EtcdFlags = EtcdFlags(),
-    extensions: PluginFlags = PluginFlags(),
+    extensions: PluginFlags = PluginFlags(), api: ApiFlags = ApiFlags(),
 ) -> ServerConfig:
     """Validate flags and turn them into the one ServerConfig."""
     try:
@@ -142,6 +143,7 @@ def build_config(
         authn_allow_localhost=authn_allow_localhost,
         extra_sans=tuple(san),
         **extensions.checked(),  # type: ignore[arg-type]
+        **api.checked(),  # type: ignore[arg-type]
     )
 
 
@@ -273,7 +275,8 @@ def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> li
     for name in config.extra_sans:
         args += ["--san", name]
     admission = ",".join(config.admission_plugins) if config.admission_plugins is not None else None
-    return args + PluginFlags(config.plugins, admission, config.apiexts_prefix).args()
+    return args + PluginFlags(config.plugins, admission, config.apiexts_prefix).args() + api_flags_of(
+        config.api_groups, config.service_cluster_ip_range, config.service_node_port_range).args()
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES, start: int = 0) -> str:
@@ -360,7 +363,7 @@ def start(
     examples: bool = typer.Option(True, "--examples/--no-examples", help="Serve the shipped example resources."),
     core_resources: bool = typer.Option(
         True, "--core-resources/--no-core-resources",
-        help="Serve configmaps, secrets, serviceaccounts, events and leases (namespaces are always served)."),
+        help="Serve the built-in catalogue (pods, deployments, …; namespaces are always served)."),
     request_timeout: str = typer.Option("60s", help="Longest a non-watch request may take (e.g. 30s, 60m)."),
     token_auth_file: Optional[Path] = typer.Option(None, help="Static tokens CSV: token,user,uid,\"g1,g2\"."),
     unrestricted_update: bool = typer.Option(False, "--unrestricted-update/--no-unrestricted-update",
@@ -384,6 +387,10 @@ def start(
     admission_plugins: Optional[str] = typer.Option(
         None, help="Admission plugins to run, comma-separated, in order (default: all known, kube's order)."),
     apiexts_prefix: str = typer.Option("/wukong", help="Where plugin routers are mounted (with docs at <prefix>/docs)."),
+    api_groups: Optional[str] = typer.Option(
+        None, help="Serve only these built-in API groups, comma-separated (`core,apps,batch`; default: all)."),
+    service_cluster_ip_range: str = typer.Option("10.0.0.0/24", help="CIDR from which Service ClusterIPs come."),
+    service_node_port_range: str = typer.Option("30000-32767", help="Range from which NodePorts come."),
     log_file: Optional[Path] = typer.Option(None, hidden=True, help="Where this process's output goes (recorded)."),
 ) -> None:
     """Start a Kubernetes-style API server (HTTPS with generated certificates, and/or HTTP)."""
@@ -392,7 +399,8 @@ def start(
                           kubectl_disabled, kubectl_ephemeral_token, authn_allow_localhost, san or [],
                           watch_event_window, watch_bookmark_interval, core_resources,
                           EtcdFlags(etcd_prefix, etcd_cafile, etcd_certfile, etcd_keyfile, etcd_wait),
-                          PluginFlags(tuple(plugin or ()), admission_plugins, apiexts_prefix))
+                          PluginFlags(tuple(plugin or ()), admission_plugins, apiexts_prefix),
+                          ApiFlags(api_groups, service_cluster_ip_range, service_node_port_range))
     if detach:
         raise typer.Exit(start_detached(config, child_argv(config, request_timeout, log_level), ready_timeout))
     serve_foreground(config, log_level, log_file)
