@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from server.scheme.hpa_conversion import HPAConverter
 from server.scheme.definitions import ActionDef, ResourceDef, ScaleDef, VersionDef
 
 RELEASE = "v1.32.0"
@@ -58,6 +59,8 @@ SELECTABLE_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
 _SCALE_SELECTORS = {("", "replicationcontrollers"): ".spec.selector"}
 # Subresources kube answers by code (a verb on the object, not a stored field set).
 _ACTIONS = {("", "pods", "binding"), ("", "pods", "eviction"), ("", "serviceaccounts", "token")}
+# Kinds whose versions differ in shape.
+_CONVERTERS = {("autoscaling", "horizontalpodautoscalers"): HPAConverter()}
 # Which version stores a kind served in several (kube's storage version).
 _STORAGE_VERSIONS = {"autoscaling": "v2"}
 
@@ -162,8 +165,11 @@ def _version_def(group: str, version: str, res: dict[str, Any], storage: bool,
 def _root_schema(name: str) -> Schema:
     """The kind's resolved schema with a plain object for metadata at the root (kapi checks it in code)."""
     schema = resolved(name)
-    props = schema.get("properties") or {}
-    return {**schema, "properties": {**props, "metadata": {"type": "object"}}}
+    props = dict(schema.get("properties") or {})
+    props["metadata"] = {"type": "object"}
+    if isinstance(props.get("status"), dict):  # controllers write status; kube requires none of it on create
+        props["status"] = {k: v for k, v in props["status"].items() if k not in ("default", "required")}
+    return {**schema, "properties": props}
 
 
 def definitions(groups: frozenset[str] | None = None, release: str = RELEASE) -> list[ResourceDef]:
@@ -208,7 +214,7 @@ def _all_definitions(release: str) -> tuple[ResourceDef, ...]:
             verbs=None if set(verbs) == _DEFAULT else verbs,
             versions=tuple(_version_def(group, v, res, v == storage, PRINTER_COLUMNS) for v, res in versions),
             extra_selectable_fields=SELECTABLE_FIELDS.get((group, plural), ()),
-            actions=actions,
+            actions=actions, converter=_CONVERTERS.get((group, plural)),
         ))
     return tuple(out)
 
