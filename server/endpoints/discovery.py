@@ -167,6 +167,8 @@ def _subresources(d: ResourceDef, v: VersionDef) -> list[tuple[str, tuple[str, s
         out.append(("scale", ("autoscaling", "v1", "Scale"), sorted(STATUS_VERBS)))
     out += [(c.name, (d.group, v.name, c.options_kind), list(c.verbs)) for c in d.connect]
     out += [(a.name, (a.group, a.version, a.kind), list(a.verbs)) for a in d.actions]
+    out += [(p, (d.group, v.name, d.kind), ["update"] if p == "finalize" else sorted(STATUS_VERBS))
+            for p in d.part_subresources]
     return sorted(out)
 
 

@@ -68,6 +68,7 @@ def _resolve(ctx: ApiContext, info: RequestInfo) -> tuple[Store, str]:
         served_subresources.add("scale")
     served_subresources.update(c.name for c in definition.connect)
     served_subresources.update(a.name for a in definition.actions)
+    served_subresources.update(definition.part_subresources)
     if info.subresource and info.subresource not in served_subresources:
         raise errors.NotFound(_NOT_FOUND)
     if definition.namespaced and not info.namespace and info.name:

@@ -4,6 +4,7 @@ A new resource costs a definition and, at most, a small strategy subclass.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from server.api.errors import Cause
@@ -40,7 +41,19 @@ class Strategy:
 
         A main-resource update keeps the stored status; a status update keeps
         everything but status (metadata changes through /status are ignored).
+        A part subresource (pods/ephemeralcontainers) changes only its part, which
+        a main-resource update keeps.
         """
+        parts = {name: PART_PATHS[name] for name in self.definition.part_subresources if name in PART_PATHS}
+        if subresource in parts:
+            wanted = _at(new, parts[subresource])
+            new.clear()
+            new.update(copy.deepcopy(old))
+            _put(new, parts[subresource], wanted)
+            return
+        for path in parts.values():
+            if path[0] != "status":
+                _put(new, path, _at(old, path))
         if not self.definition.has_status:
             return
         if subresource == "status":
@@ -79,6 +92,33 @@ class Strategy:
         """Whether generation should move: anything but metadata (and status, when separate) changed."""
         ignored = ("metadata", "status") if self.definition.has_status else ("metadata",)
         return without(new, *ignored) != without(old, *ignored)
+
+
+# Where each part subresource writes (kube's REST for each).
+PART_PATHS: dict[str, tuple[str, ...]] = {
+    "ephemeralcontainers": ("spec", "ephemeralContainers"),
+    "finalize": ("spec", "finalizers"),
+    "approval": ("status", "conditions"),
+}
+
+
+def _at(obj: Object, path: tuple[str, ...]) -> Any:
+    node: Any = obj
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _put(obj: Object, path: tuple[str, ...], value: Any) -> None:
+    node = obj
+    for part in path[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    if value is None:
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = value
 
 
 class NamespaceStrategy(Strategy):

@@ -91,7 +91,7 @@ class WriteSteps:
         prune_non_nullable_nulls(obj, schema)
         apply_defaults(obj, schema)
         self.strategy.default(obj)
-        causes = self.strategy.validate(obj, creating=creating) + validate(obj, schema)
+        causes = self.strategy.validate(obj, creating=creating) + validate(obj, schema, list_types=not d.builtin)
         old_view = old
         if old is not None and (d.converter is not None or has_rules(schema)):  # as the request's version
             old_view = await self._out(copy_object(old), version)

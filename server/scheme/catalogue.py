@@ -59,6 +59,8 @@ SELECTABLE_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
 _SCALE_SELECTORS = {("", "replicationcontrollers"): ".spec.selector"}
 # Subresources kube answers by code (a verb on the object, not a stored field set).
 _ACTIONS = {("", "pods", "binding"), ("", "pods", "eviction"), ("", "serviceaccounts", "token")}
+# Subresources that write one part of the object (the part is the registry's business).
+PART_SUBRESOURCES = ("approval", "ephemeralcontainers", "finalize")
 # Kinds whose versions differ in shape.
 _CONVERTERS = {("autoscaling", "horizontalpodautoscalers"): HPAConverter()}
 # Which version stores a kind served in several (kube's storage version).
@@ -214,7 +216,8 @@ def _all_definitions(release: str) -> tuple[ResourceDef, ...]:
             verbs=None if set(verbs) == _DEFAULT else verbs,
             versions=tuple(_version_def(group, v, res, v == storage, PRINTER_COLUMNS) for v, res in versions),
             extra_selectable_fields=SELECTABLE_FIELDS.get((group, plural), ()),
-            actions=actions, converter=_CONVERTERS.get((group, plural)),
+            actions=actions, part_subresources=tuple(n for n in first["subresources"] if n in PART_SUBRESOURCES),
+            converter=_CONVERTERS.get((group, plural)),
         ))
     return tuple(out)
 

@@ -128,6 +128,9 @@ class ResourceDef:
     converter: Any = field(default=None, compare=False, repr=False)
     connect: tuple[ConnectDef, ...] = ()
     actions: tuple[ActionDef, ...] = ()
+    # Subresources that read the object and write one part of it, as status does
+    # (pods/ephemeralcontainers, namespaces/finalize, certificatesigningrequests/approval).
+    part_subresources: tuple[str, ...] = ()
 
     def action(self, subresource: str) -> ActionDef | None:
         return next((a for a in self.actions if a.name == subresource), None)
