@@ -35,8 +35,9 @@ GROUP_VERSIONS = (
     ("node.k8s.io", "v1"), ("certificates.k8s.io", "v1"), ("coordination.k8s.io", "v1"),
     ("flowcontrol.apiserver.k8s.io", "v1"), ("events.k8s.io", "v1"),
 )
-# Left out on purpose: componentstatuses (the issue allows it; kapi has no components to report).
-SKIPPED = {("", "componentstatuses")}
+# Left out on purpose: componentstatuses (kapi has no components to report) and the legacy
+# `bindings` collection (pods/binding, which schedulers use, does the same).
+SKIPPED = {("", "componentstatuses"), ("", "bindings")}
 
 # What discovery says that the OpenAPI documents do not: kube-apiserver 1.32's short names and categories.
 SHORT_NAMES = {

@@ -124,6 +124,7 @@ class BackendRun:
             ("watch", lambda: suites.watch(b())),
             ("schema cost", lambda: suites.schema_cost(b())),
             ("typed hub conversion", lambda: suites.hub_conversion(b())),
+            ("built-in kinds", lambda: suites.builtin_kinds(b())),
         ]
 
     def _main(self) -> Bench:

@@ -196,6 +196,19 @@ def hub_conversion(bench: Bench) -> None:
                p.get_plan(path, "h", n), section="extra")
 
 
+def builtin_kinds(bench: Bench) -> None:
+    """Creates and gets of Pods and Deployments: kube's defaults and checks in code on every write."""
+    from kapi_cli.bench import builtin_kinds as kinds
+
+    n, ns = bench.sizes.n, bench.namespace("")
+    for key, path, make in (("pod", kinds.pods(ns), kinds.pod_body),
+                            ("deployment", kinds.deployments(ns), kinds.deployment_body)):
+        bench.load(f"create_{key}_c16", f"create, 16 clients ({key})", 16, n,
+                   p.custom_create_plan(path, make, key[0]), section="extra")
+        bench.load(f"get_{key}_c16", f"get, 16 clients ({key})", 16, 4 * n, p.get_plan(path, key[0], n),
+                   section="extra")
+
+
 def foo_bytes(bench: Bench) -> bytes:
     """What kapi answers to a GET of one Foo: the bare ceiling serves exactly these bytes."""
     status, body = run(fetch_once(bench.target, "GET", f"{bench.ops_path}/s0"))
