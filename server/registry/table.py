@@ -69,12 +69,16 @@ def to_table(
     """Render `objects` as a Table in `meta.k8s.io/<table_version>`."""
     now = now or datetime.now(timezone.utc)
     columns = list(version.printer_columns)
-    with_age = not any(c.name.lower() == "age" for c in columns)
-    definitions = [_NAME_COLUMN] + [_column_definition(c) for c in columns] + ([_AGE_COLUMN] if with_age else [])
+    # A built-in kind may give its whole column list, Name included (format `name`, which CRD columns
+    # cannot have): events show it last and only wide, roles show no Age.
+    whole = any(c.name == "Name" and c.format == "name" for c in columns)
+    with_age = not whole and not any(c.name.lower() == "age" for c in columns)
+    definitions = ([] if whole else [_NAME_COLUMN]) + [_column_definition(c) for c in columns] + (
+        [_AGE_COLUMN] if with_age else [])
     rows = []
     for obj in objects:
         meta = obj.get("metadata") or {}
-        cells: list[Any] = [meta.get("name", "")]
+        cells: list[Any] = [] if whole else [meta.get("name", "")]
         cells += [_cell(obj, c, now) for c in columns]
         if with_age:
             created = meta.get("creationTimestamp")

@@ -190,10 +190,7 @@ def builtin(group: str, plural: str, release: str = RELEASE) -> ResourceDef:
 
 @lru_cache(maxsize=None)
 def _all_definitions(release: str) -> tuple[ResourceDef, ...]:
-    try:  # TEMP until builtin_printers lands
-        from server.scheme.builtin_printers import PRINTER_COLUMNS
-    except ImportError:
-        PRINTER_COLUMNS = {}
+    from server.scheme.builtin_printers import PRINTER_COLUMNS  # they read descriptions from this catalogue
 
     found: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
     for gv, resources_ in load(release)["groups"].items():

@@ -196,6 +196,11 @@ def test_aggregated_core(scheme: Scheme, version: str) -> None:
         "shortNames": ["ns"],
         "subresources": [
             {
+                "subresource": "finalize",
+                "responseKind": {"group": "", "version": "v1", "kind": "Namespace"},
+                "verbs": ["update"],
+            },
+            {
                 "subresource": "status",
                 "responseKind": {"group": "", "version": "v1", "kind": "Namespace"},
                 "verbs": ["get", "patch", "update"],

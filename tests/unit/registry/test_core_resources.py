@@ -153,7 +153,8 @@ async def test_events_v1_is_its_own_group() -> None:
     }, "v1", WriteOptions())
     assert ev["apiVersion"] == "events.k8s.io/v1"
     cells = to_table(EVENTS_V1.storage_version, [ev])["rows"][0]["cells"]
-    assert cells[:5] == ["e1", "Normal", "Started", "p", "hello"]
+    # kubectl get events.events.k8s.io: LAST SEEN TYPE REASON OBJECT … MESSAGE …, the name last (wide)
+    assert cells[1:4] == ["Normal", "Started", "pod/p"] and "hello" in cells and cells[-1] == "e1"
 
 
 @pytest.mark.parametrize("definition", CORE_RESOURCES, ids=lambda d: f"{d.group or 'core'}.{d.plural}")
