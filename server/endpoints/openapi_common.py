@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from server.endpoints import openapi_meta as meta
+from server.scheme import catalogue
 from server.scheme.definitions import ResourceDef, VersionDef, camel_case
 from server.scheme.registry import Scheme
 
@@ -126,6 +127,8 @@ _K8S_GROUP_PACKAGES = {"apiextensions.k8s.io": "io.k8s.apiextensions-apiserver.p
 def schema_name(d: ResourceDef, version: str, kind: str | None = None) -> str:
     """kube's definition name: `io.k8s.api.core.v1.Namespace` for built-ins, the reversed group for CRDs."""
     kind = kind or d.kind
+    if d.builtin and d.group in catalogue.GROUPS:
+        return catalogue.component_name(d.group, version, kind)
     if not d.builtin or not (d.group == "" or d.group.endswith(".k8s.io")):  # CRDs and plugin groups
         return ".".join(reversed(d.group.split("."))) + f".{version}.{kind}"
     if not d.group:
@@ -298,6 +301,53 @@ def list_schema(d: ResourceDef, v: VersionDef, dialect: Dialect) -> dict[str, An
     }
 
 
+def _published(d: ResourceDef, v: VersionDef) -> bool:
+    """A built-in kind whose schemas are served as Kubernetes publishes them (with references)."""
+    return d.builtin and catalogue.component_name(d.group, v.name, d.kind) in catalogue.raw_components()
+
+
+def _with_refs(node: Any, dialect: Dialect) -> Any:
+    """A published component (short references) as the dialect spells it: v3 wraps a reference that has
+    siblings in `allOf`, as kube's documents do; v2 keeps `$ref` beside its description."""
+    if isinstance(node, list):
+        return [_with_refs(n, dialect) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _with_refs(v, dialect) for k, v in node.items() if k != "$ref"}
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        if out and dialect is V3:
+            return {"allOf": [dialect.ref(ref)], **out}
+        return {**dialect.ref(ref), **out}
+    if dialect is not V3 and out.get("format") == "int-or-string":
+        out.pop("oneOf", None)
+        out["type"] = "string"
+    return out
+
+
+def published_schemas(d: ResourceDef, v: VersionDef, dialect: Dialect, known: set[str]) -> dict[str, Any]:
+    """The kind's and list kind's published components and every one they reach, except `known` names."""
+    raw = catalogue.raw_components()
+    out: dict[str, Any] = {}
+    todo = [schema_name(d, v.name)] + ([schema_name(d, v.name, d.list_kind_name)] if "list" in d.served_verbs else [])
+    while todo:
+        name = todo.pop()
+        if name in out or name in known or name not in raw:
+            continue
+        out[name] = dialect.convert(_with_refs(raw[name], dialect))
+        todo.extend(_refs(raw[name]))
+    return out
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [r for n in node for r in _refs(n)]
+    if not isinstance(node, dict):
+        return []
+    found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+    return found + [r for v in node.values() for r in _refs(v)]
+
+
 def resource_schemas(d: ResourceDef, v: VersionDef, dialect: Dialect) -> dict[str, dict[str, Any]]:
     out = {schema_name(d, v.name): kind_schema(d, v, dialect)}
     if "list" in d.served_verbs:  # no list kind for create-only resources such as the reviews
@@ -309,5 +359,8 @@ def group_version_schemas(scheme: Scheme, group: str, version: str, dialect: Dia
     """The meta/v1 schemas plus each resource's kind and list schemas, sorted by name."""
     out = meta.meta_schemas(dialect.ref)
     for d, v in scheme.resources_in(group, version):
-        out.update(resource_schemas(d, v, dialect))
+        if _published(d, v):
+            out.update(published_schemas(d, v, dialect, set(out)))
+        else:
+            out.update(resource_schemas(d, v, dialect))
     return dict(sorted(out.items()))

@@ -30,6 +30,10 @@ from server.scheme.hpa_conversion import HPAConverter
 from server.scheme.definitions import ActionDef, ResourceDef, ScaleDef, VersionDef
 
 RELEASE = "v1.32.0"
+# The API groups the catalogue describes ("" is core): their kinds take kube's schema names.
+GROUPS = frozenset({"", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "rbac.authorization.k8s.io",
+                    "storage.k8s.io", "discovery.k8s.io", "scheduling.k8s.io", "node.k8s.io",
+                    "certificates.k8s.io", "coordination.k8s.io", "flowcontrol.apiserver.k8s.io", "events.k8s.io"})
 Schema = dict[str, Any]
 
 _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"

@@ -68,3 +68,7 @@ def test_api_groups_narrow_the_catalogue() -> None:
     assert ("", "pods") not in only and ("batch", "jobs") not in only
     everything = {(d.group, d.plural) for d in build_scheme([]).definitions}
     assert {(d.group, d.plural) for d in catalogue.definitions()} <= everything and len(catalogue.definitions()) == 44
+
+
+def test_groups_constant_matches_the_data() -> None:
+    assert catalogue.GROUPS == {g for g, _ in catalogue.group_versions()}
