@@ -121,17 +121,24 @@ def _allocate_ip(spec: Object, old_spec: Object, used: InUse, ranges: ServiceRan
     return []
 
 
+def _static_band(size: int, divisor: int, ceiling: int) -> int:
+    """How many of the lowest values kube keeps for explicit requests (KEP-3070 and KEP-3668):
+    dynamic allocation takes from above them first, so a Service asking for a low value finds it free."""
+    return min(max(16, size // divisor), ceiling, size)
+
+
 def _free_ip(used: InUse, ranges: ServiceRanges) -> str:
     net = ranges.network
     size = net.num_addresses - 2
     if size <= 0:
         return ""
-    start = random.randrange(size)
-    for i in range(size):
-        candidate = str(net.network_address + 1 + (start + i) % size)
-        if candidate not in used.ips and candidate != ranges.kubernetes_ip:
-            return candidate
-    return ""
+    band = _static_band(size, 16, 256)
+    upper = [str(net.network_address + 1 + i) for i in range(band, size)]
+    free = [ip for ip in upper if ip not in used.ips]
+    if not free:
+        lower = (str(net.network_address + 1 + i) for i in range(band))
+        free = [ip for ip in lower if ip not in used.ips and ip != ranges.kubernetes_ip]
+    return random.choice(free) if free else ""
 
 
 def _allocate_ports(spec: Object, old_spec: Object, used: InUse, ranges: ServiceRanges) -> list[Cause]:
@@ -159,7 +166,9 @@ def _allocate_ports(spec: Object, old_spec: Object, used: InUse, ranges: Service
                                                    "provided port is already allocated"))
                 continue
         else:
-            free = [p for p in range(low, high + 1) if (p, protocol) not in used.ports]
+            band = _static_band(high - low + 1, 32, 128)
+            free = [p for p in range(low + band, high + 1) if (p, protocol) not in used.ports] or [
+                p for p in range(low, low + band) if (p, protocol) not in used.ports]
             if not free:
                 raise errors.InternalError("failed to allocate a nodePort: range is full")
             wanted = random.choice(free)

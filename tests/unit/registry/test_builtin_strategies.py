@@ -204,3 +204,11 @@ async def test_part_subresource_writes_only_its_part() -> None:
 
     kept = await pods.patch("default", "p", "v1", "", drop, WriteOptions())  # the main resource keeps the part
     assert kept["spec"]["ephemeralContainers"][0]["name"] == "debug"
+
+
+async def test_dynamic_allocation_leaves_the_low_band_for_explicit_requests() -> None:
+    svcs = services()
+    for i in range(20):
+        spec = (await svcs.create("default", service(f"s{i}", type="NodePort"), "v1", WriteOptions()))["spec"]
+        assert int(spec["clusterIP"].rsplit(".", 1)[1]) > 16  # 10.0.0.1-16 wait for those who ask
+        assert spec["ports"][0]["nodePort"] >= 30000 + 86
