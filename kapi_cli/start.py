@@ -30,6 +30,7 @@ from kapi_cli.kubeconfig import KubeconfigError, Target, kubeconfig_for, to_yaml
 from kapi_cli.api_flags import ApiFlags, api_flags_of
 from kapi_cli.plugin_flags import PluginFlags
 from kapi_cli.probe import is_ready
+from kapi_cli.service_account_flags import DEFAULT_ISSUER as DEFAULT_SA_ISSUER, ServiceAccountFlags
 from kapi_cli.process import stop_process
 from server.api.duration import parse_duration
 from server.config import ServerConfig
@@ -90,6 +91,7 @@ def build_config(
     authn_allow_localhost: bool, san: list[str], watch_event_window: int = 10000,
     watch_bookmark_interval: str = "10s", core_resources: bool = True, etcd: EtcdFlags = EtcdFlags(),
     extensions: PluginFlags = PluginFlags(), api: ApiFlags = ApiFlags(),
+    service_accounts: ServiceAccountFlags = ServiceAccountFlags(),
 ) -> ServerConfig:
     """Validate flags and turn them into the one ServerConfig."""
     try:
@@ -144,6 +146,7 @@ def build_config(
         extra_sans=tuple(san),
         **extensions.checked(),  # type: ignore[arg-type]
         **api.checked(),  # type: ignore[arg-type]
+        **service_accounts.checked(),  # type: ignore[arg-type]
     )
 
 
@@ -276,7 +279,8 @@ def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> li
         args += ["--san", name]
     admission = ",".join(config.admission_plugins) if config.admission_plugins is not None else None
     return args + PluginFlags(config.plugins, admission, config.apiexts_prefix).args() + api_flags_of(
-        config.api_groups, config.service_cluster_ip_range, config.service_node_port_range).args()
+        config.api_groups, config.service_cluster_ip_range, config.service_node_port_range).args() + \
+        ServiceAccountFlags(config.service_account_issuer, config.service_account_key_file).args()
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES, start: int = 0) -> str:
@@ -391,6 +395,11 @@ def start(
         None, help="Serve only these built-in API groups, comma-separated (`core,apps,batch`; default: all)."),
     service_cluster_ip_range: str = typer.Option("10.0.0.0/24", help="CIDR from which Service ClusterIPs come."),
     service_node_port_range: str = typer.Option("30000-32767", help="Range from which NodePorts come."),
+    service_account_issuer: str = typer.Option(
+        DEFAULT_SA_ISSUER, help="The `iss` of service-account tokens, and the audience the API accepts them for."),
+    service_account_key_file: Optional[Path] = typer.Option(
+        None, help="RSA private key (PEM) that signs service-account tokens; created when missing "
+                   "(default: <file-rootpath>/cert/sa.key)."),
     log_file: Optional[Path] = typer.Option(None, hidden=True, help="Where this process's output goes (recorded)."),
 ) -> None:
     """Start a Kubernetes-style API server (HTTPS with generated certificates, and/or HTTP)."""
@@ -400,7 +409,8 @@ def start(
                           watch_event_window, watch_bookmark_interval, core_resources,
                           EtcdFlags(etcd_prefix, etcd_cafile, etcd_certfile, etcd_keyfile, etcd_wait),
                           PluginFlags(tuple(plugin or ()), admission_plugins, apiexts_prefix),
-                          ApiFlags(api_groups, service_cluster_ip_range, service_node_port_range))
+                          ApiFlags(api_groups, service_cluster_ip_range, service_node_port_range),
+                          ServiceAccountFlags(service_account_issuer, service_account_key_file))
     if detach:
         raise typer.Exit(start_detached(config, child_argv(config, request_timeout, log_level), ready_timeout))
     serve_foreground(config, log_level, log_file)

@@ -26,6 +26,7 @@ from server.admission.webhook_conditions import Authorize
 from server.api import errors
 from server.auth import kubectl_token
 from server.auth.factory import build_authenticator, build_authorizer
+from server.auth.service_account import ServiceAccountAuthenticator, TokenIssuer
 from server.auth.union import UnionAuthenticator
 from server.config import ServerConfig
 from server.controllers.bootstrap import apply_crd_manifests, ensure_initial_namespaces
@@ -35,6 +36,7 @@ from server.controllers.namespace_defaults import NamespaceDefaults, kubernetes_
 from server.endpoints.context import ApiContext
 from server.endpoints.pod_actions import POD_ACTIONS
 from server.endpoints.router import make_api_handler
+from server.endpoints.token_request import register_token_action
 from server.plugins.apiexts import ApiextsApp, prefix_problem
 from server.plugins.api import AdmissionFactory
 from server.plugins.loader import PluginSet, installed_plugin_modules
@@ -92,7 +94,8 @@ def build_storage(config: ServerConfig) -> Storage:
     )
 
 
-def build_authentication(config: ServerConfig) -> UnionAuthenticator:
+def build_authentication(config: ServerConfig,
+                         service_accounts: ServiceAccountAuthenticator | None = None) -> UnionAuthenticator:
     """The authenticator chain from the config; loads (or mints) the kubectl token into its 0600 file.
 
     With kubectl disabled any stored kubectl token is removed. The token itself
@@ -109,6 +112,7 @@ def build_authentication(config: ServerConfig) -> UnionAuthenticator:
         kubectl_token=token,
         client_ca_file=ca_crt if ca_crt.is_file() else None,
         allow_localhost=config.authn_allow_localhost,
+        service_accounts=service_accounts,
     )
 
 
@@ -139,7 +143,11 @@ def build_admission(names: tuple[str, ...] | None, reader: ObjectReader, get_nam
 
 
 def create_app(config: ServerConfig) -> KapiApp:
-    authenticator = build_authentication(config)  # first: a bad token file fails before storage opens
+    issuer = TokenIssuer.load_or_create(config.service_account_key_path, config.service_account_issuer)
+    service_accounts = ServiceAccountAuthenticator(  # reads through `reader`, made below
+        issuer, lambda ns, name: reader.get("", "serviceaccounts", ns, name), lambda *ref: reader.get(*ref),
+        config.api_audiences)
+    authenticator = build_authentication(config, service_accounts)  # first: a bad token file fails before storage opens
     manifests = startup_manifests(config)
     scheme = build_scheme(manifests, config.core_resources, config.api_groups)
     plugins = PluginSet(config.plugin_modules + installed_plugin_modules())
@@ -196,6 +204,8 @@ def create_app(config: ServerConfig) -> KapiApp:
         storage_health=storage.health,
     )
     ctx.actions.update(POD_ACTIONS)
+    ctx.token_issuer, ctx.api_audiences = issuer, config.api_audiences
+    register_token_action(ctx.actions, issuer, config.api_audiences)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -56,6 +56,10 @@ class ServerConfig:
     kubectl_disabled: bool = False
     kubectl_ephemeral_token: bool = False
     authn_allow_localhost: bool = False
+    # Service-account tokens: kube-apiserver's --service-account-issuer (also the API audience)
+    # and the RSA key that signs them (None: <file_rootpath>/cert/sa.key, created when missing).
+    service_account_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    service_account_key_file: Path | None = None
     # Issue 8: Python modules that define API groups, admission plugins and routers (`--plugin`),
     # the admission plugins to run in their order (None: every known one, kube's order), and
     # where plugin routers are mounted.
@@ -91,6 +95,15 @@ class ServerConfig:
     @property
     def kubectl_token_path(self) -> Path:
         return self.file_rootpath / "kubectl.token"
+
+    @property
+    def service_account_key_path(self) -> Path:
+        return self.service_account_key_file or self.cert_dir / "sa.key"
+
+    @property
+    def api_audiences(self) -> tuple[str, ...]:
+        """What the API accepts tokens for: kube's --api-audiences default, the issuer."""
+        return (self.service_account_issuer,)
 
     @property
     def kubeconfig_path(self) -> Path:

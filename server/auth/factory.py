@@ -1,7 +1,8 @@
 """Build the authentication chain from plain settings (`create_app` passes them from ServerConfig).
 
 Order, first match wins: bearer tokens (the static token file, then the
-kubectl token), x509 client certificates, then loopback without credentials.
+kubectl token), service-account tokens (JWTs of kapi's issuer), x509 client
+certificates, then loopback without credentials.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def build_authenticator(
     kubectl_token: str | None = None,
     client_ca_file: Path | None = None,
     allow_localhost: bool = False,
+    service_accounts: Authenticator | None = None,
 ) -> UnionAuthenticator:
     """The union of every configured authenticator. Raises ValueError/OSError for unusable files."""
     tokens: list[TokenAuthenticator] = []
@@ -32,6 +34,8 @@ def build_authenticator(
     parts: list[Authenticator] = []
     if tokens:
         parts.append(BearerTokenAuthenticator(tokens))
+    if service_accounts is not None:
+        parts.append(service_accounts)
     if client_ca_file is not None:
         parts.append(X509Authenticator.from_ca_file(client_ca_file))
     if allow_localhost:

@@ -29,9 +29,13 @@ class AuthRequest:
     client_host: str | None = None
     peer_cert_chain: Sequence[bytes] = ()  # stored as a tuple
     scheme: str = "http"
+    # The audiences the credential must be good for (a TokenReview's spec.audiences);
+    # empty means the server's own API audiences. Only audience-aware authenticators look.
+    audiences: Sequence[str] = ()  # stored as a tuple
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "peer_cert_chain", tuple(self.peer_cert_chain))
+        object.__setattr__(self, "audiences", tuple(self.audiences))
 
     def __repr__(self) -> str:  # never print credentials
         names = sorted(self.headers)

@@ -39,6 +39,20 @@ class UnionAuthenticator:
                 return authenticated(user)
         raise Unauthorized(UNAUTHORIZED_MESSAGE)
 
+    async def review(self, request: AuthRequest) -> tuple[UserInfo | None, tuple[str, ...]]:
+        """What a TokenReview reports: the user as `authenticate` gives it, or None and the reason
+        each part that owned the credential gave for refusing it."""
+        reasons: list[str] = []
+        for authenticator in self._authenticators:
+            try:
+                user = await authenticator.authenticate(request)
+            except Unauthorized as exc:
+                reasons.append(exc.message)
+                continue
+            if user is not None:
+                return authenticated(user), ()
+        return None, tuple(reasons)
+
 
 class AlwaysAllowAuthorizer:
     """Everything is allowed to an authenticated user (kube's AlwaysAllow: no reason given)."""

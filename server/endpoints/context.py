@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api.requestinfo import RequestInfo
+from server.auth.service_account import TokenIssuer
 from server.registry.store import Store
 from server.scheme.registry import Scheme
 
@@ -39,6 +40,10 @@ class ApiContext:
     closing: bool = False
     # Handlers of action subresources (`ActionDef`), keyed by (group, plural, subresource).
     actions: dict[tuple[str, str, str], ActionHandler] = field(default_factory=dict)
+    # Service-account tokens: the issuer that signs them (None: no OIDC discovery documents) and
+    # the audiences the API accepts (kube's --api-audiences), for TokenReview.
+    token_issuer: TokenIssuer | None = None
+    api_audiences: tuple[str, ...] = ()
 
     def end_watches(self) -> None:
         """Shutting down: end every open watch now and any new one at once (clients re-watch).

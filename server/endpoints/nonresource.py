@@ -1,4 +1,5 @@
-"""Non-resource paths: discovery, OpenAPI and /version (health checks: `health.py`).
+"""Non-resource paths: discovery, OpenAPI, /version and the service-account issuer's OIDC discovery
+(health checks: `health.py`).
 
 Documents are derived from the scheme and cached as bytes per scheme
 generation, so a discovery request costs a dictionary lookup.
@@ -17,6 +18,11 @@ from server.endpoints import discovery, negotiation as neg, openapi
 from server.endpoints.context import ApiContext
 
 _NOT_FOUND = "the server could not find the requested resource"
+OPENID_CONFIG_PATH = "/.well-known/openid-configuration"
+JWKS_PATH = "/openid/v1/jwks"
+OPENID_PATHS = frozenset({OPENID_CONFIG_PATH, JWKS_PATH})
+JWKS_CONTENT_TYPE = "application/jwk-set+json"
+_OPENID_CACHE_CONTROL = "public, max-age=3600"
 
 
 def _json(body: bytes, content_type: str = neg.JSON, headers: dict[str, str] | None = None) -> Response:
@@ -112,3 +118,19 @@ def _etag(body: bytes) -> dict[str, str]:
 def handle_version(request: Request, ctx: ApiContext) -> Response:
     return _json(ctx.cached("version", lambda: orjson.dumps(discovery.version_info())))
 
+
+
+def handle_openid(request: Request, ctx: ApiContext) -> Response:
+    """kube's OIDC discovery for its service-account issuer: the provider configuration and the JWKS
+    that verifies the tokens (`jwks_uri` at this server's address, as kube's external address)."""
+    issuer = ctx.token_issuer
+    if issuer is None:
+        raise errors.NotFound(_NOT_FOUND)
+    if request.method not in ("GET", "HEAD"):
+        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+    headers = {"Cache-Control": _OPENID_CACHE_CONTROL}
+    if request.scope["path"] == JWKS_PATH:
+        return _json(ctx.cached("openid-jwks", lambda: orjson.dumps(issuer.jwks())), JWKS_CONTENT_TYPE, headers)
+    jwks_uri = f"https://{ctx.server_address}{JWKS_PATH}"
+    return _json(ctx.cached("openid-config", lambda: orjson.dumps(issuer.openid_configuration(jwks_uri))),
+                 headers=headers)

@@ -1,10 +1,13 @@
-"""The review endpoints: `kubectl auth whoami` and `kubectl auth can-i`.
+"""The review endpoints: `kubectl auth whoami`, `kubectl auth can-i` and TokenReview.
 
 `POST /apis/authentication.k8s.io/v1/selfsubjectreviews` answers who the
-caller is; `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`
-answers whether the caller may do what the spec describes, from the
-authorizer in force. Nothing is stored. Bodies arrive as protobuf (kubectl)
-or JSON/YAML; answers are JSON, 201 Created, shaped like kube-apiserver's.
+caller is; `POST /apis/authentication.k8s.io/v1/tokenreviews` who a bearer
+token's holder is, from the authenticator chain in force (what the token is
+good for among `spec.audiences`, the API audiences by default);
+`POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews` answers whether
+the caller may do what the spec describes, from the authorizer in force.
+Nothing is stored. Bodies arrive as protobuf (kubectl) or JSON/YAML; answers
+are JSON, 201 Created, shaped like kube-apiserver's.
 """
 from __future__ import annotations
 
@@ -17,16 +20,18 @@ from starlette.responses import Response
 from server.api import errors
 from server.api.requestinfo import RequestInfo
 from server.api.user import UserInfo
-from server.auth.interfaces import Authorizer
+from server.auth.interfaces import Authenticator, AuthRequest, Authorizer
+from server.auth.service_account import token_audiences
+from server.auth.union import UNAUTHORIZED_MESSAGE, UnionAuthenticator
 from server.endpoints import negotiation as neg
 from server.endpoints.context import ApiContext
 from server.endpoints.filters import request_user
 from server.endpoints.resources import read_body, respond
-from server.scheme.builtin_auth import SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_REVIEWS
+from server.scheme.builtin_auth import SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_REVIEWS, TOKEN_REVIEWS
 from server.scheme.definitions import ResourceDef
 
 _NOT_FOUND = "the server could not find the requested resource"
-_REVIEWS = {(d.group, d.plural): d for d in (SELF_SUBJECT_REVIEWS, SELF_SUBJECT_ACCESS_REVIEWS)}
+_REVIEWS = {(d.group, d.plural): d for d in (SELF_SUBJECT_REVIEWS, TOKEN_REVIEWS, SELF_SUBJECT_ACCESS_REVIEWS)}
 
 
 def review_for(info: RequestInfo) -> ResourceDef | None:
@@ -119,7 +124,58 @@ async def self_subject_access_review(body: dict[str, Any], user: UserInfo, autho
     }
 
 
-async def handle_review(request: Request, info: RequestInfo, ctx: ApiContext, authorizer: Authorizer) -> Response:
+async def token_review(body: dict[str, Any], ctx: ApiContext, authenticator: Authenticator | None,
+                       version: str = "v1") -> dict[str, Any]:
+    """kube's TokenReview: the token as a bearer credential, through the whole authenticator chain."""
+    spec = body.get("spec")
+    if spec is not None and not isinstance(spec, dict):
+        raise errors.BadRequest("spec must be an object")
+    spec = spec or {}
+    token, requested = spec.get("token") or "", spec.get("audiences") or []
+    if not isinstance(token, str) or not isinstance(requested, list) or any(not isinstance(a, str) for a in requested):
+        raise errors.BadRequest("spec.token must be a string and spec.audiences a list of strings")
+    if not token:
+        raise errors.BadRequest("token is required for TokenReview in authentication")
+    user: UserInfo | None = None
+    reasons: tuple[str, ...] = ()
+    if authenticator is not None:
+        asked = AuthRequest(headers={"authorization": f"Bearer {token}"}, audiences=requested)
+        if isinstance(authenticator, UnionAuthenticator):
+            user, reasons = await authenticator.review(asked)
+        else:
+            try:
+                user = await authenticator.authenticate(asked)
+            except errors.Unauthorized as exc:
+                reasons = (exc.message,)
+    wanted = tuple(requested) or ctx.api_audiences
+    matched: tuple[str, ...] = ()
+    if user is not None and wanted:
+        claims = ctx.token_issuer.verify(token) if ctx.token_issuer is not None else None
+        good_for = token_audiences(claims) if claims is not None else ctx.api_audiences  # others: any API audience
+        matched = tuple(a for a in wanted if a in good_for)
+        if not matched:
+            user = None
+    status: dict[str, Any]
+    if user is not None:
+        status = {"authenticated": True, "user": user.to_dict()}
+        if matched:
+            status["audiences"] = list(matched)
+    else:  # kube's omitempty: no `authenticated: false`, an empty user
+        known = [r for r in reasons if r and r != UNAUTHORIZED_MESSAGE] or ["invalid bearer token"]
+        status = {"user": {}, "error": known[0] if len(known) == 1 else "[" + ", ".join(known) + "]"}
+    raw_metadata = body.get("metadata")
+    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+    return {
+        "kind": TOKEN_REVIEWS.kind,
+        "apiVersion": f"{TOKEN_REVIEWS.group}/{version}",
+        "metadata": {**metadata, "creationTimestamp": metadata.get("creationTimestamp") or None},
+        "spec": spec,
+        "status": status,
+    }
+
+
+async def handle_review(request: Request, info: RequestInfo, ctx: ApiContext, authorizer: Authorizer,
+                        authenticator: Authenticator | None = None) -> Response:
     """POST to a review collection; other verbs 405, other paths under it 404."""
     definition = review_for(info)
     if definition is None or definition.version(info.version) is None:
@@ -132,6 +188,8 @@ async def handle_review(request: Request, info: RequestInfo, ctx: ApiContext, au
     user = request_user(request)
     if definition is SELF_SUBJECT_REVIEWS:
         answer = self_subject_review(user, info.version)
+    elif definition is TOKEN_REVIEWS:
+        answer = await token_review(body, ctx, authenticator, info.version)
     else:
         answer = await self_subject_access_review(body, user, authorizer, info.version)
     return respond(request, answer, status=201)

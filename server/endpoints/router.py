@@ -46,7 +46,7 @@ def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: 
             return _MountedResponse(mount)
         if info.is_resource_request:
             if reviews.review_for(info) is not None:
-                return await reviews.handle_review(request, info, ctx, authorizer)
+                return await reviews.handle_review(request, info, ctx, authorizer, authenticator)
             return await handle_resource(request, info, ctx)
         if info.api_prefix:
             return nonresource.handle_discovery(request, info, ctx)
@@ -58,6 +58,8 @@ def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: 
             return await health.handle_storage_status(ctx)
         if path.startswith("/openapi/"):
             return nonresource.handle_openapi(request, ctx)
+        if path in nonresource.OPENID_PATHS:
+            return nonresource.handle_openid(request, ctx)
         raise errors.NotFound(_NOT_FOUND)
 
     return build_handler_chain(route, ctx, authenticator, authorizer)

@@ -1,8 +1,9 @@
-"""The review resources behind `kubectl auth whoami` and `kubectl auth can-i`.
+"""The review resources behind `kubectl auth whoami` and `kubectl auth can-i`, and TokenReview.
 
-Both are virtual (no storage, create only): a POST is answered from the
-request's user and the authorizer, never stored. They are listed here so
-discovery and OpenAPI describe them like any other resource.
+All are virtual (no storage, create only): a POST is answered from the
+request's user, the authenticator chain or the authorizer, never stored.
+They are listed here so discovery and OpenAPI describe them like any other
+resource.
 """
 from __future__ import annotations
 
@@ -104,4 +105,45 @@ SELF_SUBJECT_ACCESS_REVIEWS = ResourceDef(
     versions=(VersionDef(name="v1", storage=True, schema=_SELF_SUBJECT_ACCESS_REVIEW_SCHEMA),),
 )
 
-AUTH_REVIEWS: tuple[ResourceDef, ...] = (SELF_SUBJECT_REVIEWS, SELF_SUBJECT_ACCESS_REVIEWS)
+_TOKEN_REVIEW_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "TokenReview attempts to authenticate a token to a known user. Note: TokenReview requests "
+                   "may be cached by the webhook token authenticator plugin in the kube-apiserver.",
+    "required": ["spec"],
+    "properties": {
+        "spec": {
+            "type": "object",
+            "description": "Spec holds information about the request being evaluated",
+            "properties": {
+                "token": {"type": "string", "description": "Token is the opaque bearer token."},
+                "audiences": {**_STRINGS, "x-kubernetes-list-type": "atomic",
+                              "description": "Audiences is a list of the identifiers that the resource server "
+                                             "presented with the token identifies as."},
+            },
+        },
+        "status": {
+            "type": "object",
+            "description": "Status is filled in by the server and indicates whether the request can be authenticated.",
+            "properties": {
+                "authenticated": {"type": "boolean"},
+                "user": _USER_INFO,
+                "audiences": {**_STRINGS, "x-kubernetes-list-type": "atomic"},
+                "error": {"type": "string"},
+            },
+        },
+    },
+}
+
+TOKEN_REVIEWS = ResourceDef(
+    group=AUTHENTICATION_GROUP,
+    kind="TokenReview",
+    plural="tokenreviews",
+    singular="tokenreview",
+    namespaced=False,
+    builtin=True,
+    virtual=True,
+    verbs=("create",),
+    versions=(VersionDef(name="v1", storage=True, schema=_TOKEN_REVIEW_SCHEMA),),
+)
+
+AUTH_REVIEWS: tuple[ResourceDef, ...] = (SELF_SUBJECT_REVIEWS, TOKEN_REVIEWS, SELF_SUBJECT_ACCESS_REVIEWS)

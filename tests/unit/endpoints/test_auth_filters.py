@@ -231,7 +231,10 @@ async def test_discovery_lists_the_review_groups(tmp_path: Path) -> None:
         ssr = by_name["authentication.k8s.io"]["versions"][0]["resources"]
         assert ssr == [{"resource": "selfsubjectreviews", "scope": "Cluster", "singularResource": "selfsubjectreview",
                         "verbs": ["create"], "responseKind": {"group": "authentication.k8s.io", "version": "v1",
-                                                              "kind": "SelfSubjectReview"}}]
+                                                              "kind": "SelfSubjectReview"}},
+                       {"resource": "tokenreviews", "scope": "Cluster", "singularResource": "tokenreview",
+                        "verbs": ["create"], "responseKind": {"group": "authentication.k8s.io", "version": "v1",
+                                                              "kind": "TokenReview"}}]
         openapi = (await http.get("/openapi/v3/apis/authorization.k8s.io/v1", headers=h)).json()
         ops = openapi["paths"][SSAR_PATH]
         assert list(ops) == ["post"]
