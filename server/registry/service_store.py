@@ -32,7 +32,7 @@ class ServiceStrategy(BuiltinStrategy):
         for port in spec.get("ports") or []:
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
-                if "targetPort" not in port and "port" in port:
+                if port.get("targetPort") in (None, 0, "") and "port" in port:  # 0 is unset, as kube reads it
                     port["targetPort"] = port["port"]
         if kind != "ExternalName":
             spec.setdefault("ipFamilies", ["IPv4"])
