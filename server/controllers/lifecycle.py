@@ -188,7 +188,7 @@ class LifecycleController:
         if not remaining:
             namespaces = self._stores[ref[0]]
             try:
-                await namespaces.patch("", name, "v1", "", lambda cur: {
+                await namespaces.patch("", name, "v1", "finalize", lambda cur: {
                     **cur, "spec": {**(cur.get("spec") or {}), "finalizers": [
                         f for f in (cur.get("spec") or {}).get("finalizers") or [] if f != NAMESPACE_FINALIZER]}},
                     WriteOptions())

@@ -5,7 +5,8 @@ from server.registry.builtin_strategy import BuiltinStrategy
 from server.registry.crd_strategy import CRDStrategy
 from server.registry.secret_strategy import ConfigMapStrategy, SecretStrategy
 from server.registry.service_store import ServiceStrategy
-from server.registry.strategy import NamespaceStrategy, Strategy
+from server.registry.namespace_strategy import NamespaceStrategy
+from server.registry.strategy import Strategy
 from server.registry.webhook_config_strategy import WebhookConfigurationStrategy
 from server.registry.workload_strategies import (
     CronJobStrategy,

@@ -119,30 +119,3 @@ def _put(obj: Object, path: tuple[str, ...], value: Any) -> None:
         node.pop(path[-1], None)
     else:
         node[path[-1]] = value
-
-
-class NamespaceStrategy(Strategy):
-    """Namespaces: DNS-1123 label names, phase Active, the `kubernetes` finalizer, free PUTs."""
-
-    name_rule = "label"
-    allow_unconditional_update = True
-
-    def prepare_for_create(self, obj: Object) -> None:
-        super().prepare_for_create(obj)
-        obj["status"] = {"phase": "Active"}
-        spec = obj.get("spec")
-        if not isinstance(spec, dict):
-            spec = obj["spec"] = {}
-        spec.setdefault("finalizers", ["kubernetes"])
-
-    def validate_in_code(self, obj: Object, old: Object | None) -> list[Cause]:
-        """Checks that need a well-formed object: run only when metadata and schema checks pass."""
-        return []
-
-    def pending_finalizers(self, obj: Object) -> list[str]:
-        """A namespace also waits for `spec.finalizers` (`kubernetes`: its contents are being deleted)."""
-        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-        return super().pending_finalizers(obj) + list(spec.get("finalizers") or [])
-
-    def mark_deleted(self, obj: Object) -> None:
-        obj["status"] = {**(obj.get("status") or {}), "phase": "Terminating"}
