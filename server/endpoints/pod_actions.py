@@ -26,6 +26,7 @@ from server.endpoints.context import ActionHandler, ApiContext
 from server.endpoints.filters import request_user
 from server.endpoints.params import parse_query
 from server.endpoints.resources import read_body, respond
+from server.registry.builtin_strategy import as_dict
 from server.registry.store import Store, WriteOptions
 
 Object = dict[str, Any]
@@ -48,7 +49,7 @@ def _now() -> str:
 async def bind_pod(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str,
                    namespace: str) -> Response:
     binding = await _body(request, ctx, "Binding")
-    target = binding.get("target") if isinstance(binding.get("target"), dict) else {}
+    target = as_dict(binding.get("target"))
     node = target.get("name")
     if not node:
         raise errors.invalid("", "Binding", info.name, [errors.field_required("target.name")])
@@ -89,7 +90,7 @@ async def evict_pod(request: Request, ctx: ApiContext, store: Store, info: Reque
     phase = (pod.get("status") or {}).get("phase")
     if phase == "Running" and not (pod.get("metadata") or {}).get("deletionTimestamp"):
         await _check_budgets(ctx, namespace, pod)
-    options = eviction.get("deleteOptions") if isinstance(eviction.get("deleteOptions"), dict) else {}
+    options = as_dict(eviction.get("deleteOptions"))
     opts = WriteOptions(dry_run=q.dry_run or bool(options.get("dryRun")), user=request_user(request))
     await store.delete(namespace, info.name, version, None, opts, str(options.get("propagationPolicy") or ""))
     return respond(request, _SUCCESS, status=201)

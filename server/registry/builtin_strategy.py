@@ -39,6 +39,11 @@ def drop_nulls(node: Any) -> Any:
     return node
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` when it is an object, else an empty one (Go reads a missing or mistyped struct as empty)."""
+    return value if isinstance(value, dict) else {}
+
+
 def child(obj: Any, *path: str) -> Any:
     """The value at `path` (dict keys), or None."""
     node = obj

@@ -2,7 +2,7 @@
 controller removes (through `namespaces/finalize`) once the namespace is empty."""
 from __future__ import annotations
 
-from server.registry.builtin_strategy import BuiltinStrategy
+from server.registry.builtin_strategy import BuiltinStrategy, as_dict
 from server.registry.strategy import Object
 
 
@@ -22,7 +22,7 @@ class NamespaceStrategy(BuiltinStrategy):
 
     def pending_finalizers(self, obj: Object) -> list[str]:
         """A namespace also waits for `spec.finalizers` (`kubernetes`: its contents are being deleted)."""
-        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        spec = as_dict(obj.get("spec"))
         return super().pending_finalizers(obj) + list(spec.get("finalizers") or [])
 
     def mark_deleted(self, obj: Object) -> None:

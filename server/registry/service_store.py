@@ -10,7 +10,7 @@ from typing import Any
 
 from server.api import errors
 from server.api.errors import Cause
-from server.registry.builtin_strategy import BuiltinStrategy
+from server.registry.builtin_strategy import BuiltinStrategy, as_dict
 from server.registry.service_alloc import InUse, ServiceRanges, allocate, service_type
 from server.registry.store import Store
 from server.registry.strategy import Object
@@ -48,7 +48,7 @@ class ServiceStrategy(BuiltinStrategy):
         obj["status"] = {"loadBalancer": {}}
 
     def validate_in_code(self, obj: Object, old: Object | None) -> list[Cause]:
-        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        spec = as_dict(obj.get("spec"))
         kind = service_type(spec)
         causes: list[Cause] = []
         if kind not in _TYPES:

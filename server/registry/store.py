@@ -302,7 +302,7 @@ class Store(WriteSteps):
         """PATCH: `apply` maps the current object (in `version`) to the wanted one."""
         return await self._write(namespace, name, version, subresource, opts, apply, require_rv=False)
 
-    async def assign(self, namespace: str, name: str, version: str, change: PatchFunction,
+    async def assign(self, namespace: str, name: str, version: str, change: Callable[[Object | None], Object],
                      dry_run: bool = False) -> Object:
         """Change the stored object by a pure function, past the strategy's update rules.
 

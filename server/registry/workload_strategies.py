@@ -12,7 +12,14 @@ from typing import Any
 
 from server.api import errors
 from server.api.errors import Cause
-from server.registry.builtin_strategy import BuiltinStrategy, child, ensure, immutable, selector_matches_labels
+from server.registry.builtin_strategy import (
+    BuiltinStrategy,
+    as_dict,
+    child,
+    ensure,
+    immutable,
+    selector_matches_labels,
+)
 from server.registry.pod_spec import default_pod_spec, default_template, validate_pod_spec
 from server.registry.strategy import Object
 
@@ -63,7 +70,7 @@ class PodStrategy(BuiltinStrategy):
 
     def prepare_for_create(self, obj: Object) -> None:
         super().prepare_for_create(obj)
-        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        spec = as_dict(obj.get("spec"))
         obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
 
     def validate_in_code(self, obj: Object, old: Object | None) -> list[Cause]:
@@ -112,13 +119,13 @@ class WorkloadStrategy(BuiltinStrategy):
         default_template(spec.get("template"))
 
     def validate_in_code(self, obj: Object, old: Object | None) -> list[Cause]:
-        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        spec = as_dict(obj.get("spec"))
         causes: list[Cause] = []
         replicas = spec.get("replicas")
         if isinstance(replicas, int) and replicas < 0:
             causes.append(errors.field_invalid("spec.replicas", replicas, "must be greater than or equal to 0"))
         causes += self._selector_causes(spec)
-        template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+        template = as_dict(spec.get("template"))
         causes += validate_pod_spec(template.get("spec") or {}, "spec.template.spec", self.restart_policies)
         if old is not None:
             causes += immutable(spec.get("selector"), child(old, "spec", "selector"), "spec.selector")
@@ -214,7 +221,7 @@ class JobStrategy(WorkloadStrategy):
     def prepare_for_create(self, obj: Object) -> None:
         super().prepare_for_create(obj)
         spec = obj.get("spec")
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        meta = as_dict(obj.get("metadata"))
         if not isinstance(spec, dict) or spec.get("manualSelector") is True:
             return
         uid = str(meta.get("uid") or uuid.uuid4())
@@ -255,7 +262,7 @@ class CronJobStrategy(BuiltinStrategy):
         default_template(child(spec, "jobTemplate", "spec", "template"))
 
     def validate_in_code(self, obj: Object, old: Object | None) -> list[Cause]:
-        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        spec = as_dict(obj.get("spec"))
         causes: list[Cause] = []
         schedule = spec.get("schedule")
         if not schedule:
