@@ -26,14 +26,15 @@ from typing import Any
 OUT_DIR = Path(__file__).resolve().parent.parent / "server" / "scheme" / "data"
 PROXY = "https://proxy.golang.org/k8s.io/kubernetes/@v/{release}.zip"
 
-# The stable catalogue kapi serves (apiextensions, admissionregistration and the
-# authentication/authorization reviews are served by their own modules).
+# The stable catalogue kapi serves (apiextensions and admissionregistration are served by
+# their own modules; the authentication/authorization reviews are answered by code).
 GROUP_VERSIONS = (
     ("", "v1"), ("apps", "v1"), ("batch", "v1"), ("autoscaling", "v1"), ("autoscaling", "v2"),
     ("networking.k8s.io", "v1"), ("policy", "v1"), ("rbac.authorization.k8s.io", "v1"),
     ("storage.k8s.io", "v1"), ("discovery.k8s.io", "v1"), ("scheduling.k8s.io", "v1"),
     ("node.k8s.io", "v1"), ("certificates.k8s.io", "v1"), ("coordination.k8s.io", "v1"),
     ("flowcontrol.apiserver.k8s.io", "v1"), ("events.k8s.io", "v1"),
+    ("authentication.k8s.io", "v1"), ("authorization.k8s.io", "v1"),
 )
 # Left out on purpose: componentstatuses (kapi has no components to report) and the legacy
 # `bindings` collection (pods/binding, which schedulers use, does the same).

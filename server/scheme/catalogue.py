@@ -30,10 +30,13 @@ from server.scheme.hpa_conversion import HPAConverter
 from server.scheme.definitions import ActionDef, ResourceDef, ScaleDef, VersionDef
 
 RELEASE = "v1.32.0"
+# Groups of review kinds: created and answered at once by code, never stored.
+REVIEW_GROUPS = frozenset({"authentication.k8s.io", "authorization.k8s.io"})
 # The API groups the catalogue describes ("" is core): their kinds take kube's schema names.
 GROUPS = frozenset({"", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "rbac.authorization.k8s.io",
                     "storage.k8s.io", "discovery.k8s.io", "scheduling.k8s.io", "node.k8s.io",
-                    "certificates.k8s.io", "coordination.k8s.io", "flowcontrol.apiserver.k8s.io", "events.k8s.io"})
+                    "certificates.k8s.io", "coordination.k8s.io", "flowcontrol.apiserver.k8s.io", "events.k8s.io",
+                    *REVIEW_GROUPS})
 Schema = dict[str, Any]
 
 _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -179,11 +182,12 @@ def _root_schema(name: str) -> Schema:
 
 
 def definitions(groups: frozenset[str] | None = None, release: str = RELEASE) -> list[ResourceDef]:
-    """The catalogue's resources as definitions, one per (group, plural), every served version.
+    """The catalogue's stored resources as definitions, one per (group, plural), every served version.
 
-    `groups` keeps only those API groups ("" is core); None keeps all.
+    `groups` keeps only those API groups ("" is core); None keeps all. The reviews (virtual kinds that
+    code answers, `server.scheme.builtin_auth` picks them) are not among them.
     """
-    return [d for d in _all_definitions(release) if groups is None or d.group in groups]
+    return [d for d in _all_definitions(release) if not d.virtual and (groups is None or d.group in groups)]
 
 
 def builtin(group: str, plural: str, release: str = RELEASE) -> ResourceDef:
@@ -217,7 +221,7 @@ def _all_definitions(release: str) -> tuple[ResourceDef, ...]:
             verbs=None if set(verbs) == _DEFAULT else verbs,
             versions=tuple(_version_def(group, v, res, v == storage, PRINTER_COLUMNS) for v, res in versions),
             extra_selectable_fields=SELECTABLE_FIELDS.get((group, plural), ()),
-            actions=actions, part_subresources=tuple(n for n in first["subresources"] if n in PART_SUBRESOURCES),
+            virtual=group in REVIEW_GROUPS, actions=actions, part_subresources=tuple(n for n in first["subresources"] if n in PART_SUBRESOURCES),
             converter=_CONVERTERS.get((group, plural)),
         ))
     return tuple(out)
