@@ -93,7 +93,14 @@ def selector_matches_labels(selector: Any, labels: Any, path: str) -> list[Cause
                                      "empty selector is invalid for deployment")]
     if parse_selector(selector).matches(labels):
         return []
-    return [errors.field_invalid(path, labels, "`selector` does not match template `labels`")]
+    return [errors.Cause("FieldValueInvalid", f"Invalid value: {go_string_map(labels)}: `selector` does not match "
+                         "template `labels`", path)]
+
+
+def go_string_map(value: dict[str, Any]) -> str:
+    """A `map[string]string` as Go's `%#v` prints it in kube's field errors (keys sorted)."""
+    items = ", ".join(f"{errors.go_quote(str(k))}:{errors.go_quote(str(v))}" for k, v in sorted(value.items()))
+    return f"map[string]string{{{items}}}"
 
 
 class BuiltinStrategy(Strategy):

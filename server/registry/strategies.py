@@ -7,6 +7,7 @@ from server.registry.secret_strategy import ConfigMapStrategy, SecretStrategy
 from server.registry.service_store import ServiceStrategy
 from server.registry.namespace_strategy import NamespaceStrategy
 from server.registry.strategy import Strategy
+from server.registry.volume_strategies import PersistentVolumeClaimStrategy, PersistentVolumeStrategy
 from server.registry.webhook_config_strategy import WebhookConfigurationStrategy
 from server.registry.workload_strategies import (
     CronJobStrategy,
@@ -29,6 +30,8 @@ _BUILTIN: dict[tuple[str, str], type[Strategy]] = {
     ("", "pods"): PodStrategy,
     ("", "services"): ServiceStrategy,
     ("", "replicationcontrollers"): ReplicationControllerStrategy,
+    ("", "persistentvolumeclaims"): PersistentVolumeClaimStrategy,
+    ("", "persistentvolumes"): PersistentVolumeStrategy,
     ("apps", "deployments"): DeploymentStrategy,
     ("apps", "replicasets"): ReplicaSetStrategy,
     ("apps", "statefulsets"): StatefulSetStrategy,

@@ -212,3 +212,27 @@ async def test_dynamic_allocation_leaves_the_low_band_for_explicit_requests() ->
         spec = (await svcs.create("default", service(f"s{i}", type="NodePort"), "v1", WriteOptions()))["spec"]
         assert int(spec["clusterIP"].rsplit(".", 1)[1]) > 16  # 10.0.0.1-16 wait for those who ask
         assert spec["ports"][0]["nodePort"] >= 30000 + 86
+
+
+async def test_claim_spec_is_immutable_but_requests_grow() -> None:
+    claims = store("", "persistentvolumeclaims")
+    claim = await claims.create("default", {"metadata": {"name": "data"}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "storageClassName": "fast",
+        "resources": {"requests": {"storage": "1Gi"}}}}, "v1", WriteOptions())
+    assert claim["status"] == {"phase": "Pending"} and claim["spec"]["volumeMode"] == "Filesystem"
+    claim["spec"]["resources"]["requests"]["storage"] = "2Gi"
+    claim = await claims.update("default", "data", claim, "v1", "", WriteOptions())
+    claim["spec"]["storageClassName"] = "slow"
+    with pytest.raises(errors.Invalid, match="spec: Forbidden: spec is immutable after creation except "
+                                             "resources.requests"):
+        await claims.update("default", "data", claim, "v1", "", WriteOptions())
+    with pytest.raises(errors.Invalid, match="spec.accessModes: at least 1 access mode is required"):
+        await claims.create("default", {"metadata": {"name": "x"}, "spec": {}}, "v1", WriteOptions())
+
+
+async def test_selector_mismatch_shows_the_labels_as_go_does() -> None:
+    with pytest.raises(errors.Invalid) as raised:
+        await store("apps", "deployments").create("default", deployment("web", {"app": "other"}), "v1",
+                                                  WriteOptions())
+    assert 'spec.template.metadata.labels: Invalid value: map[string]string{"app":"web"}: `selector` does not ' \
+           'match template `labels`' in raised.value.message
