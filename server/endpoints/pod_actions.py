@@ -26,7 +26,7 @@ from server.endpoints.context import ActionHandler, ApiContext
 from server.endpoints.filters import request_user
 from server.endpoints.params import parse_query
 from server.endpoints.resources import read_body, respond
-from server.registry.builtin_strategy import as_dict
+from server.registry.builtin_strategy import as_dict, as_list
 from server.registry.store import Store, WriteOptions
 
 Object = dict[str, Any]
@@ -72,7 +72,7 @@ async def bind_pod(request: Request, ctx: ApiContext, store: Store, info: Reques
         if annotations:
             meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
         status = pod.setdefault("status", {})
-        conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        conditions = [c for c in as_list(status.get("conditions")) if c.get("type") != "PodScheduled"]
         status["conditions"] = conditions + [{"type": "PodScheduled", "status": "True",
                                               "lastProbeTime": None, "lastTransitionTime": _now()}]
         return pod

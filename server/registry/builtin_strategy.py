@@ -44,6 +44,11 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def as_list(value: Any) -> list[Any]:
+    """`value` when it is a list, else an empty one (a mistyped list is the schema's 422, never a crash)."""
+    return value if isinstance(value, list) else []
+
+
 def child(obj: Any, *path: str) -> Any:
     """The value at `path` (dict keys), or None."""
     node = obj

@@ -12,7 +12,7 @@ from typing import Any
 
 from server.api import errors
 from server.api.errors import Cause
-from server.registry.builtin_strategy import unique_label_names
+from server.registry.builtin_strategy import as_list, unique_label_names
 
 Object = dict[str, Any]
 RESTART_POLICIES = ["Always", "OnFailure", "Never"]
@@ -37,7 +37,7 @@ def default_container(container: Object) -> None:
     container.setdefault("terminationMessagePath", "/dev/termination-log")
     container.setdefault("terminationMessagePolicy", "File")
     container.setdefault("resources", {})
-    for port in container.get("ports") or []:
+    for port in as_list(container.get("ports")):
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
@@ -66,10 +66,10 @@ def default_pod_spec(spec: Any) -> None:
     spec.setdefault("securityContext", {})
     spec.setdefault("schedulerName", "default-scheduler")
     for key in _CONTAINER_LISTS:
-        for container in spec.get(key) or []:
+        for container in as_list(spec.get(key)):
             if isinstance(container, dict):
                 default_container(container)
-    for volume in spec.get("volumes") or []:
+    for volume in as_list(spec.get("volumes")):
         if not isinstance(volume, dict):
             continue
         for source in ("secret", "configMap"):
@@ -89,7 +89,7 @@ def validate_pod_spec(spec: Any, path: str, restart_policies: list[str] | None =
         causes.append(errors.field_required(f"{path}.containers"))
     all_names: list[Object] = []
     for key in _CONTAINER_LISTS:
-        items = [c for c in spec.get(key) or [] if isinstance(c, dict)]
+        items = [c for c in as_list(spec.get(key)) if isinstance(c, dict)]
         for i, container in enumerate(items):
             if not container.get("name"):
                 causes.append(errors.field_required(f"{path}.{key}[{i}].name"))
@@ -113,7 +113,7 @@ def _unique_across(spec: Object, path: str) -> list[Cause]:
     causes: list[Cause] = []
     seen: set[str] = set()
     for key in _CONTAINER_LISTS:
-        items = spec.get(key) or []
+        items = as_list(spec.get(key))
         causes += [c for c in unique_label_names(items, f"{path}.{key}") if c.reason != "FieldValueDuplicate"]
         for i, container in enumerate(items):
             name = container.get("name") if isinstance(container, dict) else None

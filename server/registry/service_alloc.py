@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from server.api import errors
 from server.api.errors import Cause
+from server.registry.builtin_strategy import as_list
 
 Object = dict[str, Any]
 
@@ -54,7 +55,7 @@ class InUse:
                 continue
             spec = svc.get("spec") or {}
             used.ips.update(ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip and ip != "None")
-            for port in spec.get("ports") or []:
+            for port in as_list(spec.get("ports")):
                 if isinstance(port, dict) and port.get("nodePort"):
                     used.ports.add((int(port["nodePort"]), str(port.get("protocol") or "TCP")))
         return used
@@ -85,14 +86,14 @@ def allocate(obj: Object, old: Object | None, used: InUse, ranges: ServiceRanges
     if kind in ("NodePort", "LoadBalancer"):
         causes += _allocate_ports(spec, old_spec, used, ranges)
     else:
-        for port in spec.get("ports") or []:
+        for port in as_list(spec.get("ports")):
             if isinstance(port, dict) and old is not None:
                 port.pop("nodePort", None)  # kube clears node ports when a Service stops needing them
     return causes
 
 
 def _allocate_ip(spec: Object, old_spec: Object, used: InUse, ranges: ServiceRanges) -> list[Cause]:
-    wanted = spec.get("clusterIP") or next(iter(spec.get("clusterIPs") or []), "")
+    wanted = spec.get("clusterIP") or next(iter(as_list(spec.get("clusterIPs"))), "")
     old_ip = old_spec.get("clusterIP") if service_type(old_spec) != "ExternalName" else ""
     if not wanted and old_ip:
         wanted = old_ip  # an update that leaves it out keeps it (kube's patchAllocatedValues)
@@ -143,23 +144,23 @@ def _free_ip(used: InUse, ranges: ServiceRanges) -> str:
 
 def _allocate_ports(spec: Object, old_spec: Object, used: InUse, ranges: ServiceRanges) -> list[Cause]:
     low, high = ranges.ports
-    kept = {(p.get("port"), p.get("protocol") or "TCP"): p.get("nodePort")
-            for p in old_spec.get("ports") or [] if isinstance(p, dict) and p.get("nodePort")}
+    kept = {(str(p.get("port")), str(p.get("protocol") or "TCP")): p.get("nodePort")
+            for p in as_list(old_spec.get("ports")) if isinstance(p, dict) and p.get("nodePort")}
     old_ports = set(kept.values())
     causes: list[Cause] = []
-    for i, port in enumerate(spec.get("ports") or []):
+    for i, port in enumerate(as_list(spec.get("ports"))):
         if not isinstance(port, dict):
             continue
         protocol = str(port.get("protocol") or "TCP")
-        wanted = port.get("nodePort") or kept.get((port.get("port"), protocol))
+        wanted = port.get("nodePort") or kept.get((str(port.get("port")), protocol))
         if wanted:
-            if wanted in old_ports and (wanted, protocol) not in used.ports:
-                port["nodePort"] = wanted
-                continue
-            if not isinstance(wanted, int) or not low <= wanted <= high:
+            if not isinstance(wanted, int) or isinstance(wanted, bool) or not low <= wanted <= high:
                 causes.append(errors.field_invalid(
                     f"spec.ports[{i}].nodePort", wanted,
                     f"provided port is not in the valid range. The range of valid ports is {low}-{high}"))
+                continue
+            if wanted in old_ports and (wanted, protocol) not in used.ports:
+                port["nodePort"] = wanted  # this Service's own, kept
                 continue
             if (wanted, protocol) in used.ports:
                 causes.append(errors.field_invalid(f"spec.ports[{i}].nodePort", wanted,

@@ -10,7 +10,7 @@ from typing import Any
 
 from server.api import errors
 from server.api.errors import Cause
-from server.registry.builtin_strategy import BuiltinStrategy, as_dict
+from server.registry.builtin_strategy import BuiltinStrategy, as_dict, as_list
 from server.registry.service_alloc import InUse, ServiceRanges, allocate, service_type
 from server.registry.store import Store
 from server.registry.strategy import Object
@@ -29,7 +29,7 @@ class ServiceStrategy(BuiltinStrategy):
         spec.setdefault("type", "ClusterIP")
         spec.setdefault("sessionAffinity", "None")
         kind = spec["type"]
-        for port in spec.get("ports") or []:
+        for port in as_list(spec.get("ports")):
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
                 if port.get("targetPort") in (None, 0, "") and "port" in port:  # 0 is unset, as kube reads it
@@ -53,7 +53,7 @@ class ServiceStrategy(BuiltinStrategy):
         causes: list[Cause] = []
         if kind not in _TYPES:
             return [errors.field_not_supported("spec.type", kind, _TYPES)]
-        ports = [p for p in spec.get("ports") or [] if isinstance(p, dict)]
+        ports = [p for p in as_list(spec.get("ports")) if isinstance(p, dict)]
         if not ports and kind != "ExternalName" and spec.get("clusterIP") != "None":
             causes.append(errors.field_required("spec.ports"))
         if kind == "ExternalName" and not spec.get("externalName"):

@@ -15,6 +15,7 @@ from server.api.errors import Cause
 from server.registry.builtin_strategy import (
     BuiltinStrategy,
     as_dict,
+    as_list,
     child,
     ensure,
     immutable,
@@ -37,7 +38,7 @@ _NOT_READY_TOLERATIONS = [
 
 def _qos_class(spec: Object) -> str:
     """BestEffort without requests or limits; Guaranteed when every container's limits equal requests."""
-    containers = [c for c in (spec.get("containers") or []) + (spec.get("initContainers") or []) if isinstance(c, dict)]
+    containers = [c for c in as_list(spec.get("containers")) + as_list(spec.get("initContainers")) if isinstance(c, dict)]
     resources = [c.get("resources") or {} for c in containers]
     if not any((r.get("requests") or r.get("limits")) for r in resources):
         return "BestEffort"
@@ -65,7 +66,7 @@ class PodStrategy(BuiltinStrategy):
         spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
         tolerations = spec.setdefault("tolerations", [])
         if isinstance(tolerations, list):
-            have = {t.get("key") for t in tolerations if isinstance(t, dict)}
+            have = [t.get("key") for t in tolerations if isinstance(t, dict)]
             tolerations.extend(dict(t) for t in _NOT_READY_TOLERATIONS if t["key"] not in have)
 
     def prepare_for_create(self, obj: Object) -> None:
@@ -86,14 +87,14 @@ def _pod_update_causes(new: Object, old: Object) -> list[Cause]:
         view = {k: v for k, v in spec.items() if k not in (
             "activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "ephemeralContainers")}
         for key in ("containers", "initContainers"):
-            view[key] = [{k: v for k, v in c.items() if k != "image"} for c in spec.get(key) or []
+            view[key] = [{k: v for k, v in c.items() if k != "image"} for c in as_list(spec.get(key))
                          if isinstance(c, dict)]
         return view
 
     if mutable_view(new) != mutable_view(old):
         return [errors.field_forbidden("spec", _POD_UPDATE_FORBIDDEN)]
-    old_tolerations = old.get("tolerations") or []
-    if any(t not in (new.get("tolerations") or []) for t in old_tolerations):
+    old_tolerations = as_list(old.get("tolerations"))
+    if any(t not in as_list(new.get("tolerations")) for t in old_tolerations):
         return [errors.field_forbidden("spec.tolerations", "existing toleration can not be modified except its "
                                        "tolerationSeconds")]
     return []
