@@ -18,14 +18,14 @@ kept current from the same events, so a delete costs a lookup, not a scan.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Iterable
 
 from server.api import errors
+from server.controllers.watch_loop import follow
 from server.registry.store import Store, WriteOptions
 from server.scheme.registry import Scheme
-from server.storage.interfaces import RevisionTooOldError, Storage, WatchEvent, WatcherOverflowError
+from server.storage.interfaces import Storage, WatchEvent
 
 log = logging.getLogger("kapi.controllers.lifecycle")
 Object = dict[str, Any]
@@ -257,21 +257,7 @@ class LifecycleController:
         return revision
 
     async def run(self) -> None:
-        revision = await self.sync()
-        while True:
-            try:
-                async with self._storage.watch("/registry/", revision) as watcher:
-                    async for event in watcher:
-                        revision = event.revision
-                        await self._handle_event(event)
-            except (RevisionTooOldError, WatcherOverflowError):
-                revision = await self.sync()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a control loop must survive one bad event
-                log.exception("lifecycle controller: event failed; re-syncing")
-                await asyncio.sleep(0.2)
-                revision = await self.sync()
+        await follow(self._storage, "/registry/", await self.sync(), self._handle_event, self.sync, log)
 
     async def _handle_event(self, event: WatchEvent) -> None:
         await self.handle(event.object, deleted=event.type == "DELETED")

@@ -10,13 +10,13 @@ harmlessly.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from server.api import errors
+from server.controllers.watch_loop import follow
 from server.registry.store import Store, WriteOptions
-from server.storage.interfaces import RevisionTooOldError, Storage, WatcherOverflowError
+from server.storage.interfaces import Storage, WatchEvent
 
 log = logging.getLogger("kapi.controllers.namespace_defaults")
 Object = dict[str, Any]
@@ -69,23 +69,12 @@ class NamespaceDefaults:
     async def run(self, revision: int | None = None) -> None:
         """Watch for new namespaces from `revision` (a sync's result; None syncs first)."""
         prefix = self._stores[("", "namespaces")].collection_prefix("")
-        if revision is None:
-            revision = await self.sync()
-        while True:
-            try:
-                async with self._storage.watch(prefix, revision) as watcher:
-                    async for event in watcher:
-                        revision = event.revision
-                        if event.type == "ADDED":
-                            await self.ensure(event.object["metadata"]["name"])
-            except (RevisionTooOldError, WatcherOverflowError):
-                revision = await self.sync()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a control loop must survive one bad event
-                log.exception("namespace defaults: event failed; re-syncing")
-                await asyncio.sleep(0.2)
-                revision = await self.sync()
+        await follow(self._storage, prefix, await self.sync() if revision is None else revision, self._added,
+                     self.sync, log)
+
+    async def _added(self, event: WatchEvent) -> None:
+        if event.type == "ADDED":
+            await self.ensure(event.object["metadata"]["name"])
 
 
 _ROOT_CA_DESCRIPTION = (

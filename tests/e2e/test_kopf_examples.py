@@ -16,10 +16,8 @@ into the cache with `pip install --no-deps --target`.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,18 +25,6 @@ from typing import Any
 import pytest
 
 
-def _load_helper() -> Any:
-    name = "kapi_e2e_upstream_suites"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("upstream_suites.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-suites = _load_helper()
 
 PYKUBE = "pykube-ng==23.6.0"
 CRD = "kopfexamples.kopf.dev"
@@ -96,12 +82,12 @@ def registry():
 
 
 @pytest.fixture(scope="module")
-def kopf_sdist(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def kopf_sdist(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, suites: Any) -> Path:
     return suites.sdist(request.config, tmp_path_factory, "kopf")
 
 
 @pytest.fixture(scope="module")
-def python_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+def python_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, suites: Any) -> str:
     """PYTHONPATH for the suite: the plugin above and pykube-ng."""
     plugin_dir = tmp_path_factory.mktemp("kopf-plugin")
     (plugin_dir / f"{PLUGIN_NAME}.py").write_text(PLUGIN)
@@ -120,7 +106,8 @@ def _requests(log: str) -> list[tuple[str, str, str]]:
 
 
 @pytest.mark.parametrize("nodeid", list(SELECTED), ids=_example_id)
-def test_kopf_example(nodeid: str, kopf_sdist: Path, python_path: str, kapi_factory: Any, tmp_path: Path) -> None:
+def test_kopf_example(nodeid: str, kopf_sdist: Path, python_path: str, kapi_factory: Any, tmp_path: Path,
+                      suites: Any) -> None:
     path = kopf_sdist / nodeid.split("::")[0]
     assert path.exists(), f"kopf {suites.installed_version('kopf')}'s sdist has no {path}"
     example = _example_id(nodeid)

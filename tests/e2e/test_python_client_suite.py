@@ -15,26 +15,12 @@ sdist (see upstream_suites.py).
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 
-def _load_helper() -> Any:
-    name = "kapi_e2e_upstream_suites"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("upstream_suites.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-suites = _load_helper()
 
 # Every upstream e2e module, by its path in the sdist, with what it drives.
 UPSTREAM_MODULES = {
@@ -107,7 +93,7 @@ pytestmark = pytest.mark.parametrize("kapi", ["file"], indirect=True)
 
 
 @pytest.fixture(scope="module")
-def client_sdist(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def client_sdist(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, suites: Any) -> Path:
     """The installed kubernetes client's sdist, unpacked, with the two e2e base modules added."""
     root = suites.sdist(request.config, tmp_path_factory, "kubernetes")
     for package, source in SHIMS.items():
@@ -126,7 +112,7 @@ def _module_id(path: str) -> str:
 
 
 @pytest.mark.parametrize("module", list(UPSTREAM_MODULES), ids=_module_id)
-def test_upstream_e2e_module(module: str, client_sdist: Path, kapi: Any, tmp_path: Path) -> None:
+def test_upstream_e2e_module(module: str, client_sdist: Path, kapi: Any, tmp_path: Path, suites: Any) -> None:
     path = client_sdist / module
     version = suites.installed_version("kubernetes")
     if not path.exists():
