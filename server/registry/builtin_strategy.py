@@ -14,6 +14,7 @@ from server.api.errors import Cause
 from server.admission.webhook_match import parse_selector
 from server.api.validation import dns1123_label_errors
 from server.registry.strategy import Object, Strategy
+from server.scheme.quantity import QuantityError, canonicalize
 
 # Kinds whose strategy sets metadata.generation on create and bumps it on spec changes (as kube's do).
 GENERATION_KINDS = frozenset({
@@ -116,7 +117,15 @@ class BuiltinStrategy(Strategy):
         self.tracks_generation = (definition.group, definition.plural) in GENERATION_KINDS
 
     def normalize(self, obj: Object) -> None:
+        """kube's decoding: nulls are unset fields, quantities come out canonical (`0.5` is `500m`)."""
         drop_nulls(obj)
+        d = self.definition
+        version = d.version(str(obj.get("apiVersion") or "").rpartition("/")[2]) or d.storage_version
+        try:
+            canonicalize(obj, version.schema)
+        except QuantityError as exc:
+            raise errors.BadRequest(f'{d.kind} in version "{version.name}" cannot be handled as a {d.kind}: {exc}'
+                                    ) from None
 
     def prepare_for_create(self, obj: Object) -> None:
         super().prepare_for_create(obj)

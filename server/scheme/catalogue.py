@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from server.scheme.hpa_conversion import HPAConverter
+from server.scheme.quantity import MARKER
 from server.scheme.definitions import ActionDef, ResourceDef, ScaleDef, VersionDef
 
 RELEASE = "v1.32.0"
@@ -97,7 +98,7 @@ class _Resolver:
         hit = self._done.get(name)
         if hit is None:
             if name in (_INT_OR_STRING, _QUANTITY):
-                hit = {"x-kubernetes-int-or-string": True} if name == _INT_OR_STRING else {}
+                hit = {"x-kubernetes-int-or-string": True} if name == _INT_OR_STRING else {MARKER: True}
                 hit["description"] = self._components[name].get("description", "")
             else:
                 hit = self.node(self._components[name])

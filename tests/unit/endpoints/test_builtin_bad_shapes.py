@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.config import ServerConfig
@@ -43,17 +43,17 @@ def paths(node: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
             yield from paths(value, prefix + (key,))
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    app = create_app(ServerConfig(backend="memory", file_rootpath=tmp_path_factory.mktemp("root"),
-                                  authn_allow_localhost=True, load_examples=False))
-    with TestClient(app, client=("127.0.0.1", 40000)) as http:
-        yield http
-
-
 @pytest.mark.parametrize("url", list(BODIES), ids=lambda u: u.rsplit("/", 1)[1])
-def test_wrong_shapes_are_refused_in_kubes_words(client: TestClient, url: str) -> None:
-    body = BODIES[url]
+async def test_wrong_shapes_are_refused_in_kubes_words(tmp_path: Path, url: str) -> None:
+    app = create_app(ServerConfig(backend="memory", file_rootpath=tmp_path, authn_allow_localhost=True,
+                                  load_examples=False))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://kapi") as client:
+            await _probe(client, url, BODIES[url])
+
+
+async def _probe(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> None:
     for path in paths(body):
         for wrong in WRONG:
             sent = copy.deepcopy(body)
@@ -61,16 +61,16 @@ def test_wrong_shapes_are_refused_in_kubes_words(client: TestClient, url: str) -
             for key in path[:-1]:
                 node = node[key]
             node[path[-1]] = wrong
-            created = client.post(url, content=json.dumps(sent))
+            created = await client.post(url, content=json.dumps(sent))
             assert created.status_code < 500, (path, wrong, created.text)
             name = sent["metadata"]["name"]
             if created.status_code >= 400:
                 assert created.json()["kind"] == "Status"
-                assert client.get(f"{url}/{name}").status_code == 404, (path, wrong)
+                assert (await client.get(f"{url}/{name}")).status_code == 404, (path, wrong)
                 continue
-            patched = client.patch(f"{url}/{name}", content=json.dumps({"spec": wrong}),
-                                   headers={"Content-Type": "application/merge-patch+json"})
+            patched = await client.patch(f"{url}/{name}", content=json.dumps({"spec": wrong}),
+                                         headers={"Content-Type": "application/merge-patch+json"})
             assert patched.status_code < 500, (path, wrong, patched.text)
             if patched.status_code >= 400:
-                assert client.get(f"{url}/{name}").json()["spec"] == created.json()["spec"]
-            assert client.delete(f"{url}/{name}").status_code == 200
+                assert (await client.get(f"{url}/{name}")).json()["spec"] == created.json()["spec"]
+            assert (await client.delete(f"{url}/{name}")).status_code == 200
