@@ -13,7 +13,6 @@ texts kube's printers carry.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from typing import Any, Callable
 
 from server.api.humanize import age, human_duration_ns, parse_rfc3339
@@ -25,14 +24,10 @@ Compute = Callable[[Obj, datetime], Any]
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
 
-@lru_cache(maxsize=None)
 def _components() -> dict[str, Any]:
-    try:
-        from server.scheme.catalogue import raw_components
+    from server.scheme.catalogue import raw_components  # the catalogue imports these printers
 
-        return raw_components()
-    except Exception:  # descriptions are a nicety: never fail to import over them
-        return {}
+    return raw_components()
 
 
 def doc(component: str, field: str) -> str:
