@@ -113,15 +113,7 @@ async def self_subject_access_review(body: dict[str, Any], user: UserInfo, autho
     status: dict[str, Any] = {"allowed": decision.allowed}
     if decision.reason:
         status["reason"] = decision.reason
-    raw_metadata = body.get("metadata")
-    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
-    return {
-        "kind": SELF_SUBJECT_ACCESS_REVIEWS.kind,
-        "apiVersion": f"{SELF_SUBJECT_ACCESS_REVIEWS.group}/{version}",
-        "metadata": {**metadata, "creationTimestamp": metadata.get("creationTimestamp") or None},
-        "spec": body.get("spec") or {},
-        "status": status,
-    }
+    return _answer(SELF_SUBJECT_ACCESS_REVIEWS, version, body, body.get("spec") or {}, status)
 
 
 async def token_review(body: dict[str, Any], ctx: ApiContext, authenticator: Authenticator | None,
@@ -163,11 +155,17 @@ async def token_review(body: dict[str, Any], ctx: ApiContext, authenticator: Aut
     else:  # kube's omitempty: no `authenticated: false`, an empty user
         known = [r for r in reasons if r and r != UNAUTHORIZED_MESSAGE] or ["invalid bearer token"]
         status = {"user": {}, "error": known[0] if len(known) == 1 else "[" + ", ".join(known) + "]"}
+    return _answer(TOKEN_REVIEWS, version, body, spec, status)
+
+
+def _answer(definition: ResourceDef, version: str, body: dict[str, Any], spec: Any,
+            status: dict[str, Any]) -> dict[str, Any]:
+    """A review as kube answers it: the request's metadata and spec, with the status filled in."""
     raw_metadata = body.get("metadata")
     metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
     return {
-        "kind": TOKEN_REVIEWS.kind,
-        "apiVersion": f"{TOKEN_REVIEWS.group}/{version}",
+        "kind": definition.kind,
+        "apiVersion": f"{definition.group}/{version}",
         "metadata": {**metadata, "creationTimestamp": metadata.get("creationTimestamp") or None},
         "spec": spec,
         "status": status,

@@ -13,7 +13,7 @@ from server.api import errors
 from server.api.errors import Cause
 from server.admission.webhook_match import parse_selector
 from server.api.validation import dns1123_label_errors
-from server.registry.strategy import Object, Strategy
+from server.registry.strategy import Object, Strategy, field_at
 from server.scheme.quantity import QuantityError, canonicalize
 
 # Kinds whose strategy sets metadata.generation on create and bumps it on spec changes (as kube's do).
@@ -52,10 +52,7 @@ def as_list(value: Any) -> list[Any]:
 
 def child(obj: Any, *path: str) -> Any:
     """The value at `path` (dict keys), or None."""
-    node = obj
-    for part in path:
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
+    return field_at(obj, path)
 
 
 def ensure(obj: Object, *path: str) -> Object:

@@ -46,14 +46,14 @@ class Strategy:
         """
         parts = {name: PART_PATHS[name] for name in self.definition.part_subresources if name in PART_PATHS}
         if subresource in parts:
-            wanted = _at(new, parts[subresource])
+            wanted = field_at(new, parts[subresource])
             new.clear()
             new.update(copy.deepcopy(old))
             _put(new, parts[subresource], wanted)
             return
         for path in parts.values():
             if path[0] != "status":
-                _put(new, path, _at(old, path))
+                _put(new, path, field_at(old, path))
         if not self.definition.has_status:
             return
         if subresource == "status":
@@ -102,7 +102,8 @@ PART_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _at(obj: Object, path: tuple[str, ...]) -> Any:
+def field_at(obj: Any, path: tuple[str, ...]) -> Any:
+    """The value at `path` (dict keys), or None."""
     node: Any = obj
     for part in path:
         node = node.get(part) if isinstance(node, dict) else None
