@@ -28,9 +28,11 @@ from kapi_cli import state as st
 from kapi_cli.backend import BackendUnreachable, EtcdFlags, reach_backend
 from kapi_cli.kubeconfig import KubeconfigError, Target, kubeconfig_for, to_yaml
 from kapi_cli.api_flags import ApiFlags, api_flags_of
+from kapi_cli.authz_flags import AuthorizationFlags
 from kapi_cli.plugin_flags import PluginFlags
 from kapi_cli.probe import is_ready
 from kapi_cli.service_account_flags import DEFAULT_ISSUER as DEFAULT_SA_ISSUER, ServiceAccountFlags
+from server.auth.modes import DEFAULT_MODES
 from kapi_cli.process import stop_process
 from server.api.duration import parse_duration
 from server.config import ServerConfig
@@ -92,6 +94,7 @@ def build_config(
     watch_bookmark_interval: str = "10s", core_resources: bool = True, etcd: EtcdFlags = EtcdFlags(),
     extensions: PluginFlags = PluginFlags(), api: ApiFlags = ApiFlags(),
     service_accounts: ServiceAccountFlags = ServiceAccountFlags(),
+    authorization: AuthorizationFlags = AuthorizationFlags(),
 ) -> ServerConfig:
     """Validate flags and turn them into the one ServerConfig."""
     try:
@@ -147,6 +150,7 @@ def build_config(
         **extensions.checked(),  # type: ignore[arg-type]
         **api.checked(),  # type: ignore[arg-type]
         **service_accounts.checked(),  # type: ignore[arg-type]
+        **authorization.checked(),  # type: ignore[arg-type]
     )
 
 
@@ -280,7 +284,8 @@ def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> li
     admission = ",".join(config.admission_plugins) if config.admission_plugins is not None else None
     return args + PluginFlags(config.plugins, admission, config.apiexts_prefix).args() + api_flags_of(
         config.api_groups, config.service_cluster_ip_range, config.service_node_port_range).args() + \
-        ServiceAccountFlags(config.service_account_issuer, config.service_account_key_file).args()
+        ServiceAccountFlags(config.service_account_issuer, config.service_account_key_file).args() + \
+        AuthorizationFlags(",".join(config.authorization_modes)).args()
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES, start: int = 0) -> str:
@@ -400,6 +405,9 @@ def start(
     service_account_key_file: Optional[Path] = typer.Option(
         None, help="RSA private key (PEM) that signs service-account tokens; created when missing "
                    "(default: <file-rootpath>/cert/sa.key)."),
+    authorization_mode: str = typer.Option(
+        ",".join(DEFAULT_MODES), help="Authorizers in order, comma-separated: AlwaysAllow, AlwaysDeny, RBAC "
+                                      "(system:masters may always do anything)."),
     log_file: Optional[Path] = typer.Option(None, hidden=True, help="Where this process's output goes (recorded)."),
 ) -> None:
     """Start a Kubernetes-style API server (HTTPS with generated certificates, and/or HTTP)."""
@@ -410,7 +418,8 @@ def start(
                           EtcdFlags(etcd_prefix, etcd_cafile, etcd_certfile, etcd_keyfile, etcd_wait),
                           PluginFlags(tuple(plugin or ()), admission_plugins, apiexts_prefix),
                           ApiFlags(api_groups, service_cluster_ip_range, service_node_port_range),
-                          ServiceAccountFlags(service_account_issuer, service_account_key_file))
+                          ServiceAccountFlags(service_account_issuer, service_account_key_file),
+                          AuthorizationFlags(authorization_mode))
     if detach:
         raise typer.Exit(start_detached(config, child_argv(config, request_timeout, log_level), ready_timeout))
     serve_foreground(config, log_level, log_file)

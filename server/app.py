@@ -26,6 +26,7 @@ from server.admission.webhook_conditions import Authorize
 from server.api import errors
 from server.auth import kubectl_token
 from server.auth.factory import build_authenticator, build_authorizer
+from server.auth.rbac import GROUP as RBAC_GROUP, RbacAuthorizer, RbacIndex
 from server.auth.service_account import ServiceAccountAuthenticator, TokenIssuer
 from server.auth.union import UnionAuthenticator
 from server.config import ServerConfig
@@ -33,6 +34,7 @@ from server.controllers.bootstrap import apply_crd_manifests, ensure_initial_nam
 from server.controllers.crd import CRDController
 from server.controllers.lifecycle import LifecycleController
 from server.controllers.namespace_defaults import NamespaceDefaults, kubernetes_service
+from server.controllers.rbac_index import RbacIndexFeed
 from server.endpoints.context import ApiContext
 from server.endpoints.pod_actions import POD_ACTIONS
 from server.endpoints.router import make_api_handler
@@ -41,6 +43,7 @@ from server.plugins.apiexts import ApiextsApp, prefix_problem
 from server.plugins.api import AdmissionFactory
 from server.plugins.loader import PluginSet, installed_plugin_modules
 from server.plugins.typed import TypedConverter, TypedStrategy
+from server.registry.rbac_store import RbacStore
 from server.registry.reader import StoreReader
 from server.registry.service_alloc import ServiceRanges
 from server.registry.service_store import ServiceStore
@@ -165,7 +168,11 @@ def create_app(config: ServerConfig) -> KapiApp:
             return None
 
     reader = StoreReader(stores, lambda group, resource: lifecycle.collection(group, resource))
-    authorizer = build_authorizer()
+    rbac_index = RbacIndex()
+    try:
+        authorizer = build_authorizer(config.authorization_modes, RbacAuthorizer(rbac_index))
+    except ValueError as exc:
+        raise ConfigError(f"--authorization-mode: {exc}") from None
     admission = build_admission(config.admission_plugins, reader, get_namespace, plugins.admission,
                                 authorizer.authorize)
     options = StoreOptions(
@@ -182,6 +189,8 @@ def create_app(config: ServerConfig) -> KapiApp:
         strategy = TypedStrategy(definition) if typed else strategy_for(definition)
         if key == ("", "services") and definition.builtin:
             return ServiceStore(strategy, storage, admission, options, ranges=service_ranges)
+        if definition.group == RBAC_GROUP and definition.builtin:
+            return RbacStore(strategy, storage, admission, options, index=rbac_index, authorizer=authorizer)
         return Store(strategy, plugins.storages.get(key, storage), admission, options)
 
     for definition in scheme.definitions:
@@ -189,6 +198,7 @@ def create_app(config: ServerConfig) -> KapiApp:
             stores[(definition.group, definition.plural)] = make_store(definition)
     crd_key = (CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural)
     crd_controller = CRDController(scheme, stores, stores[crd_key], make_store)
+    rbac_feed = RbacIndexFeed(stores, storage, rbac_index)
     lifecycle = LifecycleController(scheme, stores, storage, kept=[(d.group, d.plural) for d in ADMISSION_REGISTRATION])
 
     ca_file = config.cert_paths.ca_crt
@@ -216,8 +226,10 @@ def create_app(config: ServerConfig) -> KapiApp:
         await apply_crd_manifests(stores[crd_key], manifests)
         await crd_controller.sync()
         defaults_from = await namespace_defaults.sync()
+        rbac_from = await rbac_feed.sync()
         tasks = [asyncio.create_task(crd_controller.run()), asyncio.create_task(lifecycle.run()),
-                 asyncio.create_task(namespace_defaults.run(defaults_from))]
+                 asyncio.create_task(namespace_defaults.run(defaults_from)),
+                 asyncio.create_task(rbac_feed.run(rbac_from))]
         try:
             yield
         finally:

@@ -56,6 +56,9 @@ class ServerConfig:
     kubectl_disabled: bool = False
     kubectl_ephemeral_token: bool = False
     authn_allow_localhost: bool = False
+    # Authorization (issue 17): kube-apiserver's --authorization-mode, asked in order after
+    # system:masters (AlwaysAllow, AlwaysDeny, RBAC).
+    authorization_modes: tuple[str, ...] = ("RBAC",)
     # Service-account tokens: kube-apiserver's --service-account-issuer (also the API audience)
     # and the RSA key that signs them (None: <file_rootpath>/cert/sa.key, created when missing).
     service_account_issuer: str = "https://kubernetes.default.svc.cluster.local"

@@ -135,14 +135,24 @@ def label_value_errors(value: str) -> list[str]:
     return errs
 
 
+def path_segment_errors(value: str, *, prefix: bool = False) -> list[str]:
+    """kube's `IsValidPathSegmentName` (RBAC names such as `system:basic-user`): anything a URL path
+    segment can carry; a prefix (generateName) is only checked for what it may not contain."""
+    if not prefix and value in (".", ".."):
+        return [f"may not be '{value}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in value]
+
+
 def name_errors(value: str, *, rule: str = "subdomain", prefix: bool = False) -> list[str]:
-    """kube's `NameIsDNSSubdomain` / `NameIsDNSLabel` (`ValidateNameFunc`).
+    """kube's `NameIsDNSSubdomain` / `NameIsDNSLabel` / path-segment names (`ValidateNameFunc`).
 
     With `prefix` (a generateName), a trailing '-' is allowed: the server
     appends a random suffix, so the prefix only has to be valid once extended.
     """
-    if rule not in ("subdomain", "label"):
+    if rule not in ("subdomain", "label", "path"):
         raise ValueError(f"unknown name rule {rule!r}")
+    if rule == "path":
+        return path_segment_errors(value, prefix=prefix)
     if prefix and value.endswith("-"):
         value = value[:-1] + "a"
     if rule == "label":

@@ -7,13 +7,24 @@ certificates, then loopback without credentials.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from server.auth.bearer import BearerTokenAuthenticator
 from server.auth.interfaces import Authenticator, Authorizer, TokenAuthenticator
 from server.auth.kubectl_token import KubectlTokenAuthenticator
 from server.auth.localhost import LocalhostAuthenticator
 from server.auth.token_file import TokenFileAuthenticator
-from server.auth.union import AlwaysAllowAuthorizer, UnionAuthenticator
+from server.auth.modes import (
+    ALWAYS_ALLOW,
+    ALWAYS_DENY,
+    AlwaysAllowAuthorizer,
+    AlwaysDenyAuthorizer,
+    PrivilegedGroupAuthorizer,
+    UnionAuthorizer,
+    check_modes,
+)
+from server.auth.rbac import RbacAuthorizer
+from server.auth.union import UnionAuthenticator
 from server.auth.x509 import X509Authenticator
 
 
@@ -43,6 +54,10 @@ def build_authenticator(
     return UnionAuthenticator(parts)
 
 
-def build_authorizer() -> Authorizer:
-    """Everything is allowed to an authenticated user until an authorization mode exists."""
-    return AlwaysAllowAuthorizer()
+def build_authorizer(modes: Sequence[str], rbac: RbacAuthorizer) -> UnionAuthorizer:
+    """`system:masters` first, then the modes in the order given (ValueError for a bad list)."""
+    chosen: list[Authorizer] = [PrivilegedGroupAuthorizer()]
+    for mode in check_modes(modes):
+        chosen.append(AlwaysAllowAuthorizer() if mode == ALWAYS_ALLOW
+                      else AlwaysDenyAuthorizer() if mode == ALWAYS_DENY else rbac)
+    return UnionAuthorizer(chosen)

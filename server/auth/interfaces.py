@@ -9,7 +9,7 @@ means (a 401 Status whose message is just "Unauthorized").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from server.api.requestinfo import RequestInfo
 from server.api.user import UserInfo
@@ -76,14 +76,34 @@ class TokenAuthenticator(Protocol):
 
 @dataclass(frozen=True)
 class Decision:
+    """An authorizer's answer. Not allowed means "no opinion" (kube's DecisionNoOpinion): the union asks
+    the next authorizer; `reason` says why, and ends up after the 403 message when all said no."""
+
     allowed: bool
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class RulesAnswer:
+    """What a user may do in a namespace, as a SelfSubjectRulesReview's status reports it.
+
+    `resource_rules` and `non_resource_rules` are `PolicyRule`s (`server.auth.rbac_rules`);
+    `incomplete` is True when some authorizer could not list everything it would allow, and
+    `errors` says why (a binding to a missing role, say)."""
+
+    resource_rules: tuple[Any, ...] = ()
+    non_resource_rules: tuple[Any, ...] = ()
+    incomplete: bool = False
+    errors: tuple[str, ...] = ()
+
+
 class Authorizer(Protocol):
-    """Decide whether `user` may do what `info` describes (a request, or a SelfSubjectAccessReview)."""
+    """Decide whether `user` may do what `info` describes (a request, or an access review), and list
+    what a user may do in a namespace (kube's RuleResolver, for SelfSubjectRulesReview)."""
 
     async def authorize(self, user: UserInfo, info: RequestInfo) -> Decision: ...
 
+    async def rules_for(self, user: UserInfo, namespace: str) -> RulesAnswer: ...
 
-__all__ = ["AuthRequest", "Authenticator", "Authorizer", "Decision", "TokenAuthenticator"]
+
+__all__ = ["AuthRequest", "Authenticator", "Authorizer", "Decision", "RulesAnswer", "TokenAuthenticator"]

@@ -1,4 +1,4 @@
-"""Composites: a union of authenticators is an authenticator; the allow-all authorizer.
+"""The union of authenticators, itself an authenticator (the authorizers' union is in `modes`).
 
 `UnionAuthenticator` asks its parts in order and the first user wins. As in
 kube's union, a part that raises `Unauthorized` (its credential was wrong) does
@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from server.api.errors import Unauthorized
-from server.api.requestinfo import RequestInfo
 from server.api.user import UserInfo, authenticated
-from server.auth.interfaces import Authenticator, AuthRequest, Decision
+from server.auth.interfaces import Authenticator, AuthRequest
 
 UNAUTHORIZED_MESSAGE = "Unauthorized"
 
@@ -53,12 +52,3 @@ class UnionAuthenticator:
                 return authenticated(user), ()
         return None, tuple(reasons)
 
-
-class AlwaysAllowAuthorizer:
-    """Everything is allowed to an authenticated user (kube's AlwaysAllow: no reason given)."""
-
-    def __repr__(self) -> str:
-        return "AlwaysAllowAuthorizer()"
-
-    async def authorize(self, user: UserInfo, info: RequestInfo) -> Decision:
-        return Decision(allowed=True)

@@ -6,6 +6,7 @@ from server.registry.crd_strategy import CRDStrategy
 from server.registry.secret_strategy import ConfigMapStrategy, SecretStrategy
 from server.registry.service_store import ServiceStrategy
 from server.registry.namespace_strategy import NamespaceStrategy
+from server.registry.rbac_strategy import BindingStrategy, RoleStrategy
 from server.registry.strategy import Strategy
 from server.registry.volume_strategies import PersistentVolumeClaimStrategy, PersistentVolumeStrategy
 from server.registry.webhook_config_strategy import WebhookConfigurationStrategy
@@ -38,6 +39,10 @@ _BUILTIN: dict[tuple[str, str], type[Strategy]] = {
     ("apps", "daemonsets"): DaemonSetStrategy,
     ("batch", "jobs"): JobStrategy,
     ("batch", "cronjobs"): CronJobStrategy,
+    ("rbac.authorization.k8s.io", "roles"): RoleStrategy,
+    ("rbac.authorization.k8s.io", "clusterroles"): RoleStrategy,
+    ("rbac.authorization.k8s.io", "rolebindings"): BindingStrategy,
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): BindingStrategy,
     (CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural): CRDStrategy,
     **{(d.group, d.plural): WebhookConfigurationStrategy for d in ADMISSION_REGISTRATION},
 }

@@ -10,6 +10,10 @@ import re
 
 ROOT = "/registry"
 _SEGMENT = re.compile(r"^[a-z0-9]([a-z0-9.\-]*[a-z0-9])?$")
+# Object names may be path segments (RBAC's `system:basic-user`, `MyRole`): letters, digits and a few
+# punctuation marks, starting with a letter or digit (no '..', no hidden or temporary files of the
+# file backend, nothing a shell or a file system treats specially).
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:_@+=~\-]*$")
 
 
 def _segment(value: str, what: str) -> str:
@@ -29,13 +33,24 @@ def collection_prefix(group: str, resource: str, namespace: str = "") -> str:
     return "/".join(parts) + "/"
 
 
+def _name(value: str) -> str:
+    if not _is_name(value):
+        raise ValueError(f"invalid name for a storage key: {value!r}")
+    return value
+
+
+def _is_name(value: str) -> bool:
+    return bool(_NAME.match(value))
+
+
 def object_key(group: str, resource: str, namespace: str, name: str) -> str:
-    return collection_prefix(group, resource, namespace) + _segment(name, "name")
+    return collection_prefix(group, resource, namespace) + _name(name)
 
 
 def is_safe_key(key: str) -> bool:
-    """True when every segment of `key` is a plain DNS-style word (no '..', no empty parts)."""
+    """True when every segment of `key` is a plain DNS-style word (no '..', no empty parts) but the last,
+    which may be any object name."""
     if not key.startswith(ROOT + "/"):
         return False
-    parts = key[len(ROOT) + 1:].rstrip("/").split("/")
-    return all(_SEGMENT.match(p) and ".." not in p for p in parts)
+    *parts, last = key[len(ROOT) + 1:].rstrip("/").split("/")
+    return all(_SEGMENT.match(p) and ".." not in p for p in parts) and _is_name(last)

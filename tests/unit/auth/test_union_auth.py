@@ -14,7 +14,8 @@ from server.auth.interfaces import AuthRequest
 from server.auth.kubectl_token import KubectlTokenAuthenticator
 from server.auth.localhost import LocalhostAuthenticator
 from server.auth.token_file import TokenFileAuthenticator, parse_token_csv
-from server.auth.union import AlwaysAllowAuthorizer, UnionAuthenticator
+from server.auth.modes import AlwaysAllowAuthorizer
+from server.auth.union import UnionAuthenticator
 from server.auth.x509 import X509Authenticator
 
 

@@ -245,4 +245,4 @@ def test_shipped_template_and_token_file() -> None:
     from server.auth.token_file import parse_token_csv
 
     users = {user.name: user for _, user in parse_token_csv(configs.joinpath("token.csv").read_text())}
-    assert users["alice"].groups == ("developers", "viewers")
+    assert users["alice"].groups == ("developers", "editors")

@@ -83,7 +83,7 @@ UNSAFE = [
     "registry/foos/a",
     "/registry/foos/a/",
     "/registry/foos/.hidden",
-    "/registry/foos/A",
+    "/registry/foos/a:b/c",
     "/registry/foos/a b",
 ]
 
@@ -133,7 +133,7 @@ async def test_file_corrupt_files_skipped(
     (base / "broken.yaml").write_text("metadata: [unclosed\n  : :")
     (base / "list.yaml").write_text("- 1\n- 2\n")
     (base / "norv.yaml").write_text("metadata:\n  name: norv\n")
-    (base / "Bad_Name.yaml").write_text(yaml.safe_dump({"metadata": {"name": "x", "resourceVersion": "1"}}))
+    (base / "bad name.yaml").write_text(yaml.safe_dump({"metadata": {"name": "x", "resourceVersion": "1"}}))
     (base / "notes.txt").write_text("hello")
     (tmp_path / "revision").write_text("garbage")
     with caplog.at_level(logging.WARNING, logger="server.storage.file"):
@@ -141,7 +141,7 @@ async def test_file_corrupt_files_skipped(
     assert [o["metadata"]["name"] for o in (await again.list("/registry/")).items] == ["good"]
     assert await again.current_revision() == 1
     text = caplog.text
-    for name in ["broken.yaml", "list.yaml", "norv.yaml", "Bad_Name.yaml", "notes.txt", "revision"]:
+    for name in ["broken.yaml", "list.yaml", "norv.yaml", "bad name.yaml", "notes.txt", "revision"]:
         assert name in text
 
 
