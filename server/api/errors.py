@@ -217,6 +217,11 @@ def field_required(path: str, detail: str = "Required value") -> Cause:
     return Cause("FieldValueRequired", detail, path)
 
 
+def required(path: str, detail: str = "") -> Cause:
+    """kube's `field.Required`: `Required value`, then `: detail` when there is one."""
+    return field_required(path, f"Required value: {detail}" if detail else "Required value")
+
+
 def field_forbidden(path: str, detail: str = "") -> Cause:
     """`Forbidden: detail`, as kube's `field.Forbidden` renders it."""
     return Cause("FieldValueForbidden", f"Forbidden: {detail}" if detail else "Forbidden", path)

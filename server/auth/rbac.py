@@ -99,8 +99,9 @@ class RbacIndex:
         namespace = namespace if resource in (ROLES, ROLE_BINDINGS) else ""
         revision = revision or (_revision(obj) if obj is not None else 0)
         key = (resource, namespace, name)
-        if revision and self._seen.get(key, 0) >= revision:
-            return  # this state, or a newer one, is already recorded
+        seen = self._seen.get(key, 0)
+        if revision and (seen > revision or (seen == revision and obj is not None)):
+            return  # this state, or a newer one, is already recorded (a deletion wins a tie)
         self._seen[key] = revision
         self._forget(resource, namespace, name)
         if obj is not None:

@@ -24,7 +24,7 @@ def rule_causes(rule: Any, path: str, namespaced: bool) -> list[Cause]:
     rule = as_dict(rule)
     causes: list[Cause] = []
     if not rule.get("verbs"):
-        causes.append(errors.field_required(f"{path}.verbs", "verbs must contain at least one value"))
+        causes.append(errors.required(f"{path}.verbs", "verbs must contain at least one value"))
     urls = rule.get("nonResourceURLs")
     if urls:
         if namespaced:
@@ -35,9 +35,9 @@ def rule_causes(rule: Any, path: str, namespaced: bool) -> list[Cause]:
                                                "rules cannot apply to both regular resources and non-resource URLs"))
         return causes
     if not rule.get("apiGroups"):
-        causes.append(errors.field_required(f"{path}.apiGroups", "resource rules must supply at least one api group"))
+        causes.append(errors.required(f"{path}.apiGroups", "resource rules must supply at least one api group"))
     if not rule.get("resources"):
-        causes.append(errors.field_required(f"{path}.resources", "resource rules must supply at least one resource"))
+        causes.append(errors.required(f"{path}.resources", "resource rules must supply at least one resource"))
     return causes
 
 
@@ -52,7 +52,7 @@ class RoleStrategy(BuiltinStrategy):
                   for c in rule_causes(rule, f"rules[{i}]", namespaced)]
         aggregation = obj.get("aggregationRule")
         if isinstance(aggregation, dict) and not aggregation.get("clusterRoleSelectors"):
-            causes.append(errors.field_required("aggregationRule.clusterRoleSelectors",
+            causes.append(errors.required("aggregationRule.clusterRoleSelectors",
                                                 "at least one clusterRoleSelector required if aggregationRule is non-nil"))
         return causes
 
@@ -73,13 +73,13 @@ def subject_causes(subject: Any, path: str, namespaced: bool) -> list[Cause]:
     causes: list[Cause] = []
     name, kind, group = subject.get("name") or "", subject.get("kind") or "", subject.get("apiGroup") or ""
     if not name:
-        causes.append(errors.field_required(f"{path}.name", ""))
+        causes.append(errors.required(f"{path}.name", ""))
     if kind == "ServiceAccount":
         causes += [errors.field_invalid(f"{path}.name", name, m) for m in _service_account_name_errors(name)]
         if group:
             causes.append(errors.field_not_supported(f"{path}.apiGroup", group, [""]))
         if not namespaced and not subject.get("namespace"):
-            causes.append(errors.field_required(f"{path}.namespace", ""))
+            causes.append(errors.required(f"{path}.namespace", ""))
     elif kind in ("User", "Group"):
         if group != RBAC_GROUP:
             causes.append(errors.field_not_supported(f"{path}.apiGroup", group, [RBAC_GROUP]))
@@ -116,7 +116,7 @@ class BindingStrategy(BuiltinStrategy):
             causes.append(errors.field_not_supported("roleRef.kind", ref.get("kind") or "", kinds))
         name = ref.get("name") or ""
         if not name:
-            causes.append(errors.field_required("roleRef.name", ""))
+            causes.append(errors.required("roleRef.name", ""))
         causes += [errors.field_invalid("roleRef.name", name, m) for m in path_segment_errors(str(name))]
         causes += [c for i, subject in enumerate(as_list(obj.get("subjects")))
                    for c in subject_causes(subject, f"subjects[{i}]", namespaced)]

@@ -11,7 +11,7 @@ import re
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from server.api.errors import Cause, field_required, field_value_invalid, go_quote
+from server.api.errors import Cause, field_value_invalid, go_quote, required
 from server.api.validation import dns1123_subdomain_errors, regex_error
 
 ACCEPTED_REVIEW_VERSIONS = ("v1", "v1beta1")
@@ -20,11 +20,6 @@ _DNS1035_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
 _DNS1035_RE = re.compile(_DNS1035_FMT)
 _DNS1035_ERR = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
                 "alphabetic character, and end with an alphanumeric character")
-
-
-def required(path: str, detail: str = "") -> Cause:
-    """kube's `field.Required`: `Required value`, then `: detail` when there is one."""
-    return field_required(path, f"Required value: {detail}" if detail else "Required value")
 
 
 def invalid(path: str, value: Any, detail: str) -> Cause:

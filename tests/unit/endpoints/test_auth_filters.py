@@ -53,7 +53,9 @@ KUBECTL_WHOAMI = b"k8s\x00" + _field(1, _field(1, b"authentication.k8s.io/v1") +
 def config(tmp_path: Path, **kw: Any) -> ServerConfig:
     tokens = tmp_path / "tokens.csv"
     tokens.write_text(f'{STATIC_TOKEN},alice,1001,"developers,viewers"\n')
-    base: dict[str, Any] = dict(backend="memory", file_rootpath=tmp_path / "root", token_auth_file=tokens)
+    # Authentication is what these tests look at: every authenticated user may do anything (RBAC has its own tests).
+    base: dict[str, Any] = dict(backend="memory", file_rootpath=tmp_path / "root", token_auth_file=tokens,
+                                authorization_modes=("AlwaysAllow",))
     base.update(kw)
     return ServerConfig(**base)
 

@@ -184,6 +184,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningS
     sys.modules[module.__name__] = module
     try:
         with start_server(examples=True, authn_allow_localhost=False, token_auth_file=tokens,
+                          authorization_modes=("AlwaysAllow",),
                           plugins=(module.__name__,)) as server:
             yield server, users
     finally:
