@@ -7,13 +7,20 @@ Fixtures (nothing starts unless a test asks for one of them):
   imported `kubernetes` client, which reads it only at import, is pointed there too).
 - `kapi_namespace` (function): the name of a fresh namespace in it, deleted after the test.
 - `kapi_kubeconfig` (session): the kubeconfig path, for tests that only need that.
+- `kapi_api_client` (function): a factory: `kapi_api_client(service_account="ns/name")` gives a
+  `kubernetes` ApiClient acting with that ServiceAccount's real token, `kapi_api_client(user="bob")`
+  one with a `--kapi-user` user's token, `kapi_api_client()` the administrator; closed after the test.
+  RBAC decides what each may do, as in production.
 
 Options: `--kapi-resources PATH` (repeatable; CRD manifest file or directory loaded at
 start-up), `--kapi-backend memory|file|etcd` (etcd: `--kapi-etcd-servers URLS`, or a private etcd
 started for the session), `--kapi-examples` (also load kapi's shipped example CRDs and plugins),
-`--kapi-plugin MODULE` (repeatable; a Python API-group plugin module, as `kapi start --plugin`).
-Marker: `@pytest.mark.kapi_resources("crds/", ...)` applies CRD manifests (paths relative to the
-test file) to the session server before the test, and waits until they are Established.
+`--kapi-plugin MODULE` (repeatable; a Python API-group plugin module, as `kapi start --plugin`),
+`--kapi-user NAME=GROUP,GROUP` (repeatable; a user with a bearer token, for `kapi_api_client(user=...)`).
+Markers: `@pytest.mark.kapi_resources("crds/", ...)` applies CRD manifests (paths relative to the
+test file) to the session server before the test, and waits until they are Established;
+`@pytest.mark.kapi_objects("rbac.yaml", ...)` creates (or replaces) any objects, such as an
+operator's ServiceAccount, Role and RoleBinding, before the test.
 
 This module imports only pytest at import time, so pytest start-up pays nothing for it.
 """
@@ -32,6 +39,7 @@ if TYPE_CHECKING:
     from server.testing import RunningServer
 
 MARKER = "kapi_resources"
+OBJECTS_MARKER = "kapi_objects"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,12 +54,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Also load kapi's shipped example CRDs into the kapi_server fixture.")
     group.addoption("--kapi-plugin", action="append", default=[], metavar="MODULE",
                     help="Python plugin module (API groups, admission, routers) for kapi_server (repeatable).")
+    group.addoption("--kapi-user", action="append", default=[], metavar="NAME=GROUPS",
+                    help="A user of kapi_server with a bearer token, groups comma-separated (repeatable).")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{MARKER}(*paths): apply CRD manifests (files or directories, relative to the test file) "
                    "to the kapi_server fixture before the test")
+    config.addinivalue_line(
+        "markers", f"{OBJECTS_MARKER}(*paths): create or replace the objects of YAML manifests (relative to the "
+                   "test file) in the kapi_server fixture before the test")
 
 
 @pytest.fixture(scope="session")
@@ -67,11 +80,23 @@ def kapi_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
             servers = opts.kapi_etcd_servers or stack.enter_context(_private_etcd(root / "etcd")).endpoints
             extra = {"etcd_servers": tuple(servers.split(",")), "etcd_prefix": f"/kapi-test-{uuid.uuid4().hex[:12]}"}
         server = start_server(backend=opts.kapi_backend, resources=opts.kapi_resources,
-                              examples=opts.kapi_examples, root=root, plugins=tuple(opts.kapi_plugin), **extra)
+                              examples=opts.kapi_examples, root=root, plugins=tuple(opts.kapi_plugin),
+                              users=_users(opts.kapi_user), **extra)
         stack.callback(server.stop)
         with pytest.MonkeyPatch.context() as patch:
             _point_kubeconfig_at(patch, str(server.kubeconfig))
             yield server
+
+
+def _users(specs: list[str]) -> dict[str, list[str]]:
+    """`--kapi-user bob=viewers,devs` → {"bob": ["viewers", "devs"]}."""
+    users: dict[str, list[str]] = {}
+    for spec in specs:
+        name, _, groups = spec.partition("=")
+        if not name.strip():
+            raise pytest.UsageError(f"--kapi-user {spec!r}: expected NAME=GROUP,GROUP")
+        users[name.strip()] = [g.strip() for g in groups.split(",") if g.strip()]
+    return users
 
 
 def _private_etcd(path: Path) -> LocalEtcd:
@@ -104,6 +129,33 @@ def kapi_namespace(kapi_server: RunningServer) -> Iterator[str]:
         yield name
     finally:
         kapi_server.delete_namespace(name)
+
+
+@pytest.fixture
+def kapi_api_client(kapi_server: RunningServer) -> Iterator[Any]:
+    """A factory of `kubernetes` ApiClients for `kapi_server`, as a ServiceAccount, a user or the admin."""
+    made: list[Any] = []
+
+    def make(*, user: str | None = None, service_account: str | None = None) -> Any:
+        made.append(kapi_server.api_client(user=user, service_account=service_account))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for api_client in made:
+            api_client.close()
+
+
+@pytest.fixture(autouse=True)
+def _kapi_objects_marker(request: pytest.FixtureRequest) -> None:
+    """Create the objects named by `@pytest.mark.kapi_objects(...)`; starts nothing without it."""
+    markers = list(request.node.iter_markers(OBJECTS_MARKER))
+    if not markers:
+        return
+    server: Any = request.getfixturevalue("kapi_server")
+    base = Path(str(request.node.fspath)).parent
+    server.apply(*[base / p for marker in reversed(markers) for p in marker.args])
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,15 @@ reach it through the written kubeconfig without any credentials. `stop()` (or
 leaving the `with` block) shuts it down gracefully, joins the thread and
 closes the port; a temporary root (`file_rootpath`) is removed.
 
+Authorization is kube's RBAC, and the test itself is `system:masters`. To see
+what a controller would see in production, give the server its RBAC objects and
+act as its identity:
+
+    with start_server(objects=["deploy/rbac.yaml"], users={"bob": ["viewers"]}) as kapi:
+        kapi.api_client(service_account="operators/my-operator")  # a real ServiceAccount token
+        kapi.api_client(user="bob")                               # bob's bearer token
+        kapi.kubeconfig_for(service_account="operators/my-operator")  # kubectl, by impersonation
+
 This module is public; its surface is `__all__`. It never imports `kapi_cli`.
 """
 from __future__ import annotations
@@ -31,22 +40,25 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import uvicorn
-import yaml
 
 from server.app import create_app
 from server.config import ServerConfig
+from server.testing_files import (
+    KapiStartError,
+    documents,
+    staged_resource_dirs,
+    user_tokens,
+    write_kubeconfig,
+    write_token_file,
+)
 
 __all__ = ["KapiStartError", "RunningServer", "start_server", "write_kubeconfig"]
 
 _log = logging.getLogger(__name__)
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-
-
-class KapiStartError(RuntimeError):
-    """The server could not start (bad manifest, lifespan failure, not ready in time)."""
 
 
 class _ThreadServer(uvicorn.Server):
@@ -57,23 +69,6 @@ class _ThreadServer(uvicorn.Server):
         yield
 
 
-def write_kubeconfig(path: Path, url: str, *, name: str = "kapi", namespace: str | None = None) -> Path:
-    """Write a credential-free kubeconfig (cluster, user and context `name`) for `url`; returns `path`."""
-    context: dict[str, Any] = {"cluster": name, "user": name}
-    if namespace:
-        context["namespace"] = namespace
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": url}}],
-        "users": [{"name": name, "user": {}}],
-        "contexts": [{"name": name, "context": context}],
-        "current-context": name,
-        "preferences": {},
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
@@ -95,6 +90,7 @@ class RunningServer:
     _thread: threading.Thread = field(repr=False)
     _sock: socket.socket = field(repr=False)
     _cleanup_root: bool = field(default=False, repr=False)
+    _tokens: dict[str, str] = field(default_factory=dict, repr=False)  # user → bearer token (`users=`)
 
     @property
     def host(self) -> str:
@@ -134,23 +130,105 @@ class RunningServer:
         self.stop()
 
     # -- clients ------------------------------------------------------------------------------------------------
-    def api_client(self) -> Any:
-        """A `kubernetes.client.ApiClient` for this server (needs the `kubernetes` package). Close it after use."""
+    def api_client(self, *, user: str | None = None, service_account: str | None = None) -> Any:
+        """A `kubernetes.client.ApiClient` for this server (needs the `kubernetes` package). Close it after use.
+
+        Without arguments it is `system:masters`. `user` is one of the `users=` given to `start_server`
+        (its bearer token); `service_account` ("namespace/name", created when missing) gets a real
+        token from the TokenRequest API, so RBAC sees exactly what it would see in production.
+        """
         try:
             from kubernetes import client
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise RuntimeError("api_client() needs the `kubernetes` package: pip install kubernetes") from exc
         configuration = client.Configuration()
         configuration.host = self.url
+        token = self.token(user=user, service_account=service_account)
+        if token is not None:
+            configuration.api_key = {"authorization": f"Bearer {token}"}
         return client.ApiClient(configuration)
 
+    def token(self, *, user: str | None = None, service_account: str | None = None) -> str | None:
+        """The bearer token `api_client` uses for `user` or `service_account` (None for neither)."""
+        if user is not None and service_account is not None:
+            raise ValueError("give user or service_account, not both")
+        if user is not None:
+            if user not in self._tokens:
+                raise ValueError(f"unknown user {user!r}: declare it with start_server(users={{{user!r}: [groups]}})")
+            return self._tokens[user]
+        if service_account is None:
+            return None
+        namespace, _, name = service_account.partition("/")
+        if not namespace or not name:
+            raise ValueError(f"service_account must be 'namespace/name', not {service_account!r}")
+        self.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}})
+        status, body = self.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+                                    {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
+        if status != 201:
+            raise RuntimeError(f"a token for {service_account} was refused ({status}): {body}")
+        return str(body["status"]["token"])
+
+    def kubeconfig_for(self, *, user: str | None = None, groups: Sequence[str] = (),
+                       service_account: str | None = None, path: str | Path | None = None) -> Path:
+        """A kubeconfig in which kubectl (and client-go) act as `user` (with `groups`) or as
+        `service_account` ("namespace/name"), by kube's impersonation: no credential is needed over
+        loopback HTTP, and RBAC decides every request as for that identity."""
+        if (user is None) == (service_account is None):
+            raise ValueError("give exactly one of user or service_account")
+        if service_account is not None:
+            namespace, _, name = service_account.partition("/")
+            user = f"system:serviceaccount:{namespace}:{name}"
+        assert user is not None
+        target = Path(path) if path is not None else self.root / f"kubeconfig-{uuid.uuid4().hex[:8]}"
+        return write_kubeconfig(target, self.url, impersonate=user, impersonate_groups=tuple(groups))
+
+    def apply(self, *objects: dict[str, Any] | str | Path) -> list[dict[str, Any]]:
+        """Create each object (dicts, or YAML files of one or more documents), replacing one that exists.
+
+        Objects are written as `system:masters`, in order: a Role before its RoleBinding.
+        """
+        written = []
+        for obj in documents(objects):
+            path = self._collection_path(obj)
+            name = obj["metadata"]["name"]
+            status, body = self.request("POST", path, obj)
+            if status == 409:
+                status, current = self.request("GET", f"{path}/{name}")
+                if status == 200:
+                    replacement = {**obj, "metadata": {**obj["metadata"],
+                                                       "resourceVersion": current["metadata"]["resourceVersion"]}}
+                    status, body = self.request("PUT", f"{path}/{name}", replacement)
+            if status not in (200, 201):
+                raise RuntimeError(f"applying {obj.get('kind')} {name!r} failed ({status}): {body}")
+            written.append(body)
+        return written
+
+    def _collection_path(self, obj: dict[str, Any]) -> str:
+        """The collection URL of `obj`'s kind, found through discovery."""
+        api_version, kind = str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
+        base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        status, listing = self.request("GET", base)
+        found = [r for r in (listing or {}).get("resources", []) if r.get("kind") == kind and "/" not in r["name"]]
+        if status != 200 or not found:
+            raise RuntimeError(f"this server does not serve {kind} in {api_version or 'no apiVersion'}")
+        resource = found[0]
+        if not resource.get("namespaced"):
+            return f"{base}/{resource['name']}"
+        namespace = obj["metadata"].setdefault("namespace", "default")
+        return f"{base}/namespaces/{namespace}/{resource['name']}"
+
     def request(self, method: str, path: str, body: Any = None, *,
-                content_type: str = "application/json", timeout: float = 10.0) -> tuple[int, Any]:
-        """One HTTP request with a JSON body (or none); returns (status, decoded JSON body or None)."""
+                content_type: str = "application/json", timeout: float = 10.0,
+                token: str | None = None) -> tuple[int, Any]:
+        """One HTTP request with a JSON body (or none); returns (status, decoded JSON body or None).
+
+        Without `token` the request is the test's own, `system:masters`."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             payload = None if body is None else json.dumps(body).encode()
             headers = {"Accept": "application/json"}
+            if token is not None:
+                headers["Authorization"] = f"Bearer {token}"
             if payload is not None:
                 headers["Content-Type"] = content_type
             conn.request(method, path, body=payload, headers=headers)
@@ -217,24 +295,6 @@ class RunningServer:
         return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
-def _staged_resource_dirs(resources: Iterable[str | Path], root: Path) -> tuple[Path, ...]:
-    """Directories as they are; single manifest files are copied into one staging directory under `root`."""
-    dirs: list[Path] = []
-    files: list[Path] = []
-    for item in map(lambda r: Path(r).expanduser().resolve(), resources):
-        if item.is_dir():
-            dirs.append(item)
-        elif item.is_file():
-            files.append(item)
-        else:
-            raise KapiStartError(f"resources: {item} is neither a file nor a directory")
-    if files:
-        staging = root / "resources"
-        staging.mkdir(parents=True, exist_ok=True)
-        for i, f in enumerate(files):
-            shutil.copyfile(f, staging / f"{i:03d}-{f.name}")
-        dirs.append(staging)
-    return tuple(dirs)
 
 
 def _ready(host: str, port: int) -> bool:
@@ -260,6 +320,8 @@ def start_server(
     access_log: bool = False,
     shutdown_timeout: int = 2,
     ready_timeout: float = 10.0,
+    objects: Sequence[dict[str, Any] | str | Path] = (),
+    users: dict[str, Sequence[str]] | None = None,
     **config: Any,
 ) -> RunningServer:
     """Start kapi in a background thread and return once `/readyz` answers 200.
@@ -268,6 +330,8 @@ def start_server(
     resources: CRD manifest directories or files applied at start-up.
     examples: also load the shipped examples (the foos and pizza-router plugins, pizza and JenkinsService CRDs).
     root: the server's `file_rootpath`; default a temporary directory removed by `stop()`.
+    objects: manifests (dicts or YAML files) created once the server is ready: RBAC objects, ServiceAccounts, ...
+    users: user name → groups; each gets a bearer token (`RunningServer.token(user=...)`, `api_client(user=...)`).
     port: 0 picks a free loopback port. Further keyword arguments are `ServerConfig` fields.
     """
     cleanup = root is None
@@ -281,6 +345,9 @@ def start_server(
         sock.set_inheritable(True)
         bound_port = int(sock.getsockname()[1])
         settings = {"kubectl_disabled": True, "authn_allow_localhost": True, **config}
+        tokens = user_tokens(users or {})
+        if tokens:
+            settings["token_auth_file"] = write_token_file(root_path / "test-users.csv", tokens, users or {})
         cfg = ServerConfig(
             name=settings.pop("name", f"test-{bound_port}"),
             backend=backend,
@@ -288,7 +355,7 @@ def start_server(
             bind_address=host,
             insecure_port=bound_port,
             secure_port=0,
-            resource_dirs=_staged_resource_dirs(resources, root_path),
+            resource_dirs=staged_resource_dirs(resources, root_path),
             load_examples=examples,
             **settings,
         )
@@ -317,7 +384,7 @@ def start_server(
     thread = threading.Thread(target=target, name=f"kapi-server-{bound_port}", daemon=True)
     running = RunningServer(cfg, f"http://{url_host}:{bound_port}",
                             write_kubeconfig(root_path / "kubeconfig", f"http://{url_host}:{bound_port}"),
-                            server, thread, sock, cleanup)
+                            server, thread, sock, cleanup, tokens)
     thread.start()
     deadline = time.monotonic() + ready_timeout
     while not server.started:
@@ -331,4 +398,15 @@ def start_server(
             running.stop()
             raise KapiStartError(f"kapi on {running.url} never answered /readyz")
         time.sleep(0.005)
+    if objects:
+        try:
+            running.apply(*objects)
+        except (RuntimeError, OSError, ValueError, KeyError) as exc:
+            running.stop()
+            raise KapiStartError(f"kapi on {running.url} could not apply its objects: {exc}") from exc
     return running
+
+
+
+
+

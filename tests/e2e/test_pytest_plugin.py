@@ -105,7 +105,7 @@ def test_a_throwaway_project_uses_the_fixtures(tmp_path: Path, backend: str) -> 
 def test_the_plugin_shows_its_options(tmp_path: Path) -> None:
     result = run_pytest(["--help"], tmp_path)
     assert result.returncode == 0, result.stderr
-    for option in ("--kapi-resources", "--kapi-backend", "--kapi-examples"):
+    for option in ("--kapi-resources", "--kapi-backend", "--kapi-examples", "--kapi-user"):
         assert option in result.stdout
 
 
@@ -113,3 +113,61 @@ def test_the_kopf_example_passes(tmp_path: Path) -> None:
     result = run_pytest(["-v", str(EXAMPLE)], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test_operator_greets_a_new_greeting PASSED" in result.stdout, result.stdout
+
+
+OPERATOR_RBAC = '''
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: operator, namespace: default}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: operator, namespace: default}
+rules:
+- {apiGroups: [""], resources: [configmaps], verbs: [get, list, watch, create]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: operator, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: operator}
+subjects:
+- {kind: ServiceAccount, name: operator, namespace: default}
+'''
+
+RBAC_TESTS = '''
+import json
+
+import pytest
+from kubernetes import client
+
+
+@pytest.mark.kapi_objects("rbac.yaml")
+def test_the_operator_sees_its_roles_403(kapi_api_client):
+    core = client.CoreV1Api(kapi_api_client(service_account="default/operator"))
+    core.create_namespaced_config_map("default", {"metadata": {"name": "mine"}})
+    with pytest.raises(client.ApiException) as caught:
+        core.list_namespaced_secret("default")
+    assert caught.value.status == 403
+    message = json.loads(caught.value.body)["message"]
+    assert 'User "system:serviceaccount:default:operator" cannot list resource "secrets"' in message
+    with pytest.raises(client.ApiException) as elsewhere:
+        core.list_namespaced_config_map("kube-system")
+    assert elsewhere.value.status == 403
+
+
+def test_a_declared_user_is_refused_and_the_admin_is_not(kapi_api_client):
+    with pytest.raises(client.ApiException) as caught:
+        client.CoreV1Api(kapi_api_client(user="bob")).list_namespaced_pod("default")
+    assert caught.value.status == 403 and 'User "bob"' in json.loads(caught.value.body)["message"]
+    assert client.CoreV1Api(kapi_api_client()).list_namespaced_pod("default").items == []
+'''
+
+
+def test_an_operator_test_runs_as_its_service_account(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "rbac.yaml").write_text(OPERATOR_RBAC)
+    (project / "test_rbac.py").write_text(RBAC_TESTS)
+    result = run_pytest(["-v", "--kapi-user", "bob=viewers"], project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout, result.stdout
