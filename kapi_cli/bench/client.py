@@ -61,6 +61,7 @@ class Target:
     cafile: str | None = None
     certfile: str | None = None
     keyfile: str | None = None
+    token: str | None = None  # sent as `Authorization: Bearer` when set
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.cafile is None:
@@ -74,15 +75,16 @@ class Target:
 class Conn:
     """One keep-alive HTTP/1.1 connection that sends a request and reads one response."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, token: str | None = None) -> None:
         self.reader, self.writer = reader, writer
+        self._auth = f"Authorization: Bearer {token}\r\n" if token else ""
 
     @classmethod
     async def open(cls, target: Target, tls: ssl.SSLContext | None = None) -> "Conn":
-        return cls(*await asyncio.open_connection(target.host, target.port, ssl=tls))
+        return cls(*await asyncio.open_connection(target.host, target.port, ssl=tls), target.token)
 
     def _send(self, method: str, path: str, body: bytes, ctype: str) -> None:
-        head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\nAccept: application/json\r\n"
+        head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\nAccept: application/json\r\n{self._auth}"
         if body:
             head += f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
         self.writer.write(head.encode() + b"\r\n" + body)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
+from kapi_cli.bench.rbac import write_token_file
 from kapi_cli.bench import plans as p
 from kapi_cli.bench import growth, suites
 from kapi_cli.bench.client import Target, run
@@ -71,7 +72,8 @@ class BackendRun:
         """A new kapi on its own root (and, on etcd, its own key prefix, so it starts empty)."""
         extra = ["--etcd-servers", self.etcd_endpoints or "", "--etcd-prefix", f"/{name}"] \
             if self.backend == "etcd" else []
-        server = KapiServer(self.backend, self.root / name, extra)
+        tokens = write_token_file(self.root / f"{name}-tokens.csv")  # the authorization row's users
+        server = KapiServer(self.backend, self.root / name, [*extra, "--token-auth-file", str(tokens)])
         self._stoppers.append(server.stop)
         return server
 
@@ -96,6 +98,7 @@ class BackendRun:
             out += [("start etcd", self._start_etcd), ("raw etcd ceiling", self._raw_etcd)]
         out += [(f"start-up ×{self.sizes.startups}", self._startups), ("start kapi", self._start_main)]
         out += self._rate_steps()
+        out += [("authorization (RBAC)", lambda: suites.authorization(self._main()))]
         out += [("HTTPS gets", self._tls), ("stop kapi", self._stop_main),
                 (f"memory up to {self.sizes.memory[-1]} objects (fresh kapi)", self._memory)]
         if self.options.scale:

@@ -209,6 +209,20 @@ def builtin_kinds(bench: Bench) -> None:
                    section="extra")
 
 
+def authorization(bench: Bench) -> None:
+    """GETs as an RBAC-bound user with 1,000 bindings stored, and as a system:masters token user."""
+    from dataclasses import replace
+
+    from kapi_cli.bench import rbac
+
+    rbac.install(bench.target, bench.namespace(""))
+    n, plan = bench.sizes.n, p.get_plan(bench.ops_path, "s", bench.sizes.n)
+    bench.load("get_masters_token_c16", "get, 16 clients (system:masters token)", 16, 4 * n, plan,
+               replace(bench.target, token=rbac.ADMIN_TOKEN), "extra")
+    bench.load("get_rbac_c16", f"get, 16 clients (RBAC user, {rbac.BINDINGS:,} bindings)", 16, 4 * n, plan,
+               replace(bench.target, token=rbac.VIEWER_TOKEN), "extra")
+
+
 def foo_bytes(bench: Bench) -> bytes:
     """What kapi answers to a GET of one Foo: the bare ceiling serves exactly these bytes."""
     status, body = run(fetch_once(bench.target, "GET", f"{bench.ops_path}/s0"))
