@@ -18,6 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from server.api.errors import go_quote
 from server.api.requestinfo import RequestInfo
 from server.api.user import UserInfo
 from server.auth.interfaces import Decision, RulesAnswer
@@ -36,14 +37,27 @@ _CACHE_LIMIT = 8192
 class Binding:
     """A RoleBinding or ClusterRoleBinding reduced to what decisions need."""
 
+    name: str
+    namespace: str
     role_kind: str
     role_name: str
     subjects: tuple[str, ...]  # "user:<name>" or "group:<name>"
+    described: tuple[str, ...]  # each subject as kube names it in an allow reason: `Group "viewers"`
+
+    def reason(self, user: UserInfo) -> str:
+        """kube's allow reason: `RBAC: allowed by ClusterRoleBinding "b" of ClusterRole "r" to User "u"`."""
+        keys = set(user_keys(user))
+        subject = next((d for k, d in zip(self.subjects, self.described) if k in keys), "")
+        if self.namespace:
+            return (f"RBAC: allowed by RoleBinding {go_quote(self.name + '/' + self.namespace)} of {self.role_kind} "
+                    f"{go_quote(self.role_name)} to {subject}")
+        return f"RBAC: allowed by ClusterRoleBinding {go_quote(self.name)} of ClusterRole {go_quote(self.role_name)} to {subject}"
 
 
-def subject_keys(obj: Object, namespace: str) -> tuple[str, ...]:
-    """The index keys a binding's subjects stand for (kube's `appliesTo`)."""
+def subjects_of(obj: Object, namespace: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The index keys a binding's subjects stand for (kube's `appliesTo`), and how kube describes each."""
     keys: list[str] = []
+    described: list[str] = []
     for subject in obj.get("subjects") or ():
         if not isinstance(subject, dict) or not isinstance(subject.get("name"), str):
             continue
@@ -55,16 +69,20 @@ def subject_keys(obj: Object, namespace: str) -> tuple[str, ...]:
         elif kind == "ServiceAccount":
             sa_namespace = subject.get("namespace") or namespace
             keys.append(f"user:{SERVICE_ACCOUNT_PREFIX}{sa_namespace}:{name}")
-    return tuple(keys)
+            name = f"{name}/{sa_namespace}"
+        else:
+            continue
+        described.append(f"{kind} {go_quote(name)}")
+    return tuple(keys), tuple(described)
 
 
 def user_keys(user: UserInfo) -> tuple[str, ...]:
     return ("user:" + user.name, *("group:" + g for g in user.groups))
 
 
-def _binding(obj: Object, namespace: str) -> Binding:
+def _binding(obj: Object, namespace: str, name: str) -> Binding:
     ref = obj.get("roleRef") if isinstance(obj.get("roleRef"), dict) else {}
-    return Binding(str(ref.get("kind") or ""), str(ref.get("name") or ""), subject_keys(obj, namespace))
+    return Binding(name, namespace, str(ref.get("kind") or ""), str(ref.get("name") or ""), *subjects_of(obj, namespace))
 
 
 def _revision(obj: Object) -> int:
@@ -137,7 +155,7 @@ class RbacIndex:
         elif resource == CLUSTER_ROLES:
             self._cluster_roles[name] = rules_of(obj)
         else:
-            binding = _binding(obj, namespace)
+            binding = _binding(obj, namespace, name)
             self._bindings[(namespace, name)] = binding
             for subject in binding.subjects:
                 self._by_subject[(namespace, subject)].add(name)
@@ -161,16 +179,16 @@ class RbacIndex:
             return (), f"unsupported role reference kind: {binding.role_kind!r}"
         return (rules, "") if rules is not None else ((), missing)
 
-    def visit(self, user: UserInfo, namespace: str) -> Iterable[tuple[tuple[PolicyRule, ...], str]]:
-        """kube's `VisitRulesFor`: cluster bindings first, then the namespace's; (rules, error) each."""
+    def visit(self, user: UserInfo, namespace: str) -> Iterable[tuple[Binding, tuple[PolicyRule, ...], str]]:
+        """kube's `VisitRulesFor`: cluster bindings first, then the namespace's; (binding, rules, error) each."""
         for scope in ("", namespace) if namespace else ("",):
             for binding in self._bindings_for(user, scope):
-                yield self._role_rules(binding, scope)
+                yield binding, *self._role_rules(binding, scope)
 
     def rules_for(self, user: UserInfo, namespace: str) -> tuple[list[PolicyRule], list[str]]:
         rules: list[PolicyRule] = []
         problems: list[str] = []
-        for granted, problem in self.visit(user, namespace):
+        for _binding, granted, problem in self.visit(user, namespace):
             rules.extend(granted)
             if problem:
                 problems.append(problem)
@@ -217,11 +235,11 @@ class RbacAuthorizer:
     def decide(self, user: UserInfo, info: RequestInfo) -> Decision:
         problems: list[str] = []
         namespace = info.namespace if info.is_resource_request else ""
-        for rules, problem in self.index.visit(user, namespace):
+        for binding, rules, problem in self.index.visit(user, namespace):
             if problem:
                 problems.append(problem)
             if any(rule_allows(rule, info) for rule in rules):
-                return Decision(True)
+                return Decision(True, binding.reason(user))
         return Decision(False, f"RBAC: {aggregate_errors(problems)}" if problems else "")
 
     async def rules_for(self, user: UserInfo, namespace: str) -> RulesAnswer:

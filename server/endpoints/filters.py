@@ -1,9 +1,10 @@
 """The filter chain every API request passes through, built in one visible function.
 
 Order, outermost first (as kube-apiserver's DefaultBuildHandlerChain):
-Status errors -> request info -> authentication -> authorization -> timeout
--> router. `/healthz`, `/livez`, `/readyz` (and their subpaths) and
-`/version` are public: they skip authentication and authorization and run
+Status errors -> request info -> authentication -> impersonation
+(`server.endpoints.impersonation`) -> authorization -> timeout -> router.
+`/healthz`, `/livez`, `/readyz` (and their subpaths) and `/version` are
+public: they skip authentication, impersonation and authorization and run
 as the anonymous user.
 """
 from __future__ import annotations
@@ -177,9 +178,13 @@ def with_timeout(handler: Handler, default_seconds: float) -> Handler:
 
 def build_handler_chain(router: Handler, ctx: ApiContext, authenticator: Authenticator,
                         authorizer: Authorizer) -> Handler:
-    """Outermost first: Status errors, request info, authentication, authorization, timeout, router."""
+    """Outermost first: Status errors, request info, authentication, impersonation, authorization, timeout,
+    router."""
+    from server.endpoints.impersonation import with_impersonation  # it builds on this module's helpers
+
     handler = with_timeout(router, ctx.request_timeout)
     handler = with_authorization(handler, authorizer)
+    handler = with_impersonation(handler, authorizer)
     handler = with_authentication(handler, authenticator)
     handler = with_request_info(handler)
     return with_status_errors(handler)

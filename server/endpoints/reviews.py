@@ -1,11 +1,12 @@
-"""The review endpoints: `kubectl auth whoami`, `kubectl auth can-i` and TokenReview.
+"""The review endpoints: `kubectl auth whoami`, TokenReview, and the authorization reviews' routing.
 
 `POST /apis/authentication.k8s.io/v1/selfsubjectreviews` answers who the
 caller is; `POST /apis/authentication.k8s.io/v1/tokenreviews` who a bearer
 token's holder is, from the authenticator chain in force (what the token is
-good for among `spec.audiences`, the API audiences by default);
-`POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews` answers whether
-the caller may do what the spec describes, from the authorizer in force.
+good for among `spec.audiences`, the API audiences by default). The
+`authorization.k8s.io` reviews (`kubectl auth can-i`, `--list`,
+SubjectAccessReview, LocalSubjectAccessReview under `/namespaces/<ns>/`) are
+answered by `server.endpoints.access_reviews` from the authorizer in force.
 Nothing is stored. Bodies arrive as protobuf (kubectl) or JSON/YAML; answers
 are JSON, 201 Created, shaped like kube-apiserver's.
 """
@@ -24,14 +25,15 @@ from server.auth.interfaces import Authenticator, AuthRequest, Authorizer
 from server.auth.service_account import token_audiences
 from server.auth.union import UNAUTHORIZED_MESSAGE, UnionAuthenticator
 from server.endpoints import negotiation as neg
+from server.endpoints.access_reviews import ACCESS_REVIEWS, access_review, envelope
 from server.endpoints.context import ApiContext
 from server.endpoints.filters import request_user
 from server.endpoints.resources import read_body, respond
-from server.scheme.builtin_auth import SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_REVIEWS, TOKEN_REVIEWS
+from server.scheme.builtin_auth import AUTH_REVIEWS, SELF_SUBJECT_REVIEWS, TOKEN_REVIEWS
 from server.scheme.definitions import ResourceDef
 
 _NOT_FOUND = "the server could not find the requested resource"
-_REVIEWS = {(d.group, d.plural): d for d in (SELF_SUBJECT_REVIEWS, TOKEN_REVIEWS, SELF_SUBJECT_ACCESS_REVIEWS)}
+_REVIEWS = {(d.group, d.plural): d for d in AUTH_REVIEWS}
 
 
 def review_for(info: RequestInfo) -> ResourceDef | None:
@@ -64,56 +66,6 @@ def self_subject_review(user: UserInfo, version: str = "v1") -> dict[str, Any]:
         "metadata": {"creationTimestamp": _now()},
         "status": {"userInfo": user.to_dict()},
     }
-
-
-def _strings(obj: Any, field_path: str) -> dict[str, str]:
-    if obj is None:
-        return {}
-    if not isinstance(obj, dict) or any(not isinstance(v, (str, type(None))) for k, v in obj.items()
-                                        if k not in ("fieldSelector", "labelSelector")):
-        raise errors.BadRequest(f"{field_path} must be an object of strings")
-    return {k: v for k, v in obj.items() if isinstance(v, str)}
-
-
-def access_attributes(spec: Any) -> RequestInfo:
-    """The request a SelfSubjectAccessReview spec asks about, validated as kube does."""
-    if spec is not None and not isinstance(spec, dict):
-        raise errors.BadRequest("spec must be an object")
-    spec = spec or {}
-    resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
-    if resource is not None and non_resource is not None:
-        cause = errors.field_invalid("spec.nonResourceAttributes", non_resource,
-                                     "cannot be specified in combination with resourceAttributes")
-        raise errors.invalid(SELF_SUBJECT_ACCESS_REVIEWS.group, SELF_SUBJECT_ACCESS_REVIEWS.kind, "", [cause])
-    if resource is None and non_resource is None:
-        cause = errors.field_invalid("spec.resourceAttributes", None,
-                                     "exactly one of nonResourceAttributes or resourceAttributes must be specified")
-        raise errors.invalid(SELF_SUBJECT_ACCESS_REVIEWS.group, SELF_SUBJECT_ACCESS_REVIEWS.kind, "", [cause])
-    if resource is not None:
-        attrs = _strings(resource, "spec.resourceAttributes")
-        return RequestInfo(
-            path="",
-            verb=attrs.get("verb", ""),
-            is_resource_request=True,
-            group=attrs.get("group", ""),
-            version=attrs.get("version", ""),
-            namespace=attrs.get("namespace", ""),
-            resource=attrs.get("resource", ""),
-            name=attrs.get("name", ""),
-            subresource=attrs.get("subresource", ""),
-        )
-    attrs = _strings(non_resource, "spec.nonResourceAttributes")
-    return RequestInfo(path=attrs.get("path", ""), verb=attrs.get("verb", ""))
-
-
-async def self_subject_access_review(body: dict[str, Any], user: UserInfo, authorizer: Authorizer,
-                                     version: str = "v1") -> dict[str, Any]:
-    info = access_attributes(body.get("spec"))
-    decision = await authorizer.authorize(user, info)
-    status: dict[str, Any] = {"allowed": decision.allowed}
-    if decision.reason:
-        status["reason"] = decision.reason
-    return _answer(SELF_SUBJECT_ACCESS_REVIEWS, version, body, body.get("spec") or {}, status)
 
 
 async def token_review(body: dict[str, Any], ctx: ApiContext, authenticator: Authenticator | None,
@@ -162,14 +114,7 @@ def _answer(definition: ResourceDef, version: str, body: dict[str, Any], spec: A
             status: dict[str, Any]) -> dict[str, Any]:
     """A review as kube answers it: the request's metadata and spec, with the status filled in."""
     raw_metadata = body.get("metadata")
-    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
-    return {
-        "kind": definition.kind,
-        "apiVersion": f"{definition.group}/{version}",
-        "metadata": {**metadata, "creationTimestamp": metadata.get("creationTimestamp") or None},
-        "spec": spec,
-        "status": status,
-    }
+    return envelope(definition, version, raw_metadata if isinstance(raw_metadata, dict) else {}, spec, status)
 
 
 async def handle_review(request: Request, info: RequestInfo, ctx: ApiContext, authorizer: Authorizer,
@@ -178,7 +123,7 @@ async def handle_review(request: Request, info: RequestInfo, ctx: ApiContext, au
     definition = review_for(info)
     if definition is None or definition.version(info.version) is None:
         raise errors.NotFound(_NOT_FOUND)
-    if info.namespace or info.name or info.subresource or info.extra_parts:
+    if bool(info.namespace) != definition.namespaced or info.name or info.subresource or info.extra_parts:
         raise errors.NotFound(_NOT_FOUND)
     if request.method != "POST":
         raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
@@ -188,6 +133,8 @@ async def handle_review(request: Request, info: RequestInfo, ctx: ApiContext, au
         answer = self_subject_review(user, info.version)
     elif definition is TOKEN_REVIEWS:
         answer = await token_review(body, ctx, authenticator, info.version)
-    else:
-        answer = await self_subject_access_review(body, user, authorizer, info.version)
+    elif any(definition is d for d in ACCESS_REVIEWS):
+        answer = await access_review(definition, body, user, authorizer, info.namespace, info.version)
+    else:  # a review kind in the scheme with no handler here
+        raise errors.NotFound(_NOT_FOUND)
     return respond(request, answer, status=201)

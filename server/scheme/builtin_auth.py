@@ -1,5 +1,6 @@
 """The review kinds kapi answers, from the catalogue: `kubectl auth whoami` (SelfSubjectReview),
-`kubectl auth can-i` (SelfSubjectAccessReview) and TokenReview.
+TokenReview, `kubectl auth can-i` (SelfSubjectAccessReview), `kubectl auth can-i --list`
+(SelfSubjectRulesReview), SubjectAccessReview and the namespaced LocalSubjectAccessReview.
 
 They are virtual: `server.endpoints.reviews` answers a create at once and nothing is stored.
 """
@@ -14,5 +15,11 @@ AUTHORIZATION_GROUP = "authorization.k8s.io"
 SELF_SUBJECT_REVIEWS = builtin(AUTHENTICATION_GROUP, "selfsubjectreviews")
 TOKEN_REVIEWS = builtin(AUTHENTICATION_GROUP, "tokenreviews")
 SELF_SUBJECT_ACCESS_REVIEWS = builtin(AUTHORIZATION_GROUP, "selfsubjectaccessreviews")
+SELF_SUBJECT_RULES_REVIEWS = builtin(AUTHORIZATION_GROUP, "selfsubjectrulesreviews")
+SUBJECT_ACCESS_REVIEWS = builtin(AUTHORIZATION_GROUP, "subjectaccessreviews")
+LOCAL_SUBJECT_ACCESS_REVIEWS = builtin(AUTHORIZATION_GROUP, "localsubjectaccessreviews")
 
-AUTH_REVIEWS: tuple[ResourceDef, ...] = (SELF_SUBJECT_REVIEWS, TOKEN_REVIEWS, SELF_SUBJECT_ACCESS_REVIEWS)
+AUTH_REVIEWS: tuple[ResourceDef, ...] = (
+    SELF_SUBJECT_REVIEWS, TOKEN_REVIEWS, LOCAL_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_ACCESS_REVIEWS,
+    SELF_SUBJECT_RULES_REVIEWS, SUBJECT_ACCESS_REVIEWS,
+)

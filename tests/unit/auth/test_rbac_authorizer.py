@@ -138,3 +138,17 @@ async def test_always_allow_lists_everything_and_rbac_lists_bound_rules_only() -
     rbac_only = build_authorizer(("RBAC",), RbacAuthorizer(RbacIndex()))
     empty = await rbac_only.rules_for(ADMIN, "default")  # masters' rules come from the cluster-admin binding
     assert empty.resource_rules == () and not empty.incomplete
+
+
+async def test_an_allow_names_the_binding_as_kube_does() -> None:
+    rbac = RbacAuthorizer(index_with(
+        ("clusterroles", role("ClusterRole", "reader", [READ_CM])),
+        ("clusterrolebindings", binding("ClusterRoleBinding", "r", "ClusterRole", "reader",
+                                        [{"kind": "User", "name": "eve"}, {"kind": "Group", "name": "viewers"}])),
+        ("rolebindings", binding("RoleBinding", "rb", "ClusterRole", "reader",
+                                 [{"kind": "ServiceAccount", "name": "robot"}], namespace="ci"))))
+    decision = await rbac.authorize(BOB, parse_request_info("GET", "/api/v1/configmaps"))
+    assert decision.reason == 'RBAC: allowed by ClusterRoleBinding "r" of ClusterRole "reader" to Group "viewers"'
+    decision = await rbac.authorize(ROBOT, parse_request_info("GET", "/api/v1/namespaces/ci/configmaps"))
+    assert decision.reason == ('RBAC: allowed by RoleBinding "rb/ci" of ClusterRole "reader" to '
+                               'ServiceAccount "robot/ci"')
