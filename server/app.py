@@ -34,6 +34,7 @@ from server.controllers.bootstrap import apply_crd_manifests, ensure_initial_nam
 from server.controllers.crd import CRDController
 from server.controllers.lifecycle import LifecycleController
 from server.controllers.namespace_defaults import NamespaceDefaults, kubernetes_service
+from server.controllers.rbac_bootstrap import ClusterRoleAggregator, RbacBootstrap
 from server.controllers.rbac_index import RbacIndexFeed
 from server.endpoints.context import ApiContext
 from server.endpoints.pod_actions import POD_ACTIONS
@@ -199,6 +200,7 @@ def create_app(config: ServerConfig) -> KapiApp:
     crd_key = (CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural)
     crd_controller = CRDController(scheme, stores, stores[crd_key], make_store)
     rbac_feed = RbacIndexFeed(stores, storage, rbac_index)
+    rbac_bootstrap, aggregator = RbacBootstrap(stores), ClusterRoleAggregator(stores, storage)
     lifecycle = LifecycleController(scheme, stores, storage, kept=[(d.group, d.plural) for d in ADMISSION_REGISTRATION])
 
     ca_file = config.cert_paths.ca_crt
@@ -226,10 +228,12 @@ def create_app(config: ServerConfig) -> KapiApp:
         await apply_crd_manifests(stores[crd_key], manifests)
         await crd_controller.sync()
         defaults_from = await namespace_defaults.sync()
+        await rbac_bootstrap.ensure()
+        aggregate_from = await aggregator.sync()  # view, edit and admin hold their rules before serving
         rbac_from = await rbac_feed.sync()
         tasks = [asyncio.create_task(crd_controller.run()), asyncio.create_task(lifecycle.run()),
                  asyncio.create_task(namespace_defaults.run(defaults_from)),
-                 asyncio.create_task(rbac_feed.run(rbac_from))]
+                 asyncio.create_task(rbac_feed.run(rbac_from)), asyncio.create_task(aggregator.run(aggregate_from))]
         try:
             yield
         finally:

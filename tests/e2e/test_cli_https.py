@@ -161,7 +161,7 @@ def test_whoami_for_a_static_token_user_with_the_shipped_template(secure: Instan
     kubeconfig.chmod(0o600)
     user = whoami(secure, kubeconfig)
     assert user["username"] == "alice" and user["uid"] == "1001"
-    assert {"developers", "viewers", "system:authenticated"} <= set(user["groups"])
+    assert {"developers", "editors", "system:authenticated"} <= set(user["groups"])
 
 
 def test_curl_with_the_p12(secure: Instance) -> None:

@@ -58,6 +58,12 @@ def test_kubectl_create_token_and_use_it(kapi_factory: Any) -> None:
     assert user["username"] == "system:serviceaccount:default:builder"
     assert user["groups"] == ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"]
     assert user["extra"]["authentication.kubernetes.io/credential-id"][0].startswith("JTI=")
+    refused = as_token(server, https, token, "get", "namespaces")  # RBAC: nothing bound to it yet
+    assert refused.returncode != 0 and 'User "system:serviceaccount:default:builder" cannot list resource ' \
+        '"namespaces"' in refused.stderr
+    bound = kubectl(server, "create", "clusterrolebinding", "builder-view", "--clusterrole", "view",
+                    "--serviceaccount", "default:builder")
+    assert bound.returncode == 0, bound.stderr
     assert as_token(server, https, token, "get", "namespaces").returncode == 0
 
     default = kubectl(server, "create", "token", "default", "-n", "default")
