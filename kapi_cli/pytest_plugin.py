@@ -148,23 +148,12 @@ def kapi_api_client(kapi_server: RunningServer) -> Iterator[Any]:
 
 
 @pytest.fixture(autouse=True)
-def _kapi_objects_marker(request: pytest.FixtureRequest) -> None:
-    """Create the objects named by `@pytest.mark.kapi_objects(...)`; starts nothing without it."""
-    markers = list(request.node.iter_markers(OBJECTS_MARKER))
-    if not markers:
-        return
-    server: Any = request.getfixturevalue("kapi_server")
+def _kapi_markers(request: pytest.FixtureRequest) -> None:
+    """Apply the CRDs of `@pytest.mark.kapi_resources(...)` (waiting until Established), then create the
+    objects of `@pytest.mark.kapi_objects(...)`; does nothing (starts nothing) without them."""
     base = Path(str(request.node.fspath)).parent
-    server.apply(*[base / p for marker in reversed(markers) for p in marker.args])
-
-
-@pytest.fixture(autouse=True)
-def _kapi_resources_marker(request: pytest.FixtureRequest) -> None:
-    """Apply the CRDs named by `@pytest.mark.kapi_resources(...)`; does nothing (starts nothing) without it."""
-    markers = list(request.node.iter_markers(MARKER))
-    if not markers:
-        return
-    server: Any = request.getfixturevalue("kapi_server")
-    base = Path(str(request.node.fspath)).parent
-    paths = [base / p for marker in reversed(markers) for p in marker.args]
-    server.apply_crds(*paths)
+    for marker_name, method in ((MARKER, "apply_crds"), (OBJECTS_MARKER, "apply")):
+        markers = list(request.node.iter_markers(marker_name))
+        if markers:
+            server: Any = request.getfixturevalue("kapi_server")
+            getattr(server, method)(*[base / p for marker in reversed(markers) for p in marker.args])
