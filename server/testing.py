@@ -269,18 +269,7 @@ class RunningServer:
         for p in map(Path, paths):
             for f in crd_files(p) if p.is_dir() else [p]:
                 manifests.extend(load_crd_manifests(f))
-        names = []
-        for manifest in manifests:
-            name = manifest["metadata"]["name"]
-            status, body = self.request("POST", CRDS, manifest)
-            if status == 409:
-                status, current = self.request("GET", f"{CRDS}/{name}")
-                replacement = {**manifest, "metadata": {**manifest["metadata"],
-                                                        "resourceVersion": current["metadata"]["resourceVersion"]}}
-                status, body = self.request("PUT", f"{CRDS}/{name}", replacement)
-            if status not in (200, 201):
-                raise RuntimeError(f"applying CRD {name!r} failed ({status}): {body}")
-            names.append(name)
+        names = [crd["metadata"]["name"] for crd in self.apply(*manifests)]
         deadline = time.monotonic() + timeout
         for name in names:
             while not self._established(name):

@@ -138,3 +138,4 @@ def test_api_client_needs_no_credentials() -> None:
     with start_server() as server, server.api_client() as api:
         names = [ns.metadata.name for ns in kubernetes.client.CoreV1Api(api).list_namespace().items]
     assert "default" in names
+
