@@ -81,7 +81,8 @@ def user_keys(user: UserInfo) -> tuple[str, ...]:
 
 
 def _binding(obj: Object, namespace: str, name: str) -> Binding:
-    ref = obj.get("roleRef") if isinstance(obj.get("roleRef"), dict) else {}
+    raw_ref = obj.get("roleRef")
+    ref: Object = raw_ref if isinstance(raw_ref, dict) else {}
     return Binding(name, namespace, str(ref.get("kind") or ""), str(ref.get("name") or ""), *subjects_of(obj, namespace))
 
 

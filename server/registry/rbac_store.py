@@ -20,6 +20,7 @@ from server.api.user import MASTERS_GROUP, UserInfo
 from server.auth.interfaces import Authorizer
 from server.auth.rbac import CLUSTER_ROLES, GROUP, ROLES, RbacIndex, aggregate_errors
 from server.auth.rbac_rules import ALL, PolicyRule, compact, go_quoted, rules_of, uncovered
+from server.registry.builtin_strategy import as_dict
 from server.registry.store import Store
 from server.registry.write_steps import WriteOptions
 from server.storage.interfaces import Preconditions
@@ -95,7 +96,7 @@ class RbacStore(Store):
                 if uncovered(owned, FULL_AUTHORITY):
                     raise self._forbidden(name, "must have cluster-admin privileges to use the aggregationRule")
             return
-        ref = obj.get("roleRef") if isinstance(obj.get("roleRef"), dict) else {}
+        ref = as_dict(obj.get("roleRef"))
         kind, ref_name = str(ref.get("kind") or ""), str(ref.get("name") or "")
         ref_resource = ROLES if kind == "Role" else CLUSTER_ROLES
         if await self._may(user, "bind", ref_resource, namespace, ref_name):
