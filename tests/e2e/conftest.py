@@ -158,19 +158,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
-def suites() -> Any:
-    """tests/e2e/upstream_suites.py: obtaining and running third-party suites (kopf's, the Python client's).
+def sibling(filename: str) -> Any:
+    """A helper module next to this file, loaded once as `kapi_e2e_<stem>`.
 
-    Test modules cannot import their siblings under pytest's importlib import mode, so it comes as a fixture.
+    Test modules cannot import their siblings under pytest's importlib import mode: they get them from
+    here (a fixture, or `sys.modules` for what parametrisation needs at collection).
     """
     import importlib.util
 
-    name = "kapi_e2e_upstream_suites"
+    name = "kapi_e2e_" + Path(filename).stem
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("upstream_suites.py"))
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(filename))
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+sibling("rbac_helpers.py")  # the RBAC tests read it from sys.modules["kapi_e2e_rbac_helpers"]
+
+
+@pytest.fixture(scope="session")
+def suites() -> Any:
+    """tests/e2e/upstream_suites.py: obtaining and running third-party suites (kopf's, the Python client's)."""
+    return sibling("upstream_suites.py")
