@@ -24,6 +24,7 @@ class QueryOptions:
     include_object: str = "Metadata"
     timeout: float | None = None
     watch: bool = False
+    force: bool | None = None  # server-side apply only
 
 
 def _bool(value: str) -> bool:
@@ -78,6 +79,7 @@ def parse_query(params: Mapping[str, str]) -> QueryOptions:
         include_object=include_object,
         timeout=timeout,
         watch=_bool(params.get("watch", "")),
+        force=_optional_bool(params, "force"),
     )
 
 

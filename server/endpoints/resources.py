@@ -19,6 +19,7 @@ from server.endpoints.context import ApiContext
 from server.endpoints.filters import request_user
 from server.endpoints.params import QueryOptions, parse_list_options, parse_query
 from server.endpoints.watch import serve_watch
+from server.registry.field_manager import manager_from
 from server.registry.store import Store, WriteOptions
 from server.registry.scale import replicas_of, to_scale, with_replicas
 from server.registry.table import to_table
@@ -79,7 +80,9 @@ def _resolve(ctx: ApiContext, info: RequestInfo) -> tuple[Store, str]:
 
 
 def _write_options(q: QueryOptions, request: Request) -> WriteOptions:
-    return WriteOptions(dry_run=q.dry_run, field_validation=q.field_validation, user=request_user(request))
+    manager = manager_from(q.field_manager, request.headers.get("user-agent", ""))
+    return WriteOptions(dry_run=q.dry_run, field_validation=q.field_validation, user=request_user(request),
+                        manager=manager)
 
 
 def _namespace(store: Store, info: RequestInfo) -> str:
@@ -245,29 +248,44 @@ async def _update(request: Request, ctx: ApiContext, store: Store, info: Request
 
 async def _patch(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
                  q: QueryOptions) -> Response:
-    _patch_type(request.headers.get("content-type"))
+    kind = _patch_type(request.headers.get("content-type"), q)
     body = await _body(request, ctx)
+    opts = _write_options(q, request)
+    if kind == neg.APPLY_PATCH:
+        if not isinstance(body, dict):
+            raise errors.BadRequest("error decoding patch: json: cannot unmarshal array into Go value of type "
+                                    "map[string]interface {}")
+        applied, created = await store.apply(ns, info.name, version, info.subresource, body, opts, bool(q.force))
+        return respond(request, applied, status=201 if created else 200, warnings=opts.warnings)
     vdef = store.definition.version(version)
     apply = _patch_function(request.headers.get("content-type"), body, vdef.schema if vdef else None)
-    opts = _write_options(q, request)
     patched = await store.patch(ns, info.name, version, info.subresource, apply, opts)
     return respond(request, patched, warnings=opts.warnings)
 
 
-def _patch_type(content_type: str | None) -> str:
-    """The patch kind named by Content-Type; 415 for anything else."""
+def _patch_type(content_type: str | None, q: QueryOptions | None = None) -> str:
+    """The patch kind named by Content-Type (415 for anything else), with kube's PatchOptions checks."""
     kind = neg.parse_media_type(content_type or "").type
-    if kind not in (neg.JSON_PATCH, neg.MERGE_PATCH, neg.STRATEGIC_PATCH):
+    if kind not in neg.PATCH_TYPES:
         raise errors.UnsupportedMediaType(
             f'the body of the request was in an unknown format - accepted media types include: '
-            f'{neg.JSON_PATCH}, {neg.MERGE_PATCH}, {neg.STRATEGIC_PATCH}'
+            f'{neg.JSON_PATCH}, {neg.MERGE_PATCH}, {neg.APPLY_PATCH}, {neg.STRATEGIC_PATCH}'
         )
+    if q is not None:
+        if kind != neg.APPLY_PATCH and q.force is not None:
+            raise errors.invalid("meta.k8s.io", "PatchOptions", "", [errors.field_forbidden(
+                "force", "may not be specified for non-apply patch")])
+        if kind == neg.APPLY_PATCH and not q.field_manager:
+            raise errors.invalid("meta.k8s.io", "PatchOptions", "", [errors.required(
+                "fieldManager", "is required for apply patch")])
     return kind
 
 
 def _patch_function(content_type: str | None, body: Any, schema: dict[str, Any] | None) -> Any:
     """The old-to-new function a patch body stands for (all patch kinds share the update path)."""
     kind = _patch_type(content_type)
+    if kind == neg.APPLY_PATCH:  # an apply configuration of a Scale: its fields replace the current ones
+        return lambda current: json_merge_patch(current, body)
     if kind == neg.JSON_PATCH:
         if not isinstance(body, list):
             raise errors.BadRequest("json patch must be a list of operations")

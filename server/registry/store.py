@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 import orjson
@@ -35,6 +35,7 @@ from server.registry.listing import (
     list_revision,
     selector_matcher,
 )
+from server.registry.field_manager import FieldManager
 from server.registry.strategy import Strategy
 from server.registry.watch import WatchStream
 from server.registry.write_steps import WriteOptions, WriteSteps, copy_object
@@ -83,6 +84,7 @@ class Store(WriteSteps):
         self._storage = storage
         self._admission = admission
         self._options = options
+        self.field_manager = FieldManager(strategy.definition)
         self.continue_codec = ContinueCodec(options.continue_key or secrets.token_bytes(32))
 
     # -- keys and errors -------------------------------------------------
@@ -206,6 +208,9 @@ class Store(WriteSteps):
         d = self.definition
         self._check_identity(obj, version, namespace)
         self.strategy.normalize(obj)
+        self._defaulted(obj, version)
+        if not opts.applied:
+            self.field_manager.update(None, obj, version, opts.manager)
         meta = metadata(obj)
         # kube's admission record names the object as sent: "" when the server is to generate the name
         attributes = self._attributes("CREATE", version, obj, None, namespace, str(meta.get("name") or ""), "", opts)
@@ -252,17 +257,22 @@ class Store(WriteSteps):
             raise errors.invalid(d.group, d.kind, name, [errors.field_invalid(
                 "metadata.uid", new_meta.get("uid"), "field is immutable")])
         self.strategy.normalize(new)
+        old_view = old if d.converter is None else await self._out(copy_object(old), version)
+        self._defaulted(new, version)
+        if not opts.applied:
+            self.field_manager.update(old_view, new, version, opts.manager, subresource)
+        managed = metadata(new).get("managedFields")
         if old_meta.get("deletionTimestamp"):
             added = set(new_meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
             if added:
                 raise errors.invalid(d.group, d.kind, name, [errors.field_forbidden(
                     "metadata.finalizers", "no new finalizers can be added if the object is being deleted, "
                     f"found new finalizers {orjson.dumps(sorted(added)).decode()}")])
-        old_view = old if d.converter is None else await self._out(copy_object(old), version)
         attributes = self._attributes("UPDATE", version, new, old_view, namespace, name, subresource, opts)
         await self._mutated(attributes)
         carry_system_fields_for_update(new, old)
         self.strategy.prepare_for_update(new, old_view, subresource)  # both in the request's version
+        _keep_managed_fields(new, managed)  # a status update keeps the old metadata, but not its owners
         await self._checked(attributes, opts, creating=False, old=old)
         new = await self._to_storage(new)
         if self.strategy.spec_changed(new, old):
@@ -301,6 +311,32 @@ class Store(WriteSteps):
                     apply: PatchFunction, opts: WriteOptions) -> Object:
         """PATCH: `apply` maps the current object (in `version`) to the wanted one."""
         return await self._write(namespace, name, version, subresource, opts, apply, require_rv=False)
+
+    async def apply(self, namespace: str, name: str, version: str, subresource: str, config: Object,
+                    opts: WriteOptions, force: bool) -> tuple[Object, bool]:
+        """Server-side apply of `config` by `opts.manager`; creates the object when missing (then True)."""
+        opts = replace(opts, applied=True)
+        self.field_manager.check_kind(config, version)
+        meta = config.get("metadata") if isinstance(config.get("metadata"), dict) else {}
+        if not meta.get("name"):
+            raise errors.BadRequest(f"the name of the object ({name} based on URL) was undeterminable: "
+                                    "name must be provided")
+        if meta["name"] != name:
+            raise errors.BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL "
+                                    f"({name})")
+
+        def applied(current: Object | None) -> Object:
+            return self.field_manager.apply(current, copy_object(config), version, opts.manager, force, subresource)
+
+        for _ in range(2):
+            try:
+                return await self._write(namespace, name, version, subresource, opts, applied, require_rv=False), False
+            except errors.NotFound:
+                if subresource:
+                    raise
+            with contextlib.suppress(errors.AlreadyExists):
+                return await self.create(namespace, applied(None), version, opts), True
+        raise errors.conflict(self.definition.group, self.definition.plural, name, "the object keeps changing")
 
     async def assign(self, namespace: str, name: str, version: str, change: Callable[[Object | None], Object],
                      dry_run: bool = False) -> Object:
@@ -376,3 +412,11 @@ class Store(WriteSteps):
 
     async def count(self, namespace: str = "") -> int:
         return await self._storage.count(self.collection_prefix(namespace))
+
+
+def _keep_managed_fields(obj: Object, managed: Any) -> None:
+    meta = metadata(obj)
+    if managed is None:
+        meta.pop("managedFields", None)
+    else:
+        meta["managedFields"] = managed

@@ -37,6 +37,8 @@ class WriteOptions:
     field_validation: str = "Warn"
     warnings: list[str] = field(default_factory=list)
     user: UserInfo | None = None  # who asks: admission plugins and webhooks see it
+    manager: str = "kube-apiserver"  # the field manager credited in managedFields (kapi's own writes: its name)
+    applied: bool = False  # the object comes from server-side apply, which kept managedFields itself
 
 
 def copy_object(obj: Object) -> Object:
@@ -66,6 +68,12 @@ class WriteSteps:
         for obj in objs:
             apply_defaults(obj, d.storage_version.schema)
         return await convert_all(objs, d, version)
+
+    def _defaulted(self, obj: Object, version: str) -> None:
+        """kube defaults what it decodes, before field ownership and admission see the object."""
+        vdef = self.definition.version(version)
+        apply_defaults(obj, vdef.schema if vdef else None)
+        self.strategy.default(obj)
 
     async def _to_storage(self, obj: Object) -> Object:
         return await self._as(obj, self.definition.storage_version.name)

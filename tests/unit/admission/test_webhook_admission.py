@@ -174,8 +174,8 @@ async def test_mutating_webhook_patches_and_sees_the_request(world: World) -> No
 
 
 async def test_mutating_webhooks_see_the_object_as_sent_and_validating_ones_the_final_one(world: World) -> None:
-    """kube admits mutations before the strategy fills in uid, creationTimestamp and a generated name; the
-    admission record keeps the name the client sent ("" with generateName), as kube's does."""
+    """kube admits mutations before the strategy fills in uid, creationTimestamp and a generated name (but after
+    it records field owners); the admission record keeps the name the client sent ("" with generateName)."""
     world.answer("/m", lambda _r: {})
     world.answer("/v", lambda _r: {})
     await world.configure("MutatingWebhookConfiguration", world.hook("m.example.com"))
@@ -185,7 +185,9 @@ async def test_mutating_webhooks_see_the_object_as_sent_and_validating_ones_the_
     created = await world.store("configmaps").create("default", sent, "v1", WriteOptions())
     mutating, validating = (r["request"] for r in world.reviews())
     assert "name" not in mutating and "name" not in validating  # kube's omitempty of the record's ""
-    assert mutating["object"]["metadata"] == {"generateName": "gen-", "namespace": "default", "uid": "mine"}
+    as_sent = dict(mutating["object"]["metadata"])
+    assert [e["manager"] for e in as_sent.pop("managedFields")] == ["kube-apiserver"]
+    assert as_sent == {"generateName": "gen-", "namespace": "default", "uid": "mine"}
     final = validating["object"]["metadata"]
     assert final["name"] == created["metadata"]["name"] and final["name"].startswith("gen-")
     assert final["uid"] == created["metadata"]["uid"] != "mine" and final["creationTimestamp"]

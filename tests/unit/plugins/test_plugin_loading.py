@@ -522,8 +522,9 @@ def test_mutating_phases_run_before_validation_and_validating_phases_see_the_fin
         ("First", "admit"), ("Second", "admit"), ("First", "validate"), ("Second", "validate")]
     first_admit, second_admit, first_validate, second_validate = (obj for _, _, obj in log)
     assert first_admit is not None and second_admit is not None
-    # mutating plugins see the request before pruning and defaulting, and each other's changes in order
-    assert first_admit["spec"] == {"unknownField": 1}
+    # mutating plugins see the request as kube decodes it (defaulted: a typed resource keeps only its fields),
+    # and each other's changes in order
+    assert first_admit["spec"] == {"size": 1}
     assert "labels" not in first_admit["metadata"]
     assert second_admit["metadata"]["labels"] == {"first": "1"}
     # validating plugins see the final object: pruned, defaulted in Python, every mutation applied

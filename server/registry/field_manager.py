@@ -1,0 +1,335 @@
+"""Server-side apply and field ownership for one resource: kube's field manager.
+
+Every write records who set which fields in `metadata.managedFields`:
+
+- `update` (create, update, every non-apply patch) credits the request's
+  manager with what it changed, and takes what it changed or removed away
+  from everybody else (kube's `Update` path: a plain write never conflicts);
+- `apply` merges an apply configuration into the live object, makes the
+  applier the owner of exactly the fields it sent, removes fields it sent
+  last time and no longer sends (unless somebody else owns them), and refuses
+  to change fields other managers own unless forced: 409 listing each one.
+
+The steps and their order are kube's (k8s.io/apimachinery
+`util/managedfields/internal`: version check, last-applied migration for
+`kubectl`, before-first-apply, manager info, timestamps, stripping of
+metadata that nobody owns, update-manager cap); the merge algebra is
+`server.api.structured_merge`. Fields a subresource resets (status through
+the main resource, everything but status through `/status`) are never owned
+through it, as kube's reset-fields filters say.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from server.api import errors
+from server.api.fieldpath import FieldSet, Path, path_string, recursive_difference, sorted_paths, under
+from server.api.meta import now_rfc3339
+from server.api.structured_merge import (
+    StructureError,
+    compare,
+    merge,
+    remove_items,
+    to_field_set,
+    with_named_fields,
+    zero_value,
+)
+from server.registry.managed_fields import (
+    APPLY,
+    UPDATE,
+    Entry,
+    Managed,
+    cap_update_managers,
+    decode_or_empty,
+    encode,
+    identifier,
+    is_reset,
+)
+from server.scheme import catalogue
+from server.scheme.definitions import ResourceDef
+
+Object = dict[str, Any]
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+_BEFORE_FIRST_APPLY = "before-first-apply"
+_WORKFLOW = "\x00current-operation"
+_STRIPPED: frozenset[Path] = frozenset(
+    [(("f", "apiVersion"),), (("f", "kind"),), (("f", "metadata"),)]
+    + [(("f", "metadata"), ("f", f)) for f in ("name", "namespace", "creationTimestamp", "selfLink", "uid",
+                                              "clusterName", "generation", "managedFields", "resourceVersion")])
+
+
+def manager_from(field_manager: str, user_agent: str) -> str:
+    """kube's `managerOrUserAgent`: the fieldManager, else the User-Agent up to its first `/`,
+    printable characters only, at most 128 bytes."""
+    if field_manager:
+        return field_manager
+    out = ""
+    for ch in user_agent.split("/")[0]:
+        if not ch.isprintable():
+            continue
+        if len((out + ch).encode()) > 128:
+            break
+        out += ch
+    return out
+
+
+class FieldManager:
+    """Field ownership for one resource, in any of its served versions."""
+
+    def __init__(self, definition: ResourceDef) -> None:
+        self.definition = definition
+        self._schemas: dict[str, Any] = {}
+
+    # -- schema and filters ---------------------------------------------------------
+    def schema(self, version: str) -> Any:
+        """The version's schema as apply reads it: kube's ObjectMeta under metadata, apiVersion and kind."""
+        hit = self._schemas.get(version)
+        if hit is None:
+            vdef = self.definition.version(version)
+            root = vdef.schema if vdef is not None and isinstance(vdef.schema, dict) else {}
+            props = dict(root.get("properties") or {})
+            props.update(apiVersion={"type": "string"}, kind={"type": "string"},
+                         metadata=catalogue.resolved(_OBJECT_META))
+            hit = self._schemas[version] = {**root, "type": "object", "properties": props}
+        return hit
+
+    def empty(self, version: str) -> Object:
+        """What kube compares a new object against: the kind's zero value (a bare apiVersion/kind for
+        custom resources, which have no Go type)."""
+        d = self.definition
+        base: Object = {"apiVersion": d.api_version(version), "kind": d.kind}
+        if d.builtin:
+            base.update(zero_value(self.schema(version)), metadata={})
+        return base
+
+    def _owned(self, paths: FieldSet, subresource: str) -> FieldSet:
+        """Drop what this request's subresource resets (kube's reset fields)."""
+        if not self.definition.has_status:
+            return paths
+        if subresource == "status":
+            return under(paths, "status")
+        if subresource:
+            return paths
+        return recursive_difference(paths, {(("f", "status"),)})
+
+    def _known(self, managed: Managed) -> Managed:
+        """Entries of versions no longer served are dropped, as kube drops what it cannot convert."""
+        served = {self.definition.api_version(v.name) for v in self.definition.served_versions}
+        return {k: e for k, e in managed.items() if e.api_version in served}
+
+    # -- Update ------------------------------------------------------------------------
+    def update(self, live: Object | None, new: Object, version: str, manager: str, subresource: str = "") -> None:
+        """Record in `new` what the write from `live` (None: a create) to `new` credits to `manager`."""
+        meta = new.get("metadata")
+        if not isinstance(meta, dict):
+            return
+        requested = meta.pop("managedFields", None)
+        live_meta = (live or {}).get("metadata") or {}
+        if subresource:
+            managed = decode_or_empty(live_meta.get("managedFields"))
+        elif is_reset(requested):
+            managed = {}
+        else:
+            managed = decode_or_empty(requested) or decode_or_empty(live_meta.get("managedFields"))
+        if not managed and live is not None:
+            return  # kube does not start tracking an existing object on a plain write
+        base = live if live is not None else self.empty(version)
+        managed = self._track_update(self._known(managed), base, new, version, manager or "unknown", subresource)
+        self._store(new, managed)
+
+    def _track_update(self, managed: Managed, live: Object, new: Object, version: str, manager: str,
+                      subresource: str) -> Managed:
+        schema = self.schema(version)
+        diff = compare(live, new, schema)
+        added, modified = self._owned(diff.added, subresource), self._owned(diff.modified, subresource)
+        removed = self._owned(diff.removed, subresource)
+        changed = added | modified
+        out: Managed = {}
+        for key, entry in managed.items():
+            left = entry.fields - changed - removed
+            if left:
+                out[key] = entry.with_fields(left)
+        mine = (changed - removed) - _STRIPPED
+        if mine:
+            key = identifier(manager, UPDATE, self.definition.api_version(version), subresource)
+            previous = out.get(key)
+            fields = mine | previous.fields if previous is not None else mine
+            out[key] = Entry(manager, UPDATE, self.definition.api_version(version), frozenset(fields),
+                             now_rfc3339(), subresource)
+        return cap_update_managers(out)
+
+    @staticmethod
+    def _store(obj: Object, managed: Managed) -> None:
+        meta = obj.setdefault("metadata", {})
+        if managed:
+            meta["managedFields"] = encode(managed)
+        else:
+            meta.pop("managedFields", None)
+
+    # -- Apply -------------------------------------------------------------------------
+    def apply(self, live: Object | None, config: Object, version: str, manager: str, force: bool,
+              subresource: str = "") -> Object:
+        """The object `config` applied by `manager` makes of `live` (None: apply creates it)."""
+        d = self.definition
+        self.check_kind(config, version)
+        config_meta = config.get("metadata")
+        if isinstance(config_meta, dict) and config_meta.get("managedFields") is not None:
+            raise errors.BadRequest("metadata.managedFields must be nil")
+        schema = self.schema(version)
+        try:
+            applied = self._owned(to_field_set(config, schema, strict=True), subresource)
+        except StructureError as exc:
+            name = config_meta.get("name", "") if isinstance(config_meta, dict) else ""
+            namespace = config_meta.get("namespace", "") if isinstance(config_meta, dict) else ""
+            raise errors.BadRequest(f"failed to create typed patch object ({namespace}/{name}; "
+                                    f"{_gvk(d.group, version, d.kind)}): {exc}") from None
+        base = live if live is not None else self.empty(version)
+        managed = {} if live is None else self._known(decode_or_empty((live.get("metadata") or {}).get("managedFields")))
+        if not managed and live is not None:  # fields set before anybody applied belong to "before-first-apply"
+            managed = self._track_update({}, self.empty(version), live, version, _BEFORE_FIRST_APPLY, subresource)
+        try:
+            result = self._apply(managed, base, config, applied, version, manager, force, subresource)
+        except _Conflicts as conflicts:
+            allowed = self._allowed_by_last_applied(base, version) if manager == "kubectl" else set()
+            remaining = [(path, entry) for path, entry in conflicts.items if path not in allowed]
+            if remaining:
+                raise _conflict_error(remaining) from None
+            result = self._apply(managed, base, config, applied, version, manager, True, subresource)
+        if manager == "kubectl" and _last_applied(result):
+            annotations = result.setdefault("metadata", {}).setdefault("annotations", {})
+            annotations[LAST_APPLIED] = _last_applied_text(config)
+        return result
+
+    def _apply(self, managed: Managed, live: Object, config: Object, applied: FieldSet, version: str,
+               manager: str, force: bool, subresource: str) -> Object:
+        schema = self.schema(version)
+        key = identifier(manager, APPLY, "", subresource)
+        last = managed.get(key)
+        merged = merge(live, config, schema)
+        entry = Entry(manager, APPLY, self.definition.api_version(version), frozenset(applied - _STRIPPED),
+                      last.time if last is not None else None, subresource)
+        managed = {**managed, key: entry}
+        if last is not None and last.fields:
+            merged = self._prune(merged, managed, set(last.fields), schema)
+        managed = self._settle(managed, live, merged, key, force, subresource, schema)
+        changed = not _same(live, merged)
+        if changed and key in managed:
+            managed[key] = Entry(manager, APPLY, entry.api_version, managed[key].fields, now_rfc3339(), subresource)
+        result = merged if changed else orjson.loads(orjson.dumps(live))
+        self._store(result, managed)
+        return result
+
+    def _prune(self, merged: Object, managed: Managed, last: FieldSet, schema: Any) -> Object:
+        """Remove what the applier set last time and no longer sets, unless somebody else owns it
+        (structured-merge-diff's prune: remove, add back owned items, add back dangling items)."""
+        def named(paths: FieldSet) -> FieldSet:
+            return with_named_fields(paths, schema)
+
+        owned: FieldSet = set()
+        for entry in managed.values():
+            owned |= entry.fields
+        everything = named(to_field_set(merged, schema))
+        removed_first = named(to_field_set(remove_items(merged, named(last), schema), schema))
+        pruned = remove_items(merged, everything - (removed_first | named(owned)), schema)
+        kept = named(to_field_set(pruned, schema))
+        result = remove_items(merged, (everything - kept) & named(last), schema)
+        return result if isinstance(result, dict) else {}
+
+    def _settle(self, managed: Managed, live: Object, merged: Object, key: str, force: bool, subresource: str,
+                schema: Any) -> Managed:
+        """Other managers lose what the apply changes (a conflict unless forced) or removes."""
+        diff = compare(live, merged, schema)
+        changed = self._owned(diff.added | diff.modified, subresource)
+        removed = self._owned(diff.removed, subresource)
+        conflicts: list[tuple[Path, Entry]] = []
+        out: Managed = {}
+        for other, entry in managed.items():
+            if other == key:
+                out[other] = entry
+                continue
+            clash = entry.fields & changed
+            conflicts.extend((path, entry) for path in clash)
+            left = entry.fields - clash - removed
+            if left:
+                out[other] = entry.with_fields(left)
+        if conflicts and not force:
+            raise _Conflicts(conflicts)
+        if not out.get(key, Entry("", APPLY, "", frozenset())).fields:
+            out.pop(key, None)
+        return out
+
+    def _allowed_by_last_applied(self, live: Object, version: str) -> FieldSet:
+        """Conflicts kubectl may override when moving from client-side apply: fields the last-applied
+        annotation set and the live object still holds as set."""
+        text = _last_applied(live)
+        try:
+            last = orjson.loads(text) if text else None
+        except orjson.JSONDecodeError:
+            return set()
+        if not isinstance(last, dict) or last.get("apiVersion") != self.definition.api_version(version):
+            return set()
+        schema = self.schema(version)
+        diff = compare(last, live, schema)
+        return to_field_set(last, schema) - diff.modified - diff.added - diff.removed
+
+    def check_kind(self, config: Object, version: str) -> None:
+        d = self.definition
+        api_version = config.get("apiVersion") if isinstance(config.get("apiVersion"), str) else ""
+        kind = config.get("kind") if isinstance(config.get("kind"), str) else ""
+        group, _, ver = api_version.rpartition("/")
+        if (group, ver, kind) != (d.group, version, d.kind):
+            raise errors.BadRequest(f"invalid object type: {_gvk(group, ver, kind)}")
+
+
+class _Conflicts(Exception):
+    def __init__(self, items: list[tuple[Path, Entry]]) -> None:
+        super().__init__("conflicts")
+        self.items = items
+
+
+def _conflict_error(items: list[tuple[Path, Entry]]) -> errors.Conflict:
+    """409 as kube words it: one line per conflict, grouped by manager in identifier order."""
+    by_manager: dict[str, tuple[Entry, list[Path]]] = {}
+    for path, entry in items:
+        by_manager.setdefault(entry.ident, (entry, []))[1].append(path)
+    causes, lines = [], []
+    for ident in sorted(by_manager):
+        entry, paths = by_manager[ident]
+        ordered = sorted_paths(paths)
+        lines.append((entry, ordered))
+        causes.extend(errors.Cause("FieldManagerConflict", f"conflict with {entry.describe()}", path_string(p))
+                      for p in ordered)
+    if len(items) == 1:
+        entry, paths = lines[0]
+        message = f"Apply failed with 1 conflict: conflict with {entry.describe()}: {path_string(paths[0])}"
+    else:
+        text = "\n".join(f"conflicts with {entry.describe()}:\n" + "\n".join(f"- {path_string(p)}" for p in paths)
+                         for entry, paths in lines)
+        message = f"Apply failed with {len(items)} conflicts: {text}"
+    return errors.Conflict(message, causes=causes)
+
+
+def _gvk(group: str, version: str, kind: str) -> str:
+    return f"{group}/{version}, Kind={kind}"
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS))
+
+
+def _last_applied(obj: Object) -> str:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(LAST_APPLIED) if isinstance(annotations, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _last_applied_text(config: Object) -> str:
+    copy = orjson.loads(orjson.dumps(config))
+    annotations = (copy.get("metadata") or {}).get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop(LAST_APPLIED, None)
+    return orjson.dumps(copy, option=orjson.OPT_SORT_KEYS).decode() + "\n"
+
