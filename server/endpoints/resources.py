@@ -218,6 +218,7 @@ async def _scale(request: Request, ctx: ApiContext, store: Store, info: RequestI
         return with_replicas(obj, replicas, spec)
 
     opts = _write_options(q, request)
+    opts.manager_subresource = "scale"
     updated = await store.patch(ns, info.name, version, "", set_replicas, opts)
     return respond(request, to_scale(updated, spec), warnings=opts.warnings)
 

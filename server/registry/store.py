@@ -260,7 +260,7 @@ class Store(WriteSteps):
         old_view = old if d.converter is None else await self._out(copy_object(old), version)
         self._defaulted(new, version)
         if not opts.applied:
-            self.field_manager.update(old_view, new, version, opts.manager, subresource)
+            self.field_manager.update(old_view, new, version, opts.manager, opts.manager_subresource or subresource)
         managed = metadata(new).get("managedFields")
         if old_meta.get("deletionTimestamp"):
             added = set(new_meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
@@ -334,6 +334,10 @@ class Store(WriteSteps):
             except errors.NotFound:
                 if subresource:
                     raise
+            if meta.get("uid"):
+                raise errors.conflict(self.definition.group, self.definition.plural, name,
+                                      f"uid mismatch: the provided object specified uid {meta['uid']}, and no "
+                                      "existing object was found")
             with contextlib.suppress(errors.AlreadyExists):
                 return await self.create(namespace, applied(None), version, opts), True
         raise errors.conflict(self.definition.group, self.definition.plural, name, "the object keeps changing")

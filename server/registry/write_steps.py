@@ -39,6 +39,7 @@ class WriteOptions:
     user: UserInfo | None = None  # who asks: admission plugins and webhooks see it
     manager: str = "kube-apiserver"  # the field manager credited in managedFields (kapi's own writes: its name)
     applied: bool = False  # the object comes from server-side apply, which kept managedFields itself
+    manager_subresource: str = ""  # a subresource written through the main object (scale) names its entries
 
 
 def copy_object(obj: Object) -> Object:

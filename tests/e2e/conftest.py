@@ -177,6 +177,7 @@ def sibling(filename: str) -> Any:
 
 
 sibling("rbac_helpers.py")  # the RBAC tests read it from sys.modules["kapi_e2e_rbac_helpers"]
+sibling("ssa_cases.py")  # tests/e2e/test_ssa_cases.py reads it from sys.modules["kapi_e2e_ssa_cases"]
 
 
 @pytest.fixture(scope="session")
