@@ -13,6 +13,7 @@ from typing import Callable
 from kapi_cli.bench.client import JSON, Plan, Request
 
 MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
 FOO_GROUP = "bench.kapi.dev/v1"  # the bench's own Foo CRD (kapi_cli.bench.schema.install_foo_crd)
 HUB_GROUP = "hello.zeng.dev/v1"  # the shipped typed Foo: v1 requests converted through the v2 hub
 
@@ -49,6 +50,12 @@ def _patch(path: str, prefix: str, body: bytes, i: int) -> Request:
     return ("PATCH", f"{path}/{prefix}{i}", body, MERGE_PATCH)
 
 
+def _apply(path: str, prefix: str, msg: str, i: int) -> Request:
+    name = f"{prefix}{i}"
+    body = json.dumps({"apiVersion": FOO_GROUP, "kind": "Foo", "metadata": {"name": name}, "spec": {"msg": msg}})
+    return ("PATCH", f"{path}/{name}?fieldManager=bench&force=true", body.encode(), APPLY_PATCH)
+
+
 def _put(path: str, names: tuple[str, ...], bodies: tuple[bytes, ...], i: int) -> Request:
     return ("PUT", f"{path}/{names[i]}", bodies[i], JSON)
 
@@ -75,6 +82,11 @@ def same_plan(method: str, path: str, body: bytes = b"") -> Plan:
 def patch_plan(path: str, prefix: str, body: bytes) -> Plan:
     """A JSON merge patch of `prefix<i>`."""
     return partial(_patch, path, prefix, body)
+
+
+def apply_plan(path: str, prefix: str, msg: str) -> Plan:
+    """A server-side apply of `prefix<i>` setting spec.msg, by the manager `bench` (forced: it takes the field)."""
+    return partial(_apply, path, prefix, msg)
 
 
 def put_plan(path: str, names: tuple[str, ...], bodies: tuple[bytes, ...]) -> Plan:

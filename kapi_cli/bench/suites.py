@@ -152,9 +152,19 @@ def patch_and_update(bench: Bench) -> None:
     n, path = bench.sizes.n, bench.ops_path
     bench.load("patch_c16", "merge patch, 16 clients", 16, n,
                p.patch_plan(path, "c", b'{"spec":{"msg":"patched"}}'))
+    bench.load("apply_c16", "server-side apply, 16 clients", 16, n, p.apply_plan(path, "c", "applied"))
+    bench.report.notes.append(f"managedFields of a Foo after create, merge patch and apply: "
+                              f"{_managed_fields_bytes(bench.target, f'{path}/c0')} bytes of JSON")
     names, bodies = _read_for_update(bench.target, path, "d", n)
     bench.load("update_c16", "update (PUT with resourceVersion), 16 clients", 16, len(names),
                p.put_plan(path, names, bodies))
+
+
+def _managed_fields_bytes(target: Target, path: str) -> int:
+    status, body = run(fetch_once(target, "GET", path))
+    if status != 200:
+        raise RuntimeError(f"GET {path} answered {status}")
+    return len(orjson.dumps(orjson.loads(body)["metadata"].get("managedFields", [])))
 
 
 def _read_for_update(target: Target, path: str, prefix: str, n: int) -> tuple[tuple[str, ...], tuple[bytes, ...]]:

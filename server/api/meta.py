@@ -67,6 +67,19 @@ def carry_system_fields_for_update(new: Object, old: Object) -> None:
     new_meta.pop("selfLink", None)
 
 
+_OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences")
+
+
+def drop_empty_metadata(obj: Object) -> None:
+    """kube's ObjectMeta leaves out empty labels, annotations, finalizers and ownerReferences (omitempty), for
+    custom resources too: `annotations: {}` sent is never stored, so a dry-run diff shows no such change."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        for name in _OMITTED_WHEN_EMPTY:
+            if name in meta and meta[name] in (None, {}, []):
+                del meta[name]
+
+
 def without(obj: Object, *fields: str) -> Object:
     """A shallow copy of `obj` minus top-level `fields` (for comparing the parts that count)."""
     return {k: v for k, v in obj.items() if k not in fields}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from server.api import errors
 from server.api.duration import parse_duration
@@ -25,6 +25,7 @@ class QueryOptions:
     timeout: float | None = None
     watch: bool = False
     force: bool | None = None  # server-side apply only
+    dry_run_values: tuple[str, ...] = ()  # checked by the write verbs only: kube ignores dryRun on reads
 
 
 def _bool(value: str) -> bool:
@@ -48,9 +49,6 @@ def parse_query(params: Mapping[str, str]) -> QueryOptions:
             limit = 0
     dry_run_values = params.getlist("dryRun") if hasattr(params, "getlist") else (
         [params["dryRun"]] if "dryRun" in params else [])
-    for value in dry_run_values:
-        if value != "All":
-            raise errors.BadRequest(f'dryRun: Unsupported value: "{value}": supported values: "All"')
     field_validation = params.get("fieldValidation") or "Warn"
     if field_validation not in _FIELD_VALIDATION:
         raise errors.BadRequest(
@@ -74,6 +72,7 @@ def parse_query(params: Mapping[str, str]) -> QueryOptions:
         limit=limit,
         continue_token=params.get("continue") or "",
         dry_run=bool(dry_run_values),
+        dry_run_values=tuple(dry_run_values),
         field_validation=field_validation,
         field_manager=field_manager,
         include_object=include_object,
@@ -81,6 +80,17 @@ def parse_query(params: Mapping[str, str]) -> QueryOptions:
         watch=_bool(params.get("watch", "")),
         force=_optional_bool(params, "force"),
     )
+
+
+_OPTIONS_KIND = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions", "DELETE": "DeleteOptions"}
+
+
+def check_dry_run(values: Sequence[str], method: str) -> None:
+    """422 for a dryRun other than All, worded for the verb's options kind as kube words it."""
+    if any(v != "All" for v in values):
+        shown = "[" + ",".join(errors.go_quote(v) for v in values) + "]"
+        raise errors.invalid("meta.k8s.io", _OPTIONS_KIND.get(method, "CreateOptions"), "", [errors.Cause(
+            "FieldValueNotSupported", f'Unsupported value: {shown}: supported values: "All"', "dryRun")])
 
 
 def _optional_bool(params: Mapping[str, str], name: str) -> bool | None:

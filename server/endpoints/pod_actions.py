@@ -24,7 +24,7 @@ from server.api.requestinfo import RequestInfo
 from server.endpoints import negotiation as neg
 from server.endpoints.context import ActionHandler, ApiContext
 from server.endpoints.filters import request_user
-from server.endpoints.params import parse_query
+from server.endpoints.params import check_dry_run, parse_query
 from server.endpoints.resources import read_body, respond
 from server.registry.builtin_strategy import as_dict, as_list
 from server.registry.store import Store, WriteOptions
@@ -78,6 +78,7 @@ async def bind_pod(request: Request, ctx: ApiContext, store: Store, info: Reques
         return pod
 
     q = parse_query(request.query_params)
+    check_dry_run(q.dry_run_values, request.method)
     await store.assign(namespace, info.name, version, assign, dry_run=q.dry_run)
     return respond(request, _SUCCESS, status=201)
 
@@ -86,6 +87,7 @@ async def evict_pod(request: Request, ctx: ApiContext, store: Store, info: Reque
                     namespace: str) -> Response:
     eviction = await _body(request, ctx, "Eviction")
     q = parse_query(request.query_params)
+    check_dry_run(q.dry_run_values, request.method)
     pod = await store.get(namespace, info.name, version)
     phase = (pod.get("status") or {}).get("phase")
     if phase == "Running" and not (pod.get("metadata") or {}).get("deletionTimestamp"):

@@ -17,7 +17,7 @@ from server.endpoints import negotiation as neg
 from server.endpoints.connect import handle_connect
 from server.endpoints.context import ApiContext
 from server.endpoints.filters import request_user
-from server.endpoints.params import QueryOptions, parse_list_options, parse_query
+from server.endpoints.params import QueryOptions, check_dry_run, parse_list_options, parse_query
 from server.endpoints.watch import serve_watch
 from server.registry.field_manager import manager_from
 from server.registry.store import Store, WriteOptions
@@ -80,6 +80,7 @@ def _resolve(ctx: ApiContext, info: RequestInfo) -> tuple[Store, str]:
 
 
 def _write_options(q: QueryOptions, request: Request) -> WriteOptions:
+    check_dry_run(q.dry_run_values, request.method)
     manager = manager_from(q.field_manager, request.headers.get("user-agent", ""))
     return WriteOptions(dry_run=q.dry_run, field_validation=q.field_validation, user=request_user(request),
                         manager=manager)
@@ -312,8 +313,9 @@ def _delete_options(raw: Any) -> tuple[Preconditions | None, bool, str]:
         raise errors.invalid("", "DeleteOptions", "", [errors.field_invalid(
             "propagationPolicy", policy, 'must be one of "Orphan", "Background", "Foreground"')])
     dry_run = raw.get("dryRun") or []
-    if not isinstance(dry_run, list) or any(v != "All" for v in dry_run):
-        raise errors.BadRequest(f'dryRun: Unsupported value: {dry_run!r}: supported values: "All"')
+    if not isinstance(dry_run, list) or not all(isinstance(v, str) for v in dry_run):
+        raise errors.BadRequest(f"dryRun: must be a list of strings, not {dry_run!r}")
+    check_dry_run(dry_run, "DELETE")
     if raw.get("orphanDependents") is True and policy is None:
         policy = "Orphan"  # the deprecated spelling of the same wish
     pre = raw.get("preconditions")

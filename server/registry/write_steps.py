@@ -16,6 +16,7 @@ import orjson
 from server.admission.interfaces import AdmissionPlugin
 from server.api import errors
 from server.api.attributes import AdmissionAttributes
+from server.api.meta import drop_empty_metadata
 from server.api.user import UserInfo
 from server.registry.identity import check_identity
 from server.registry.strategy import Strategy
@@ -71,7 +72,9 @@ class WriteSteps:
         return await convert_all(objs, d, version)
 
     def _defaulted(self, obj: Object, version: str) -> None:
-        """kube defaults what it decodes, before field ownership and admission see the object."""
+        """kube decodes (dropping empty metadata collections) and defaults the body before field ownership
+        and admission see the object."""
+        drop_empty_metadata(obj)
         vdef = self.definition.version(version)
         apply_defaults(obj, vdef.schema if vdef else None)
         self.strategy.default(obj)
