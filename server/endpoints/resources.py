@@ -327,6 +327,14 @@ def _delete_options(raw: Any) -> tuple[Preconditions | None, bool, str]:
             policy or "")
 
 
+def _deleted_status(store: Store, deleted: dict[str, Any]) -> dict[str, Any]:
+    """What kube answers for a delete that removed the object, for most kinds: a Success Status naming it."""
+    d, meta = store.definition, deleted.get("metadata") or {}
+    details = {"name": meta.get("name", ""), **({"group": d.group} if d.group else {}), "kind": d.plural,
+               "uid": meta.get("uid", "")}
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+
 async def _delete(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
                   q: QueryOptions) -> Response:
     raw = await read_body(request, ctx.max_body_bytes)
@@ -336,6 +344,10 @@ async def _delete(request: Request, ctx: ApiContext, store: Store, info: Request
     opts.dry_run = opts.dry_run or body_dry_run
     if info.name:
         propagation = request.query_params.get("propagationPolicy") or propagation
-        return respond(request, await store.delete(ns, info.name, version, preconditions, opts, propagation))
+        deleted = await store.delete(ns, info.name, version, preconditions, opts, propagation)
+        still_there = bool((deleted.get("metadata") or {}).get("deletionTimestamp"))
+        if store.definition.returns_deleted_object or still_there:
+            return respond(request, deleted)
+        return respond(request, _deleted_status(store, deleted))
     list_opts = parse_list_options(request.query_params, store.definition.selectable_fields, watch=False)
     return respond(request, await store.delete_collection(ns, version, opts, list_opts))

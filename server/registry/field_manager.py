@@ -212,7 +212,7 @@ class FieldManager:
         entry = Entry(manager, APPLY, self.definition.api_version(version), frozenset(applied - _STRIPPED),
                       last.time if last is not None else None, subresource)
         managed = {**managed, key: entry}
-        if last is not None and last.fields:
+        if last is not None and not last.fields <= entry.fields:  # it dropped fields it set last time
             merged = self._prune(merged, managed, set(last.fields), schema)
         managed = self._settle(managed, live, merged, key, force, subresource, schema)
         changed = not _same(live, merged)

@@ -50,4 +50,5 @@ CUSTOM_RESOURCE_DEFINITIONS = ResourceDef(
     categories=("api-extensions",),
     builtin=True,
     versions=(VersionDef(name="v1", storage=True, schema=_CRD_SCHEMA, status_subresource=True),),
+    returns_deleted_object=True,  # kube marks a CRD for cleanup and answers with it
 )

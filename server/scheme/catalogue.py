@@ -219,8 +219,16 @@ def _all_definitions(release: str) -> tuple[ResourceDef, ...]:
             extra_selectable_fields=SELECTABLE_FIELDS.get((group, plural), ()),
             virtual=group in REVIEW_GROUPS, actions=actions, part_subresources=tuple(n for n in first["subresources"] if n in PART_SUBRESOURCES),
             converter=_CONVERTERS.get((group, plural)),
+            returns_deleted_object=(group, plural) in RETURNS_DELETED_OBJECT,
         ))
     return tuple(out)
 
 
+# Built-ins whose delete answers with the object (kube's `ReturnDeletedObject`); the rest answer a Status.
+RETURNS_DELETED_OBJECT = frozenset({
+    ("", "pods"), ("", "podtemplates"), ("", "persistentvolumeclaims"), ("", "persistentvolumes"),
+    ("", "resourcequotas"), ("", "serviceaccounts"), ("", "services"), ("", "namespaces"),
+    ("storage.k8s.io", "csidrivers"), ("storage.k8s.io", "csinodes"), ("storage.k8s.io", "storageclasses"),
+    ("storage.k8s.io", "volumeattachments"),
+})
 _DEFAULT = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}

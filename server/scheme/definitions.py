@@ -131,6 +131,8 @@ class ResourceDef:
     # Subresources that read the object and write one part of it, as status does
     # (pods/ephemeralcontainers, namespaces/finalize, certificatesigningrequests/approval).
     part_subresources: tuple[str, ...] = ()
+    # A delete answers with the deleted object rather than a Status (kube's registry `ReturnDeletedObject`).
+    returns_deleted_object: bool = False
 
     def action(self, subresource: str) -> ActionDef | None:
         return next((a for a in self.actions if a.name == subresource), None)

@@ -114,8 +114,13 @@ async def world(hooks: Server) -> Any:
 
 
 def add_label(key: str, value: str) -> Answer:
-    patch = [{"op": "add", "path": f"/metadata/labels/{key}", "value": value}]
-    return lambda _review: {"patchType": "JSONPatch", "patch": base64.b64encode(json.dumps(patch).encode()).decode()}
+    """A JSON patch adding one label, or the labels map when the object has none (kube drops an empty one)."""
+    def answer(review: Any) -> dict[str, Any]:
+        has_labels = "labels" in ((review["request"].get("object") or {}).get("metadata") or {"labels": 1})
+        patch = [{"op": "add", "path": f"/metadata/labels/{key}", "value": value} if has_labels else
+                 {"op": "add", "path": "/metadata/labels", "value": {key: value}}]
+        return {"patchType": "JSONPatch", "patch": base64.b64encode(json.dumps(patch).encode()).decode()}
+    return answer
 
 
 def closed_port() -> int:
