@@ -52,7 +52,8 @@ def map_shape(schema: Schema) -> tuple[bool, dict[str, Schema], Schema]:
     if not isinstance(schema, dict):
         return False, {}, DEDUCED
     atomic = schema.get("x-kubernetes-map-type") == "atomic"
-    fields = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    props = schema.get("properties")
+    fields: dict[str, Schema] = props if isinstance(props, dict) else {}
     extra = schema.get("additionalProperties")
     if isinstance(extra, dict):
         element = extra
@@ -332,12 +333,12 @@ def _merge(lhs: Any, rhs: Any, schema: Schema) -> Any:
             out[key] = _merge(left.get(key, ABSENT), right.get(key, ABSENT), sub if sub is not _UNDECLARED else DEDUCED)
         return out
     if shape == "list":
-        left = lhs if isinstance(lhs, list) else []
-        right = rhs if isinstance(rhs, list) else []
+        left_items = lhs if isinstance(lhs, list) else []
+        right_items = rhs if isinstance(rhs, list) else []
         atomic, keys, items = list_shape(schema)
-        if atomic or (not left and not right):
+        if atomic or (not left_items and not right_items):
             return rhs
-        return _merge_items(left, right, keys, items)
+        return _merge_items(left_items, right_items, keys, items)
     return rhs
 
 

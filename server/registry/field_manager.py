@@ -277,8 +277,8 @@ class FieldManager:
 
     def check_kind(self, config: Object, version: str) -> None:
         d = self.definition
-        api_version = config.get("apiVersion") if isinstance(config.get("apiVersion"), str) else ""
-        kind = config.get("kind") if isinstance(config.get("kind"), str) else ""
+        api_version = str(config.get("apiVersion") or "")
+        kind = str(config.get("kind") or "")
         group, _, ver = api_version.rpartition("/")
         if (group, ver, kind) != (d.group, version, d.kind):
             raise errors.BadRequest(f"invalid object type: {_gvk(group, ver, kind)}")
@@ -295,7 +295,8 @@ def _conflict_error(items: list[tuple[Path, Entry]]) -> errors.Conflict:
     by_manager: dict[str, tuple[Entry, list[Path]]] = {}
     for path, entry in items:
         by_manager.setdefault(entry.ident, (entry, []))[1].append(path)
-    causes, lines = [], []
+    causes: list[errors.Cause] = []
+    lines: list[tuple[Entry, list[Path]]] = []
     for ident in sorted(by_manager):
         entry, paths = by_manager[ident]
         ordered = sorted_paths(paths)

@@ -317,7 +317,7 @@ class Store(WriteSteps):
         """Server-side apply of `config` by `opts.manager`; creates the object when missing (then True)."""
         opts = replace(opts, applied=True)
         self.field_manager.check_kind(config, version)
-        meta = config.get("metadata") if isinstance(config.get("metadata"), dict) else {}
+        meta: Object = config["metadata"] if isinstance(config.get("metadata"), dict) else {}
         if not meta.get("name"):
             raise errors.BadRequest(f"the name of the object ({name} based on URL) was undeterminable: "
                                     "name must be provided")
