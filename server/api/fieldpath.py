@@ -170,10 +170,6 @@ def with_prefix(paths: Iterable[Path], pe: PathElement) -> FieldSet:
     return {p[1:] for p in paths if len(p) > 1 and p[0] == pe}
 
 
-def has_prefix(paths: Iterable[Path], pe: PathElement) -> bool:
-    return any(len(p) > 1 and p[0] == pe for p in paths)
-
-
 def recursive_difference(paths: FieldSet, removed: FieldSet) -> FieldSet:
     """`paths` minus every path in `removed` and everything below one."""
     if not removed:

@@ -27,15 +27,8 @@ import orjson
 from server.api import errors
 from server.api.fieldpath import FieldSet, Path, path_string, recursive_difference, sorted_paths, under
 from server.api.meta import now_rfc3339
-from server.api.structured_merge import (
-    StructureError,
-    compare,
-    merge,
-    remove_items,
-    to_field_set,
-    with_named_fields,
-    zero_value,
-)
+from server.api.structured_merge import compare, merge, remove_items, to_field_set, with_named_fields
+from server.api.structured_schema import StructureError, zero_value
 from server.registry.managed_fields import (
     APPLY,
     UPDATE,
