@@ -170,13 +170,6 @@ def with_prefix(paths: Iterable[Path], pe: PathElement) -> FieldSet:
     return {p[1:] for p in paths if len(p) > 1 and p[0] == pe}
 
 
-def recursive_difference(paths: FieldSet, removed: FieldSet) -> FieldSet:
-    """`paths` minus every path in `removed` and everything below one."""
-    if not removed:
-        return set(paths)
-    return {p for p in paths if not any(p[:n] in removed for n in range(1, len(p) + 1))}
-
-
 def under(paths: FieldSet, top: str) -> FieldSet:
     """The paths of `paths` at or below the top-level field `top`."""
     return {p for p in paths if p and p[0] == ("f", top)}

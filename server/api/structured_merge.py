@@ -124,6 +124,8 @@ def _leaf(lhs: Any, rhs: Any, path: Path, result: Comparison) -> None:
 
 
 def _compare(lhs: Any, rhs: Any, schema: Schema, path: Path, result: Comparison) -> None:
+    if type(lhs) is type(rhs) and lhs == rhs:  # most of an update is unchanged: no walk below equal values
+        return
     left, right = _shape_of(lhs, rhs), _shape_of(rhs, lhs)
     if left != right and lhs is not ABSENT and rhs is not ABSENT:
         result.modified.add(path)  # a change of shape: the old value goes, the new one comes whole

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from server.api import errors
-from server.api.fieldpath import FieldSet, Path, path_string, recursive_difference, sorted_paths, under
+from server.api.fieldpath import FieldSet, Path, path_string, sorted_paths, under
 from server.api.meta import now_rfc3339
 from server.api.structured_merge import compare, merge, remove_items, to_field_set, with_named_fields
 from server.api.structured_schema import StructureError, zero_value
@@ -47,6 +47,7 @@ Object = dict[str, Any]
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 _BEFORE_FIRST_APPLY = "before-first-apply"
+_STATUS = ("f", "status")
 _WORKFLOW = "\x00current-operation"
 _STRIPPED: frozenset[Path] = frozenset(
     [(("f", "apiVersion"),), (("f", "kind"),), (("f", "metadata"),)]
@@ -75,6 +76,8 @@ class FieldManager:
     def __init__(self, definition: ResourceDef) -> None:
         self.definition = definition
         self._schemas: dict[str, Any] = {}
+        self._empties: dict[str, Object] = {}
+        self._served = frozenset(definition.api_version(v.name) for v in definition.served_versions)
 
     # -- schema and filters ---------------------------------------------------------
     def schema(self, version: str) -> Any:
@@ -91,12 +94,15 @@ class FieldManager:
 
     def empty(self, version: str) -> Object:
         """What kube compares a new object against: the kind's zero value (a bare apiVersion/kind for
-        custom resources, which have no Go type)."""
-        d = self.definition
-        base: Object = {"apiVersion": d.api_version(version), "kind": d.kind}
-        if d.builtin:
-            base.update(zero_value(self.schema(version)), metadata={})
-        return base
+        custom resources, which have no Go type). Shared: never change it."""
+        hit = self._empties.get(version)
+        if hit is None:
+            d = self.definition
+            hit = {"apiVersion": d.api_version(version), "kind": d.kind}
+            if d.builtin:
+                hit.update(zero_value(self.schema(version)), metadata={})
+            self._empties[version] = hit
+        return hit
 
     def _owned(self, paths: FieldSet, subresource: str) -> FieldSet:
         """Drop what this request's subresource resets (kube's reset fields)."""
@@ -106,12 +112,11 @@ class FieldManager:
             return under(paths, "status")
         if subresource:
             return paths
-        return recursive_difference(paths, {(("f", "status"),)})
+        return {p for p in paths if p[:1] != (_STATUS,)}
 
     def _known(self, managed: Managed) -> Managed:
         """Entries of versions no longer served are dropped, as kube drops what it cannot convert."""
-        served = {self.definition.api_version(v.name) for v in self.definition.served_versions}
-        return {k: e for k, e in managed.items() if e.api_version in served}
+        return {k: e for k, e in managed.items() if e.api_version in self._served}
 
     # -- Update ------------------------------------------------------------------------
     def update(self, live: Object | None, new: Object, version: str, manager: str, subresource: str = "") -> None:
@@ -179,7 +184,7 @@ class FieldManager:
             namespace = config_meta.get("namespace", "") if isinstance(config_meta, dict) else ""
             raise errors.BadRequest(f"failed to create typed patch object ({namespace}/{name}; "
                                     f"{_gvk(d.group, version, d.kind)}): {exc}") from None
-        base = live if live is not None else self.empty(version)
+        base = live if live is not None else orjson.loads(orjson.dumps(self.empty(version)))  # merge shares it
         managed = {} if live is None else self._known(decode_or_empty((live.get("metadata") or {}).get("managedFields")))
         if not managed and live is not None:  # fields set before anybody applied belong to "before-first-apply"
             managed = self._track_update({}, self.empty(version), live, version, _BEFORE_FIRST_APPLY, subresource)

@@ -10,6 +10,7 @@ https://kubernetes.io/docs/reference/using-api/server-side-apply/).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -57,6 +58,7 @@ class Entry:
         return text
 
 
+@lru_cache(maxsize=1024)
 def identifier(manager: str, operation: str, api_version: str, subresource: str = "") -> str:
     record: dict[str, str] = {"manager": manager, "operation": operation}
     if operation != APPLY and api_version:
@@ -97,10 +99,18 @@ def decode(raw: Any) -> Managed:
 
 
 def decode_or_empty(raw: Any) -> Managed:
-    try:
-        return decode(raw)
-    except ManagedFieldsError:
+    """`decode`, or no entries when kube could not decode them; cached, since every write reads the stored ones."""
+    if not raw:
         return {}
+    try:
+        return dict(_decode_cached(orjson.dumps(raw)))
+    except (ManagedFieldsError, TypeError, orjson.JSONEncodeError):
+        return {}
+
+
+@lru_cache(maxsize=2048)
+def _decode_cached(raw: bytes) -> Managed:
+    return decode(orjson.loads(raw))
 
 
 def is_reset(raw: Any) -> bool:
@@ -118,18 +128,24 @@ def encode(managed: Managed) -> list[dict[str, Any]]:
         if e.time:
             record["time"] = e.time
         record["fieldsType"] = "FieldsV1"
-        record["fieldsV1"] = to_fields_v1(e.fields)
+        record["fieldsV1"] = orjson.loads(_fields_v1_json(e.fields))
         if e.subresource:
             record["subresource"] = e.subresource
         out.append(record)
     return out
 
 
+@lru_cache(maxsize=2048)
+def _fields_v1_json(fields: frozenset[Any]) -> bytes:
+    """Objects written by one client mostly share their field sets: encode each set once."""
+    return orjson.dumps(to_fields_v1(fields))
+
+
 def cap_update_managers(managed: Managed, limit: int = MAX_UPDATE_MANAGERS) -> Managed:
     """More than `limit` Update entries: the oldest fold into one `ancient-changes` entry per apiVersion."""
-    updaters = sorted((e for e in managed.values() if not e.applied), key=lambda e: (e.time or "", e.ident))
-    if len(updaters) <= limit:
+    if sum(1 for e in managed.values() if not e.applied) <= limit:
         return managed
+    updaters = sorted((e for e in managed.values() if not e.applied), key=lambda e: (e.time or "", e.ident))
     out = dict(managed)
     first_of_version: dict[str, str] = {}
     count = len(updaters)

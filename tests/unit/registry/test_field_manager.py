@@ -99,3 +99,13 @@ def test_kubectl_takes_over_the_fields_of_its_client_side_apply() -> None:
 def test_the_manager_comes_from_the_field_manager_or_the_user_agent(field_manager: str, agent: str,
                                                                     manager: str) -> None:
     assert manager_from(field_manager, agent) == manager
+
+
+def test_the_zero_value_an_apply_creates_from_stays_untouched() -> None:
+    deployments = FieldManager(catalogue.builtin("apps", "deployments"))
+    before = copy.deepcopy(deployments.empty("v1"))
+    config = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+              "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+    created = deployments.apply(None, config, "v1", "m", force=False)
+    created["spec"]["template"]["metadata"]["labels"] = {"changed": "later"}  # as the create path would
+    assert deployments.empty("v1") == before
