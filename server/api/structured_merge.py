@@ -163,7 +163,11 @@ def _compare_map(lhs: Any, rhs: Any, schema: Schema, path: Path, result: Compari
     return False
 
 
-def _index(items: list[Any], keys: tuple[str, ...], schema: Schema) -> tuple[list[PathElement], dict[PathElement, list[Any]]]:
+Indexed = tuple[list[PathElement], dict[PathElement, list[Any]]]
+
+
+def _index(items: list[Any], keys: tuple[str, ...], schema: Schema) -> Indexed:
+    """The items' path elements in first-seen order, and the items under each (duplicates kept)."""
     order: list[PathElement] = []
     found: dict[PathElement, list[Any]] = {}
     for item in items:

@@ -185,7 +185,8 @@ class FieldManager:
             raise errors.BadRequest(f"failed to create typed patch object ({namespace}/{name}; "
                                     f"{_gvk(d.group, version, d.kind)}): {exc}") from None
         base = live if live is not None else orjson.loads(orjson.dumps(self.empty(version)))  # merge shares it
-        managed = {} if live is None else self._known(decode_or_empty((live.get("metadata") or {}).get("managedFields")))
+        stored = (live or {}).get("metadata") or {}
+        managed = self._known(decode_or_empty(stored.get("managedFields")))
         if not managed and live is not None:  # fields set before anybody applied belong to "before-first-apply"
             managed = self._track_update({}, self.empty(version), live, version, _BEFORE_FIRST_APPLY, subresource)
         try:

@@ -25,7 +25,6 @@ from server.api.meta import (
     fill_system_fields_for_create,
     generate_name,
     metadata,
-    now_rfc3339,
 )
 from server.registry.listing import (
     ContinueCodec,
@@ -35,6 +34,7 @@ from server.registry.listing import (
     list_revision,
     selector_matcher,
 )
+from server.registry.deletion import DeleteSteps
 from server.registry.field_manager import FieldManager
 from server.registry.strategy import Strategy
 from server.registry.watch import WatchStream
@@ -56,8 +56,6 @@ Object = dict[str, Any]
 PatchFunction = Callable[[Object], Object]
 _GENERATE_NAME_TRIES = 5
 _FILTERED_PAGE = 500
-# DeleteOptions.propagationPolicy → the finalizer the garbage collector honours (kube's names).
-PROPAGATION_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}  # storage page size while selectors filter a limited list
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ class StoreOptions:
     bookmark_interval: float = 10.0
 
 
-class Store(WriteSteps):
+class Store(DeleteSteps, WriteSteps):
     """CRUD, patch and delete for one resource."""
 
     def __init__(
@@ -354,65 +352,6 @@ class Store(WriteSteps):
             if dry_run:
                 return await self._out(change(await self._storage.get(key)), version)
             return await self._out(await self._storage.guaranteed_update(key, change), version)
-
-    async def delete(self, namespace: str, name: str, version: str, preconditions: Preconditions | None,
-                     opts: WriteOptions, propagation: str = "") -> Object:
-        """Delete, or start a graceful deletion while finalizers remain.
-
-        `Foreground` and `Orphan` propagation add kube's `foregroundDeletion` / `orphan`
-        finalizer, which the garbage collector removes once dependents are gone or freed;
-        `Background` (the default) deletes at once and leaves dependents to the collector.
-        """
-        key = self._key(namespace, name)
-        with self._translated(name):
-            current = await self._storage.get(key)
-            if preconditions is not None:
-                preconditions.check(key, current)
-            if self._admission is not None:
-                old_view = await self._out(copy_object(current), version) if self.definition.converter else current
-                attributes = self._attributes("DELETE", version, None, old_view, namespace, name, "", opts)
-                await self._admission.admit(attributes)
-                await self._admission.validate(attributes)
-            extra = PROPAGATION_FINALIZERS.get(propagation, "")
-            if extra or self.strategy.pending_finalizers(current):
-                return await self._out(await self._mark_deleted(key, current, preconditions, opts, extra), version)
-            if opts.dry_run:
-                return await self._out(current, version)
-            return await self._out(await self._storage.delete(key, preconditions), version)
-
-    async def _mark_deleted(self, key: str, current: Object, preconditions: Preconditions | None,
-                            opts: WriteOptions, extra_finalizer: str = "") -> Object:
-        """Graceful deletion: an object with finalizers gets a deletionTimestamp and waits for them."""
-        if current["metadata"].get("deletionTimestamp") and not extra_finalizer:
-            return current
-
-        def mark(obj: Object | None) -> Object:
-            assert obj is not None
-            meta = obj["metadata"]
-            if not meta.get("deletionTimestamp"):
-                meta.update(deletionTimestamp=now_rfc3339(), deletionGracePeriodSeconds=0)
-                self.strategy.mark_deleted(obj)
-            if extra_finalizer and extra_finalizer not in (meta.get("finalizers") or []):
-                meta["finalizers"] = [*(meta.get("finalizers") or []), extra_finalizer]
-            return obj
-
-        if opts.dry_run:
-            return mark(current)
-        return await self._storage.guaranteed_update(key, mark, preconditions)
-
-    async def delete_collection(self, namespace: str, version: str, opts: WriteOptions,
-                                list_opts: ListOptions = ListOptions()) -> Object:
-        """Delete every (selected) object of the collection; answer the list of what was deleted."""
-        listed = await self.list(namespace, version, list_opts)
-        deleted = []
-        for item in listed["items"]:
-            meta = item["metadata"]
-            try:
-                deleted.append(await self.delete(meta.get("namespace", ""), meta["name"], version, None, opts))
-            except errors.NotFound:
-                continue  # deleted meanwhile: that is what was asked
-        listed["items"] = deleted
-        return listed
 
     async def count(self, namespace: str = "") -> int:
         return await self._storage.count(self.collection_prefix(namespace))
