@@ -126,6 +126,12 @@ def _leaf(lhs: Any, rhs: Any, path: Path, result: Comparison) -> None:
 def _compare(lhs: Any, rhs: Any, schema: Schema, path: Path, result: Comparison) -> None:
     if type(lhs) is type(rhs) and lhs == rhs:  # most of an update is unchanged: no walk below equal values
         return
+    if lhs is ABSENT:
+        _whole(rhs, schema, path, result.added)
+        return
+    if rhs is ABSENT:
+        _whole(lhs, schema, path, result.removed)
+        return
     left, right = _shape_of(lhs, rhs), _shape_of(rhs, lhs)
     if left != right and lhs is not ABSENT and rhs is not ABSENT:
         result.modified.add(path)  # a change of shape: the old value goes, the new one comes whole
@@ -145,6 +151,27 @@ def _compare(lhs: Any, rhs: Any, schema: Schema, path: Path, result: Comparison)
             result.added.add(path)
         elif rhs is ABSENT:
             result.removed.add(path)
+
+
+def _whole(value: Any, schema: Schema, path: Path, out: FieldSet) -> None:
+    """Every path of a value that is there on one side only: what `_compare` finds against nothing, faster."""
+    if isinstance(value, dict):
+        atomic, fields, element = map_shape(schema)
+        if not atomic and value:
+            for key, child in value.items():
+                sub = fields.get(key, element)
+                if sub is not UNDECLARED:
+                    _whole(child, sub, path + (("f", key),), out)
+    elif isinstance(value, list):
+        atomic, keys, items = list_shape(schema)
+        if not atomic and value:
+            order, found = _index(value, keys, items)
+            for pe in order:
+                if len(found[pe]) == 1:
+                    _whole(found[pe][0], items, path + (pe,), out)
+                else:
+                    out.add(path + (pe,))
+    out.add(path)
 
 
 def _compare_map(lhs: Any, rhs: Any, schema: Schema, path: Path, result: Comparison) -> bool:

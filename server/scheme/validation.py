@@ -70,6 +70,8 @@ def prune_non_nullable_nulls(obj: Any, schema: Schema | None) -> None:
     `PruneNonNullableNullsWithoutDefaults`), so `{"msg": null}` on a string
     field is dropped, not rejected. Array items are left alone.
     """
+    if not isinstance(schema, dict):
+        return  # nothing is declared below: nothing to drop (and metadata.managedFields is not walked)
     if isinstance(obj, dict):
         for key in list(obj):
             sub = _field_schema(schema, key)
