@@ -78,6 +78,7 @@ class FieldManager:
         self._schemas: dict[str, Any] = {}
         self._empties: dict[str, Object] = {}
         self._served = frozenset(definition.api_version(v.name) for v in definition.served_versions)
+        self._has_status = definition.has_status
 
     # -- schema and filters ---------------------------------------------------------
     def schema(self, version: str) -> Any:
@@ -106,7 +107,7 @@ class FieldManager:
 
     def _owned(self, paths: FieldSet, subresource: str) -> FieldSet:
         """Drop what this request's subresource resets (kube's reset fields)."""
-        if not self.definition.has_status:
+        if not self._has_status:
             return paths
         if subresource == "status":
             return under(paths, "status")
