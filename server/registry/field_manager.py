@@ -28,7 +28,8 @@ from server.api import errors
 from server.api.fieldpath import FieldSet, Path, path_string, sorted_paths, under
 from server.api.meta import now_rfc3339
 from server.api.structured_merge import compare, merge, remove_items, to_field_set, with_named_fields
-from server.api.structured_schema import StructureError, zero_value
+from server.api.patch import deep_copy
+from server.api.structured_schema import StructureError, equal, zero_value
 from server.registry.managed_fields import (
     APPLY,
     UPDATE,
@@ -185,7 +186,7 @@ class FieldManager:
             namespace = config_meta.get("namespace", "") if isinstance(config_meta, dict) else ""
             raise errors.BadRequest(f"failed to create typed patch object ({namespace}/{name}; "
                                     f"{_gvk(d.group, version, d.kind)}): {exc}") from None
-        base = live if live is not None else orjson.loads(orjson.dumps(self.empty(version)))  # merge shares it
+        base = live if live is not None else deep_copy(self.empty(version))  # merge shares what it keeps
         stored = (live or {}).get("metadata") or {}
         managed = self._known(decode_or_empty(stored.get("managedFields")))
         if not managed and live is not None:  # fields set before anybody applied belong to "before-first-apply"
@@ -215,10 +216,10 @@ class FieldManager:
         if last is not None and not last.fields <= entry.fields:  # it dropped fields it set last time
             merged = self._prune(merged, managed, set(last.fields), schema)
         managed = self._settle(managed, live, merged, key, force, subresource, schema)
-        changed = not _same(live, merged)
+        changed = not equal(live, merged)
         if changed and key in managed:
             managed[key] = Entry(manager, APPLY, entry.api_version, managed[key].fields, now_rfc3339(), subresource)
-        result = merged if changed else orjson.loads(orjson.dumps(live))
+        result = merged if changed else deep_copy(live)
         self._store(result, managed)
         return result
 
@@ -317,10 +318,6 @@ def _gvk(group: str, version: str, kind: str) -> str:
     return f"{group}/{version}, Kind={kind}"
 
 
-def _same(a: Any, b: Any) -> bool:
-    return bool(orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS))
-
-
 def _last_applied(obj: Object) -> str:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     value = annotations.get(LAST_APPLIED) if isinstance(annotations, dict) else None
@@ -328,7 +325,7 @@ def _last_applied(obj: Object) -> str:
 
 
 def _last_applied_text(config: Object) -> str:
-    copy = orjson.loads(orjson.dumps(config))
+    copy = deep_copy(config)
     annotations = (copy.get("metadata") or {}).get("annotations")
     if isinstance(annotations, dict):
         annotations.pop(LAST_APPLIED, None)
