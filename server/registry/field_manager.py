@@ -20,12 +20,14 @@ through it, as kube's reset-fields filters say.
 """
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
 
 import orjson
 
 from server.api import errors
-from server.api.fieldpath import FieldSet, Path, path_string, sorted_paths, under
+from server.api.fieldpath import FieldSet, Path, under
 from server.api.meta import now_rfc3339
 from server.api.structured_merge import compare, merge, remove_items, to_field_set, with_named_fields
 from server.api.patch import deep_copy
@@ -33,9 +35,11 @@ from server.api.structured_schema import StructureError, equal, zero_value
 from server.registry.managed_fields import (
     APPLY,
     UPDATE,
+    Conflicts,
     Entry,
     Managed,
     cap_update_managers,
+    conflict_error,
     decode_or_empty,
     encode,
     identifier,
@@ -121,8 +125,12 @@ class FieldManager:
         return {k: e for k, e in managed.items() if e.api_version in self._served}
 
     # -- Update ------------------------------------------------------------------------
-    def update(self, live: Object | None, new: Object, version: str, manager: str, subresource: str = "") -> None:
-        """Record in `new` what the write from `live` (None: a create) to `new` credits to `manager`."""
+    async def update(self, live: Object | None, new: Object, version: str, manager: str, subresource: str = "",
+                     convert: Convert | None = None) -> None:
+        """Record in `new` what the write from `live` (None: a create) to `new` credits to `manager`.
+
+        `convert(obj, version)` shows an object in another served version: managers that wrote through
+        another version lose what changed as seen in their version, as kube compares them."""
         meta = new.get("metadata")
         if not isinstance(meta, dict):
             return
@@ -137,19 +145,19 @@ class FieldManager:
         if not managed and live is not None:
             return  # kube does not start tracking an existing object on a plain write
         base = live if live is not None else self.empty(version)
-        managed = self._track_update(self._known(managed), base, new, version, manager or "unknown", subresource)
+        managed = self._known(managed)
+        views = await self._views(base, new, managed, version, convert)
+        managed = self._track_update(managed, base, new, version, manager or "unknown", subresource, views)
         self._store(new, managed)
 
     def _track_update(self, managed: Managed, live: Object, new: Object, version: str, manager: str,
-                      subresource: str) -> Managed:
-        schema = self.schema(version)
-        diff = compare(live, new, schema)
-        added, modified = self._owned(diff.added, subresource), self._owned(diff.modified, subresource)
-        removed = self._owned(diff.removed, subresource)
-        changed = added | modified
+                      subresource: str, views: Views | None = None) -> Managed:
+        diffs = _Diffs(self, version, live, new, subresource, views)
+        changed, removed = diffs.of(self.definition.api_version(version))
         out: Managed = {}
         for key, entry in managed.items():
-            left = entry.fields - changed - removed
+            theirs_changed, theirs_removed = diffs.of(entry.api_version)
+            left = entry.fields - theirs_changed - theirs_removed
             if left:
                 out[key] = entry.with_fields(left)
         mine = (changed - removed) - _STRIPPED
@@ -161,6 +169,21 @@ class FieldManager:
                              now_rfc3339(), subresource)
         return cap_update_managers(out)
 
+    async def _views(self, before: Object, after: Object, managed: Managed, version: str,
+                     convert: Convert | None) -> Views:
+        """`before` and `after` in each other version a manager wrote through (only where versions differ in
+        shape: a definition without a converter has the same fields in every version)."""
+        here = self.definition.api_version(version)
+        wanted = {e.api_version for e in managed.values()} - {here}
+        if convert is None or self.definition.converter is None or not wanted:
+            return {}
+        out: Views = {}
+        for api_version in sorted(wanted):
+            name = api_version.rpartition("/")[2]
+            with contextlib.suppress(errors.StatusError):
+                out[api_version] = (await convert(before, name), await convert(after, name))
+        return out
+
     @staticmethod
     def _store(obj: Object, managed: Managed) -> None:
         meta = obj.setdefault("metadata", {})
@@ -170,8 +193,8 @@ class FieldManager:
             meta.pop("managedFields", None)
 
     # -- Apply -------------------------------------------------------------------------
-    def apply(self, live: Object | None, config: Object, version: str, manager: str, force: bool,
-              subresource: str = "") -> Object:
+    async def apply(self, live: Object | None, config: Object, version: str, manager: str, force: bool,
+                    subresource: str = "", convert: Convert | None = None) -> Object:
         """The object `config` applied by `manager` makes of `live` (None: apply creates it)."""
         d = self.definition
         self.check_kind(config, version)
@@ -191,37 +214,58 @@ class FieldManager:
         managed = self._known(decode_or_empty(stored.get("managedFields")))
         if not managed and live is not None:  # fields set before anybody applied belong to "before-first-apply"
             managed = self._track_update({}, self.empty(version), live, version, _BEFORE_FIRST_APPLY, subresource)
+        attempt = _Attempt(managed, base, config, applied, version, manager, subresource, convert)
         try:
-            result = self._apply(managed, base, config, applied, version, manager, force, subresource)
-        except _Conflicts as conflicts:
+            result = await self._apply(attempt, force)
+        except Conflicts as conflicts:
             allowed = self._allowed_by_last_applied(base, version) if manager == "kubectl" else set()
             remaining = [(path, entry) for path, entry in conflicts.items if path not in allowed]
             if remaining:
-                raise _conflict_error(remaining) from None
-            result = self._apply(managed, base, config, applied, version, manager, True, subresource)
+                raise conflict_error(remaining) from None
+            result = await self._apply(attempt, True)
         if manager == "kubectl" and _last_applied(result):
             annotations = result.setdefault("metadata", {}).setdefault("annotations", {})
             annotations[LAST_APPLIED] = _last_applied_text(config)
         return result
 
-    def _apply(self, managed: Managed, live: Object, config: Object, applied: FieldSet, version: str,
-               manager: str, force: bool, subresource: str) -> Object:
-        schema = self.schema(version)
-        key = identifier(manager, APPLY, "", subresource)
-        last = managed.get(key)
-        merged = merge(live, config, schema)
-        entry = Entry(manager, APPLY, self.definition.api_version(version), frozenset(applied - _STRIPPED),
-                      last.time if last is not None else None, subresource)
-        managed = {**managed, key: entry}
+    async def _apply(self, a: _Attempt, force: bool) -> Object:
+        schema = self.schema(a.version)
+        here = self.definition.api_version(a.version)
+        key = identifier(a.manager, APPLY, "", a.subresource)
+        last = a.managed.get(key)
+        merged = merge(a.live, a.config, schema)
+        entry = Entry(a.manager, APPLY, here, frozenset(a.applied - _STRIPPED),
+                      last.time if last is not None else None, a.subresource)
+        managed = {**a.managed, key: entry}
         if last is not None and not last.fields <= entry.fields:  # it dropped fields it set last time
-            merged = self._prune(merged, managed, set(last.fields), schema)
-        managed = self._settle(managed, live, merged, key, force, subresource, schema)
-        changed = not equal(live, merged)
+            same = {k: e for k, e in managed.items() if e.api_version == here or self.definition.converter is None}
+            pruned = self._prune(merged, same, set(last.fields), schema)
+            others = {k: e for k, e in managed.items() if k not in same}
+            if not await self._takes_from(others, merged, pruned, a):
+                merged = pruned
+        views = await self._views(a.live, merged, managed, a.version, a.convert)
+        managed = self._settle(managed, a.live, merged, key, force, a.subresource, a.version, views)
+        changed = not equal(a.live, merged)
         if changed and key in managed:
-            managed[key] = Entry(manager, APPLY, entry.api_version, managed[key].fields, now_rfc3339(), subresource)
-        result = merged if changed else deep_copy(live)
+            managed[key] = Entry(a.manager, APPLY, here, managed[key].fields, now_rfc3339(), a.subresource)
+        result = merged if changed else deep_copy(a.live)
         self._store(result, managed)
         return result
+
+    async def _takes_from(self, others: Managed, merged: Object, pruned: Object, a: _Attempt) -> bool:
+        """Whether pruning would remove something a manager of another version owns (seen in its version).
+        kube adds such items back; kapi keeps the merged object whole instead."""
+        views = await self._views(merged, pruned, others, a.version, a.convert)
+        for entry in others.values():
+            if entry.api_version not in views:
+                continue
+            before, after = views[entry.api_version]
+            theirs = self.schema(entry.api_version.rpartition("/")[2])
+            lost = with_named_fields(to_field_set(before, theirs), theirs) - \
+                with_named_fields(to_field_set(after, theirs), theirs)
+            if lost & with_named_fields(set(entry.fields), theirs):
+                return True
+        return False
 
     def _prune(self, merged: Object, managed: Managed, last: FieldSet, schema: Any) -> Object:
         """Remove what the applier set last time and no longer sets, unless somebody else owns it
@@ -240,24 +284,24 @@ class FieldManager:
         return result if isinstance(result, dict) else {}
 
     def _settle(self, managed: Managed, live: Object, merged: Object, key: str, force: bool, subresource: str,
-                schema: Any) -> Managed:
-        """Other managers lose what the apply changes (a conflict unless forced) or removes."""
-        diff = compare(live, merged, schema)
-        changed = self._owned(diff.added | diff.modified, subresource)
-        removed = self._owned(diff.removed, subresource)
+                version: str, views: Views) -> Managed:
+        """Other managers lose what the apply changes (a conflict unless forced) or removes, as seen in
+        each one's version."""
+        diffs = _Diffs(self, version, live, merged, subresource, views)
         conflicts: list[tuple[Path, Entry]] = []
         out: Managed = {}
         for other, entry in managed.items():
             if other == key:
                 out[other] = entry
                 continue
+            changed, removed = diffs.of(entry.api_version)
             clash = entry.fields & changed
             conflicts.extend((path, entry) for path in clash)
             left = entry.fields - clash - removed
             if left:
                 out[other] = entry.with_fields(left)
         if conflicts and not force:
-            raise _Conflicts(conflicts)
+            raise Conflicts(conflicts)
         if not out.get(key, Entry("", APPLY, "", frozenset())).fields:
             out.pop(key, None)
         return out
@@ -285,33 +329,47 @@ class FieldManager:
             raise errors.BadRequest(f"invalid object type: {_gvk(group, ver, kind)}")
 
 
-class _Conflicts(Exception):
-    def __init__(self, items: list[tuple[Path, Entry]]) -> None:
-        super().__init__("conflicts")
-        self.items = items
+Views = dict[str, tuple[Object, Object]]  # another apiVersion → (before, after) as seen in it
+Convert = Callable[[Object, str], Awaitable[Object]]
 
 
-def _conflict_error(items: list[tuple[Path, Entry]]) -> errors.Conflict:
-    """409 as kube words it: one line per conflict, grouped by manager in identifier order."""
-    by_manager: dict[str, tuple[Entry, list[Path]]] = {}
-    for path, entry in items:
-        by_manager.setdefault(entry.ident, (entry, []))[1].append(path)
-    causes: list[errors.Cause] = []
-    lines: list[tuple[Entry, list[Path]]] = []
-    for ident in sorted(by_manager):
-        entry, paths = by_manager[ident]
-        ordered = sorted_paths(paths)
-        lines.append((entry, ordered))
-        causes.extend(errors.Cause("FieldManagerConflict", f"conflict with {entry.describe()}", path_string(p))
-                      for p in ordered)
-    if len(items) == 1:
-        entry, paths = lines[0]
-        message = f"Apply failed with 1 conflict: conflict with {entry.describe()}: {path_string(paths[0])}"
-    else:
-        text = "\n".join(f"conflicts with {entry.describe()}:\n" + "\n".join(f"- {path_string(p)}" for p in paths)
-                         for entry, paths in lines)
-        message = f"Apply failed with {len(items)} conflicts: {text}"
-    return errors.Conflict(message, causes=causes)
+@dataclass(frozen=True)
+class _Attempt:
+    """One apply request, as `_apply` runs it (twice when kubectl's last-applied fields are forced)."""
+
+    managed: Managed
+    live: Object
+    config: Object
+    applied: FieldSet
+    version: str
+    manager: str
+    subresource: str
+    convert: Convert | None
+
+
+class _Diffs:
+    """What a write changed, seen in each manager's version (kube compares in the manager's own version);
+    a version without a view sees the request's."""
+
+    def __init__(self, fm: FieldManager, version: str, before: Object, after: Object, subresource: str,
+                 views: Views | None) -> None:
+        self._fm, self._subresource = fm, subresource
+        self._here = fm.definition.api_version(version)
+        self._views = {**(views or {}), self._here: (before, after)}
+        self._seen: dict[str, tuple[FieldSet, FieldSet]] = {}
+
+    def of(self, api_version: str) -> tuple[FieldSet, FieldSet]:
+        """(added or modified, removed) paths in `api_version`, less what the subresource resets."""
+        if api_version not in self._views:
+            api_version = self._here
+        hit = self._seen.get(api_version)
+        if hit is None:
+            before, after = self._views[api_version]
+            diff = compare(before, after, self._fm.schema(api_version.rpartition("/")[2]))
+            owned = self._fm._owned
+            hit = self._seen[api_version] = (owned(diff.added | diff.modified, self._subresource),
+                                             owned(diff.removed, self._subresource))
+        return hit
 
 
 def _gvk(group: str, version: str, kind: str) -> str:

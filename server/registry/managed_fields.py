@@ -1,4 +1,4 @@
-"""`metadata.managedFields` as records: decoding, encoding and kube's bookkeeping rules.
+"""`metadata.managedFields` as records: decoding, encoding, kube's bookkeeping rules and its conflict errors.
 
 An entry is identified as kube identifies it: manager, operation, subresource,
 and — for `Update` entries only — the apiVersion (so one manager updating
@@ -15,8 +15,11 @@ from typing import Any
 
 import orjson
 
+from server.api import errors
 from server.api.errors import go_quote
-from server.api.fieldpath import FieldPathError, FieldSet, from_fields_v1, to_fields_v1
+from server.api.fieldpath import (
+    FieldPathError, FieldSet, Path, from_fields_v1, path_string, sorted_paths, to_fields_v1,
+)
 
 APPLY, UPDATE = "Apply", "Update"
 MAX_UPDATE_MANAGERS = 10
@@ -164,3 +167,34 @@ def cap_update_managers(managed: Managed, limit: int = MAX_UPDATE_MANAGERS) -> M
         del out[entry.ident]
         count -= 1
     return out
+
+
+class Conflicts(Exception):
+    """Fields an apply would take from other managers: kube's 409 unless forced (`conflict_error`)."""
+
+    def __init__(self, items: list[tuple[Path, Entry]]) -> None:
+        super().__init__("conflicts")
+        self.items = items
+
+
+def conflict_error(items: list[tuple[Path, Entry]]) -> errors.Conflict:
+    """409 as kube words it: one line per conflict, grouped by manager in identifier order."""
+    by_manager: dict[str, tuple[Entry, list[Path]]] = {}
+    for path, entry in items:
+        by_manager.setdefault(entry.ident, (entry, []))[1].append(path)
+    causes: list[errors.Cause] = []
+    lines: list[tuple[Entry, list[Path]]] = []
+    for ident in sorted(by_manager):
+        entry, paths = by_manager[ident]
+        ordered = sorted_paths(paths)
+        lines.append((entry, ordered))
+        causes.extend(errors.Cause("FieldManagerConflict", f"conflict with {entry.describe()}", path_string(p))
+                      for p in ordered)
+    if len(items) == 1:
+        entry, paths = lines[0]
+        message = f"Apply failed with 1 conflict: conflict with {entry.describe()}: {path_string(paths[0])}"
+    else:
+        text = "\n".join(f"conflicts with {entry.describe()}:\n" + "\n".join(f"- {path_string(p)}" for p in paths)
+                         for entry, paths in lines)
+        message = f"Apply failed with {len(items)} conflicts: {text}"
+    return errors.Conflict(message, causes=causes)

@@ -11,10 +11,11 @@ Storage errors are translated into `Status` errors here, once.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 import orjson
 
@@ -208,7 +209,7 @@ class Store(DeleteSteps, WriteSteps):
         self.strategy.normalize(obj)
         self._defaulted(obj, version)
         if not opts.applied:
-            self.field_manager.update(None, obj, version, opts.manager)
+            await self.field_manager.update(None, obj, version, opts.manager)
         meta = metadata(obj)
         # kube's admission record names the object as sent: "" when the server is to generate the name
         attributes = self._attributes("CREATE", version, obj, None, namespace, str(meta.get("name") or ""), "", opts)
@@ -258,7 +259,8 @@ class Store(DeleteSteps, WriteSteps):
         old_view = old if d.converter is None else await self._out(copy_object(old), version)
         self._defaulted(new, version)
         if not opts.applied:
-            self.field_manager.update(old_view, new, version, opts.manager, opts.manager_subresource or subresource)
+            await self.field_manager.update(old_view, new, version, opts.manager,
+                                            opts.manager_subresource or subresource, self._viewed_in)
         managed = metadata(new).get("managedFields")
         if old_meta.get("deletionTimestamp"):
             added = set(new_meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
@@ -279,13 +281,15 @@ class Store(DeleteSteps, WriteSteps):
         return new
 
     async def _write(self, namespace: str, name: str, version: str, subresource: str, opts: WriteOptions,
-                     make_new: Callable[[Object], Object], require_rv: bool) -> Object:
+                     make_new: Callable[[Object], Object | Awaitable[Object]], require_rv: bool) -> Object:
         key = self._key(namespace, name)
 
         async def try_update(current: Object | None) -> Object:
             assert current is not None
             old = current  # storage hands try_update a private copy; only the one make_new may change is copied
             wanted = make_new(await self._out(copy_object(current), version))
+            if inspect.isawaitable(wanted):  # server-side apply may convert to its managers' versions
+                wanted = await wanted
             return await self._updated(old, wanted, version, namespace, name, subresource, opts, require_rv)
 
         with self._translated(name):
@@ -323,8 +327,9 @@ class Store(DeleteSteps, WriteSteps):
             raise errors.BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL "
                                     f"({name})")
 
-        def applied(current: Object | None) -> Object:
-            return self.field_manager.apply(current, copy_object(config), version, opts.manager, force, subresource)
+        async def applied(current: Object | None) -> Object:
+            return await self.field_manager.apply(current, copy_object(config), version, opts.manager, force,
+                                                  subresource, self._viewed_in)
 
         for _ in range(2):
             try:
@@ -337,7 +342,7 @@ class Store(DeleteSteps, WriteSteps):
                                       f"uid mismatch: the provided object specified uid {meta['uid']}, and no "
                                       "existing object was found")
             with contextlib.suppress(errors.AlreadyExists):
-                return await self.create(namespace, applied(None), version, opts), True
+                return await self.create(namespace, await applied(None), version, opts), True
         raise errors.conflict(self.definition.group, self.definition.plural, name, "the object keeps changing")
 
     async def assign(self, namespace: str, name: str, version: str, change: Callable[[Object | None], Object],

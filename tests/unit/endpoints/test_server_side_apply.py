@@ -75,3 +75,31 @@ async def test_scaling_through_scale_credits_the_scale_subresource(tmp_path: Pat
         assert (scaler["subresource"], scaler["fieldsV1"]) == ("scale", {"f:spec": {"f:replicas": {}}})
         creator = next(e for e in entries if e["manager"] == "creator")
         assert "f:replicas" not in creator["fieldsV1"]["f:spec"]  # the scaler took it over
+
+
+def foo_v2(**config: str) -> str:
+    return json.dumps({"apiVersion": "hello.zeng.dev/v2", "kind": "Foo", "metadata": {"name": "f"},
+                       "spec": {"config": config}})
+
+
+async def test_managers_of_another_version_are_compared_in_their_own_version(tmp_path: Path) -> None:
+    """Foo v1's `spec.msg` is v2's `spec.config.msg`: ownership follows the field across versions, as kube's
+    field manager converts to each manager's version (structured-merge-diff's obsolete/multiple-version cases)."""
+    foos_v2 = FOOS.replace("/v1/", "/v2/")
+    v1 = json.dumps({"apiVersion": "hello.zeng.dev/v1", "kind": "Foo", "metadata": {"name": "f"},
+                     "spec": {"msg": "hi", "msg1": "there"}})
+    async with serve(tmp_path) as http:
+        assert (await apply(http, f"{FOOS}/f", v1, fieldManager="one")).status_code == 201
+        conflict = await apply(http, f"{foos_v2}/f", foo_v2(msg="yo"), fieldManager="two")
+        assert conflict.status_code == 409, conflict.text
+        assert conflict.json()["message"] == 'Apply failed with 1 conflict: conflict with "one": .spec.msg'
+        patched = await http.patch(f"{foos_v2}/f", params={"fieldManager": "up"},
+                                   content=json.dumps({"spec": {"config": {"msg1": "again"}}}),
+                                   headers={"Content-Type": "application/merge-patch+json"})
+        assert patched.status_code == 200, patched.text
+        owners = {e["manager"]: e["fieldsV1"] for e in patched.json()["metadata"]["managedFields"]}
+        assert owners["one"] == {"f:spec": {"f:msg": {}}}  # msg1 went to "up", seen in v1
+        assert owners["up"] == {"f:spec": {"f:config": {"f:msg1": {}}}}
+        forced = await apply(http, f"{foos_v2}/f", foo_v2(msg="yo"), fieldManager="two", force="true")
+        owners = {e["manager"]: e["fieldsV1"] for e in forced.json()["metadata"]["managedFields"]}
+        assert "one" not in owners and owners["two"] == {"f:spec": {"f:config": {"f:msg": {}}}}

@@ -2,6 +2,7 @@
 versions no longer served, what kubectl may take over from a client-side apply, and bad managedFields."""
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -25,7 +26,7 @@ def managers(obj: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def updated(live: dict[str, Any] | None, new: dict[str, Any], manager: str) -> dict[str, Any]:
-    CONFIGMAPS.update(live, new, "v1", manager)
+    asyncio.run(CONFIGMAPS.update(live, new, "v1", manager))
     return new
 
 
@@ -70,7 +71,7 @@ def test_writing_empty_managed_fields_stops_tracking_until_the_next_apply() -> N
     new = copy.deepcopy(obj)
     new["data"]["a"] = "3"
     assert "managedFields" not in updated(obj, new, "m3")["metadata"]
-    applied = CONFIGMAPS.apply(obj, cm(a="4"), "v1", "ap", force=True)
+    applied = asyncio.run(CONFIGMAPS.apply(obj, cm(a="4"), "v1", "ap", force=True))
     assert sorted(managers(applied)) == [("ap", "Apply"), ("before-first-apply", "Update")]
 
 
@@ -82,8 +83,8 @@ def test_kubectl_takes_over_the_fields_of_its_client_side_apply() -> None:
                                                       '"metadata":{"name":"c","namespace":"default"}}\n'}
     live = updated(None, live, "kubectl-client-side-apply")
     with pytest.raises(errors.Conflict, match='conflict with "kubectl-client-side-apply" using v1: .data.a'):
-        CONFIGMAPS.apply(live, cm(a="2"), "v1", "someone-else", force=False)
-    taken = CONFIGMAPS.apply(live, cm(a="2"), "v1", "kubectl", force=False)
+        asyncio.run(CONFIGMAPS.apply(live, cm(a="2"), "v1", "someone-else", force=False))
+    taken = asyncio.run(CONFIGMAPS.apply(live, cm(a="2"), "v1", "kubectl", force=False))
     assert taken["data"] == {"a": "2"}
     assert ("kubectl", "Apply") in managers(taken)
     assert '"a":"2"' in taken["metadata"]["annotations"][LAST_APPLIED]
@@ -106,6 +107,6 @@ def test_the_zero_value_an_apply_creates_from_stays_untouched() -> None:
     before = copy.deepcopy(deployments.empty("v1"))
     config = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
               "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}}
-    created = deployments.apply(None, config, "v1", "m", force=False)
+    created = asyncio.run(deployments.apply(None, config, "v1", "m", force=False))
     created["spec"]["template"]["metadata"]["labels"] = {"changed": "later"}  # as the create path would
     assert deployments.empty("v1") == before
