@@ -207,7 +207,7 @@ class Store(DeleteSteps, WriteSteps):
         d = self.definition
         self._check_identity(obj, version, namespace)
         self.strategy.normalize(obj)
-        self._defaulted(obj, version)
+        self._decoded(obj, version)
         if not opts.applied:
             await self.field_manager.update(None, obj, version, opts.manager)
         meta = metadata(obj)
@@ -257,7 +257,7 @@ class Store(DeleteSteps, WriteSteps):
                 "metadata.uid", new_meta.get("uid"), "field is immutable")])
         self.strategy.normalize(new)
         old_view = old if d.converter is None else await self._out(copy_object(old), version)
-        self._defaulted(new, version)
+        self._decoded(new, version)
         if not opts.applied:
             await self.field_manager.update(old_view, new, version, opts.manager,
                                             opts.manager_subresource or subresource, self._viewed_in)

@@ -71,7 +71,7 @@ class WriteSteps:
             apply_defaults(obj, d.storage_version.schema)
         return await convert_all(objs, d, version)
 
-    def _defaulted(self, obj: Object, version: str) -> None:
+    def _decoded(self, obj: Object, version: str) -> None:
         """kube decodes (dropping empty metadata collections) and defaults the body before field ownership
         and admission see the object."""
         drop_empty_metadata(obj)
