@@ -24,6 +24,7 @@ from typing import Any, Iterable
 from server.api import errors
 from server.controllers.watch_loop import follow
 from server.registry.store import Store, WriteOptions
+from server.registry.write_steps import CONTROLLER_MANAGER
 from server.scheme.registry import Scheme
 from server.storage.interfaces import Storage, WatchEvent
 
@@ -37,6 +38,11 @@ FOREGROUND, ORPHAN, NAMESPACE_FINALIZER = "foregroundDeletion", "orphan", "kuber
 def _group_of(api_version: str) -> str:
     return api_version.split("/", 1)[0] if "/" in api_version else ""
 
+
+
+def _options() -> WriteOptions:
+    """What the collector writes is credited to kube-controller-manager, as on a cluster."""
+    return WriteOptions(manager=CONTROLLER_MANAGER)
 
 class LifecycleController:
     def __init__(self, scheme: Scheme, stores: dict[tuple[str, str], Store], storage: Storage,
@@ -126,7 +132,7 @@ class LifecycleController:
         store = self._stores.get(ref[0])
         if store is not None:
             try:
-                await store.delete(ref[1], ref[2], store.definition.storage_version.name, None, WriteOptions(),
+                await store.delete(ref[1], ref[2], store.definition.storage_version.name, None, _options(),
                                    propagation)
             except errors.NotFound:
                 pass
@@ -137,7 +143,7 @@ class LifecycleController:
             return
         try:
             await store.patch(ref[1], ref[2], store.definition.storage_version.name, "",
-                              lambda cur: {**cur, "metadata": change(dict(cur["metadata"]))}, WriteOptions())
+                              lambda cur: {**cur, "metadata": change(dict(cur["metadata"]))}, _options())
         except errors.NotFound:
             pass
 
@@ -183,7 +189,7 @@ class LifecycleController:
             if not store.definition.namespaced:
                 continue
             version = store.definition.storage_version.name
-            listed = await store.delete_collection(name, version, WriteOptions())
+            listed = await store.delete_collection(name, version, _options())
             remaining += sum(1 for o in listed["items"] if (o.get("metadata") or {}).get("finalizers"))
         if not remaining:
             namespaces = self._stores[ref[0]]
@@ -191,7 +197,7 @@ class LifecycleController:
                 await namespaces.patch("", name, "v1", "finalize", lambda cur: {
                     **cur, "spec": {**(cur.get("spec") or {}), "finalizers": [
                         f for f in (cur.get("spec") or {}).get("finalizers") or [] if f != NAMESPACE_FINALIZER]}},
-                    WriteOptions())
+                    _options())
             except errors.NotFound:
                 pass
 

@@ -16,6 +16,7 @@ from typing import Any
 from server.api import errors
 from server.controllers.watch_loop import follow
 from server.registry.store import Store, WriteOptions
+from server.registry.write_steps import CONTROLLER_MANAGER
 from server.storage.interfaces import Storage, WatchEvent
 
 log = logging.getLogger("kapi.controllers.namespace_defaults")
@@ -42,7 +43,7 @@ class NamespaceDefaults:
         except errors.NotFound:
             pass
         try:
-            await store.create(namespace, obj, "v1", WriteOptions())
+            await store.create(namespace, obj, "v1", WriteOptions(manager=CONTROLLER_MANAGER))
         except (errors.AlreadyExists, errors.Forbidden, errors.NotFound, errors.Invalid):
             pass  # there already, or the namespace is going away
 

@@ -28,6 +28,8 @@ from server.scheme.pruning import prune
 from server.scheme.validation import prune_non_nullable_nulls, validate
 
 Object = dict[str, Any]
+# Who kube credits in managedFields for what its controllers write (kapi's in-process loops stand for them).
+CONTROLLER_MANAGER = "kube-controller-manager"
 
 
 @dataclass
