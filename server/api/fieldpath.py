@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from server.api.errors import go_quote
+from server.api.errors import go_float, go_quote
 
 PathElement = tuple[str, Any]
 Path = tuple[PathElement, ...]
@@ -186,7 +186,9 @@ def _go_string(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return go_quote(value)
-    if isinstance(value, (int, float)):
+    if isinstance(value, float):
+        return go_float(value)  # Go's %v: 1e+06, 0.5
+    if isinstance(value, int):
         return str(value)
     if isinstance(value, list):
         return "[" + ",".join(_go_string(v) for v in value) + "]"
