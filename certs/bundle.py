@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certs import pki
 from certs.files import dir_lock, ensure_dir, write_private, write_public
-from certs.layout import DEFAULT_CLIENT_GROUPS, DEFAULT_CLIENT_USER, CertPaths
+from certs.layout import DEFAULT_CLIENT_GROUPS, DEFAULT_CLIENT_USER, FRONT_PROXY_CLIENT_CN, CertPaths
 from certs.pki import CertInfo, cert_info  # re-exported: the status display's entry point
 
 RENEW_BEFORE = timedelta(days=30)
@@ -214,24 +214,42 @@ def ensure_certs(cert_dir: Path, *, extra_sans: Sequence[str] = (), client_user:
     rec = _Recorder()
     with dir_lock(paths.dir):
         if force or not paths.ca_key.exists():
-            pki.prefetch_keys(3)  # a new CA means three new keys: make them side by side
+            pki.prefetch_keys(5)  # new CAs mean five new keys: make them side by side
         ca, ca_key, ca_new = _ensure_ca(rec, paths, force)
         renew_all = "forced" if force else ("CA regenerated" if ca_new else None)
         _ensure_serving(rec, paths, ca, ca_key, requested, renew_all)
         client, client_new = _ensure_client(rec, paths, ca, ca_key, client_user, groups, renew_all)
         password = _ensure_p12(rec, paths, ca, client, client_new, p12_password)
+        _ensure_front_proxy(rec, paths, force)
     return CertReport(paths=paths, p12_password=password, entries=list(rec))
 
 
-def _ensure_ca(rec: _Recorder, paths: CertPaths, force: bool) -> tuple[x509.Certificate, pki.PrivateKey, bool]:
-    pair, reason = _pair_problem(paths.ca_crt, paths.ca_key, None)
+def _ensure_ca(rec: _Recorder, paths: CertPaths, force: bool, crt: Path | None = None, key: Path | None = None,
+               common_name: str = "kapi-ca") -> tuple[x509.Certificate, pki.PrivateKey, bool]:
+    crt, key = crt or paths.ca_crt, key or paths.ca_key
+    pair, reason = _pair_problem(crt, key, None)
     reason = "forced" if force else reason
     if reason is None and pair is not None:
-        _keep_pair(rec, paths.ca_crt, paths.ca_key, pair[0])
+        _keep_pair(rec, crt, key, pair[0])
         return pair[0], pair[1], False
-    ca, ca_key = pki.make_ca()
-    _write_pair(rec, paths.ca_crt, paths.ca_key, (ca, ca_key), reason or "missing")
+    ca, ca_key = pki.make_ca(common_name)
+    _write_pair(rec, crt, key, (ca, ca_key), reason or "missing")
     return ca, ca_key, True
+
+
+def _ensure_front_proxy(rec: _Recorder, paths: CertPaths, force: bool) -> None:
+    """The aggregator's identity towards the servers it proxies to: a client certificate of its own CA."""
+    ca, ca_key, ca_new = _ensure_ca(rec, paths, force, paths.front_proxy_ca_crt, paths.front_proxy_ca_key,
+                                    "kapi-front-proxy-ca")
+    crt, key = paths.front_proxy_client_crt, paths.front_proxy_client_key
+    pair, reason = _pair_problem(crt, key, ca)
+    if pair is not None and reason is None and pki.client_identity(pair[0])[0] != FRONT_PROXY_CLIENT_CN:
+        reason = f"not {FRONT_PROXY_CLIENT_CN}"
+    reason = "forced" if force else "CA regenerated" if ca_new else reason
+    if reason is None and pair is not None:
+        _keep_pair(rec, crt, key, pair[0])
+        return
+    _write_pair(rec, crt, key, pki.issue_client_cert(ca, ca_key, FRONT_PROXY_CLIENT_CN, ()), reason or "missing")
 
 
 def _ensure_serving(rec: _Recorder, paths: CertPaths, ca: x509.Certificate, ca_key: pki.PrivateKey,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 DEFAULT_CLIENT_USER = "kapi-admin"
 DEFAULT_CLIENT_GROUPS = ("system:masters",)
+# The front-proxy client certificate's CN: the name `--requestheader-allowed-names` lists (kubeadm's).
+FRONT_PROXY_CLIENT_CN = "front-proxy-client"
 
 
 @dataclass(frozen=True)
@@ -39,3 +41,21 @@ class CertPaths:
     @property
     def client_p12(self) -> Path:
         return self.dir / "client.p12"
+
+    # The front proxy (kube's aggregation layer): its own CA, so that a certificate that may assert
+    # any user through X-Remote-User headers is never one of the users' client certificates.
+    @property
+    def front_proxy_ca_crt(self) -> Path:
+        return self.dir / "front-proxy-ca.crt"
+
+    @property
+    def front_proxy_ca_key(self) -> Path:
+        return self.dir / "front-proxy-ca.key"
+
+    @property
+    def front_proxy_client_crt(self) -> Path:
+        return self.dir / "front-proxy-client.crt"
+
+    @property
+    def front_proxy_client_key(self) -> Path:
+        return self.dir / "front-proxy-client.key"

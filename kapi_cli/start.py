@@ -28,6 +28,7 @@ from kapi_cli import state as st
 from kapi_cli.backend import BackendUnreachable, EtcdFlags, reach_backend
 from kapi_cli.kubeconfig import KubeconfigError, Target, kubeconfig_for, to_yaml
 from kapi_cli.api_flags import ApiFlags, api_flags_of
+from kapi_cli.aggregation_flags import AggregationFlags, aggregation_flags_of
 from kapi_cli.authz_flags import AuthorizationFlags
 from kapi_cli.plugin_flags import PluginFlags
 from kapi_cli.probe import is_ready
@@ -95,6 +96,7 @@ def build_config(
     extensions: PluginFlags = PluginFlags(), api: ApiFlags = ApiFlags(),
     service_accounts: ServiceAccountFlags = ServiceAccountFlags(),
     authorization: AuthorizationFlags = AuthorizationFlags(),
+    aggregation: AggregationFlags = AggregationFlags(),
 ) -> ServerConfig:
     """Validate flags and turn them into the one ServerConfig."""
     try:
@@ -151,6 +153,7 @@ def build_config(
         **api.checked(),  # type: ignore[arg-type]
         **service_accounts.checked(),  # type: ignore[arg-type]
         **authorization.checked(),  # type: ignore[arg-type]
+        **aggregation.checked(),  # type: ignore[arg-type]
     )
 
 
@@ -285,7 +288,7 @@ def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> li
     return args + PluginFlags(config.plugins, admission, config.apiexts_prefix).args() + api_flags_of(
         config.api_groups, config.service_cluster_ip_range, config.service_node_port_range).args() + \
         ServiceAccountFlags(config.service_account_issuer, config.service_account_key_file).args() + \
-        AuthorizationFlags(",".join(config.authorization_modes)).args()
+        AuthorizationFlags(",".join(config.authorization_modes)).args() + aggregation_flags_of(config).args()
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES, start: int = 0) -> str:
@@ -408,6 +411,34 @@ def start(
     authorization_mode: str = typer.Option(
         ",".join(DEFAULT_MODES), help="Authorizers in order, comma-separated: AlwaysAllow, AlwaysDeny, RBAC "
                                       "(system:masters may always do anything)."),
+    tls_cert_file: Optional[Path] = typer.Option(
+        None, help="Serving certificate (PEM), e.g. from a mounted Secret, instead of <file-rootpath>/cert/server.crt."),
+    tls_private_key_file: Optional[Path] = typer.Option(None, help="The serving certificate's key (PEM)."),
+    requestheader_client_ca_file: Optional[Path] = typer.Option(
+        None, help="CA of front proxies whose X-Remote-* identity headers are believed (request-header authn)."),
+    requestheader_allowed_names: str = typer.Option(
+        "", help="Front-proxy client certificate CNs allowed, comma-separated (empty: any of that CA)."),
+    requestheader_username_headers: str = typer.Option("X-Remote-User", help="Headers that carry the user name."),
+    requestheader_group_headers: str = typer.Option("X-Remote-Group", help="Headers that carry the groups."),
+    requestheader_extra_headers_prefix: str = typer.Option(
+        "X-Remote-Extra-", help="Header prefixes that carry extra user attributes."),
+    authentication_kubeconfig: str = typer.Option(
+        "", help="Delegate token checks (TokenReview) to the server of this kubeconfig, or `in-cluster`; also reads "
+                 "its kube-system/extension-apiserver-authentication for the request-header settings."),
+    authorization_kubeconfig: str = typer.Option(
+        "", help="Ask the server of this kubeconfig (or `in-cluster`) what local authorizers do not allow "
+                 "(SubjectAccessReview)."),
+    authentication_token_webhook_cache_ttl: str = typer.Option("10s", help="How long TokenReview answers are cached."),
+    authorization_webhook_cache_authorized_ttl: str = typer.Option(
+        "10s", help="How long allowing SubjectAccessReview answers are cached."),
+    authorization_webhook_cache_unauthorized_ttl: str = typer.Option(
+        "10s", help="How long denying SubjectAccessReview answers are cached."),
+    authorization_always_allow_paths: str = typer.Option(
+        "/healthz,/readyz,/livez", help="Paths anyone authenticated may use without authorization (`/x/*` prefixes)."),
+    proxy_client_cert_file: Optional[Path] = typer.Option(
+        None, help="Client certificate presented to aggregated servers (default: <file-rootpath>/cert/front-proxy-client.crt)."),
+    proxy_client_key_file: Optional[Path] = typer.Option(None, help="Its key."),
+    apiservice_check_interval: str = typer.Option("10s", help="How often APIService backends are checked."),
     log_file: Optional[Path] = typer.Option(None, hidden=True, help="Where this process's output goes (recorded)."),
 ) -> None:
     """Start a Kubernetes-style API server (HTTPS with generated certificates, and/or HTTP)."""
@@ -419,7 +450,16 @@ def start(
                           PluginFlags(tuple(plugin or ()), admission_plugins, apiexts_prefix),
                           ApiFlags(api_groups, service_cluster_ip_range, service_node_port_range),
                           ServiceAccountFlags(service_account_issuer, service_account_key_file),
-                          AuthorizationFlags(authorization_mode))
+                          AuthorizationFlags(authorization_mode),
+                          AggregationFlags(tls_cert_file, tls_private_key_file, requestheader_client_ca_file,
+                                           requestheader_allowed_names, requestheader_username_headers,
+                                           requestheader_group_headers, requestheader_extra_headers_prefix,
+                                           authentication_kubeconfig, authorization_kubeconfig,
+                                           authentication_token_webhook_cache_ttl,
+                                           authorization_webhook_cache_authorized_ttl,
+                                           authorization_webhook_cache_unauthorized_ttl,
+                                           authorization_always_allow_paths, proxy_client_cert_file,
+                                           proxy_client_key_file, apiservice_check_interval))
     if detach:
         raise typer.Exit(start_detached(config, child_argv(config, request_timeout, log_level), ready_timeout))
     serve_foreground(config, log_level, log_file)

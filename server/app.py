@@ -25,7 +25,14 @@ from server.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissi
 from server.admission.webhook_conditions import Authorize
 from server.api import errors
 from server.auth import kubectl_token
-from server.auth.factory import build_authenticator, build_authorizer
+from server.auth.delegated import SubjectAccessReviewAuthorizer, check_always_allow_paths
+from server.auth.factory import (
+    Delegation,
+    build_authenticator,
+    build_authorizer,
+    request_header_settings,
+    resolve_delegation,
+)
 from server.auth.rbac import GROUP as RBAC_GROUP, RbacAuthorizer, RbacIndex
 from server.auth.service_account import ServiceAccountAuthenticator, TokenIssuer
 from server.auth.union import UnionAuthenticator
@@ -98,8 +105,24 @@ def build_storage(config: ServerConfig) -> Storage:
     )
 
 
-def build_authentication(config: ServerConfig,
-                         service_accounts: ServiceAccountAuthenticator | None = None) -> UnionAuthenticator:
+def build_delegation(config: ServerConfig) -> Delegation:
+    """The front proxy to trust and the main server to ask (`--requestheader-*`, `--authentication-kubeconfig`,
+    `--authorization-kubeconfig`); a ConfigError when a file is unusable or the main server unreachable."""
+    try:
+        settings = request_header_settings(
+            config.requestheader_client_ca_file, config.requestheader_allowed_names,
+            config.requestheader_username_headers, config.requestheader_group_headers,
+            config.requestheader_extra_headers_prefix)
+        return resolve_delegation(request_header=settings, authentication_kubeconfig=config.authentication_kubeconfig,
+                                  authorization_kubeconfig=config.authorization_kubeconfig)
+    except OSError as exc:
+        raise ConfigError(f"--requestheader-client-ca-file: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def build_authentication(config: ServerConfig, service_accounts: ServiceAccountAuthenticator | None = None,
+                         delegation: Delegation = Delegation()) -> UnionAuthenticator:
     """The authenticator chain from the config; loads (or mints) the kubectl token into its 0600 file.
 
     With kubectl disabled any stored kubectl token is removed. The token itself
@@ -117,6 +140,8 @@ def build_authentication(config: ServerConfig,
         client_ca_file=ca_crt if ca_crt.is_file() else None,
         allow_localhost=config.authn_allow_localhost,
         service_accounts=service_accounts,
+        delegation=delegation,
+        token_cache_ttl=config.authentication_token_webhook_cache_ttl,
     )
 
 
@@ -151,7 +176,8 @@ def create_app(config: ServerConfig) -> KapiApp:
     service_accounts = ServiceAccountAuthenticator(  # reads through `reader`, made below
         issuer, lambda ns, name: reader.get("", "serviceaccounts", ns, name), lambda *ref: reader.get(*ref),
         config.api_audiences)
-    authenticator = build_authentication(config, service_accounts)  # first: a bad token file fails before storage opens
+    delegation = build_delegation(config)
+    authenticator = build_authentication(config, service_accounts, delegation)  # before storage opens
     manifests = startup_manifests(config)
     scheme = build_scheme(manifests, config.core_resources, config.api_groups)
     plugins = PluginSet(config.plugin_modules + installed_plugin_modules())
@@ -171,7 +197,15 @@ def create_app(config: ServerConfig) -> KapiApp:
     reader = StoreReader(stores, lambda group, resource: lifecycle.collection(group, resource))
     rbac_index = RbacIndex()
     try:
-        authorizer = build_authorizer(config.authorization_modes, RbacAuthorizer(rbac_index))
+        always_allow = check_always_allow_paths(config.authorization_always_allow_paths)
+    except ValueError as exc:
+        raise ConfigError(f"--authorization-always-allow-paths: {exc}") from None
+    delegated = None if delegation.authorization is None else SubjectAccessReviewAuthorizer(
+        delegation.authorization, config.authorization_webhook_cache_authorized_ttl,
+        config.authorization_webhook_cache_unauthorized_ttl)
+    try:
+        authorizer = build_authorizer(config.authorization_modes, RbacAuthorizer(rbac_index),
+                                      always_allow_paths=always_allow, delegated=delegated)
     except ValueError as exc:
         raise ConfigError(f"--authorization-mode: {exc}") from None
     admission = build_admission(config.admission_plugins, reader, get_namespace, plugins.admission,
@@ -254,6 +288,7 @@ def create_app(config: ServerConfig) -> KapiApp:
     app = Starlette(routes=[Route(DOCS_URL, docs), Route(OPENAPI_URL, docs)], lifespan=lifespan)
     app.state.api = ctx
     app.state.config = config
+    app.state.trusted_client_ca_pem = delegation.trusted_client_ca_pem  # the TLS layer accepts these too
     return KapiApp(app, handler)
 
 

@@ -71,6 +71,29 @@ class ServerConfig:
     apiexts_prefix: str = "/wukong"
     # Extra subject alternative names for the serving certificate.
     extra_sans: tuple[str, ...] = ()
+    # A serving certificate and key from files (a mounted Secret) instead of <root>/cert/server.*.
+    tls_cert_file: Path | None = None
+    tls_private_key_file: Path | None = None
+    # Aggregation (issue 19). Request-header authentication: X-Remote-* identity headers believed
+    # only from a client certificate of this CA (with one of these CNs, when any are listed).
+    requestheader_client_ca_file: Path | None = None
+    requestheader_allowed_names: tuple[str, ...] = ()
+    requestheader_username_headers: tuple[str, ...] = ("X-Remote-User",)
+    requestheader_group_headers: tuple[str, ...] = ("X-Remote-Group",)
+    requestheader_extra_headers_prefix: tuple[str, ...] = ("X-Remote-Extra-",)
+    # Delegation to a main server: a kubeconfig path, or "in-cluster" (the Pod's service account);
+    # "" = none. Answers are cached for kube's delegating defaults (10 s each).
+    authentication_kubeconfig: str = ""
+    authorization_kubeconfig: str = ""
+    authentication_token_webhook_cache_ttl: float = 10.0
+    authorization_webhook_cache_authorized_ttl: float = 10.0
+    authorization_webhook_cache_unauthorized_ttl: float = 10.0
+    authorization_always_allow_paths: tuple[str, ...] = ("/healthz", "/readyz", "/livez")
+    # As the aggregator: the client certificate presented to the servers APIServices name
+    # (None: <root>/cert/front-proxy-client.*), and how often their availability is checked.
+    proxy_client_cert_file: Path | None = None
+    proxy_client_key_file: Path | None = None
+    apiservice_check_interval: float = 10.0
 
     @property
     def definition_dirs(self) -> tuple[Path, ...]:
@@ -94,6 +117,20 @@ class ServerConfig:
     @property
     def cert_paths(self) -> CertPaths:
         return CertPaths(self.cert_dir)
+
+    @property
+    def serving_cert_pair(self) -> tuple[Path, Path]:
+        """The serving certificate and key: `--tls-cert-file`/`--tls-private-key-file`, else generated."""
+        if self.tls_cert_file is not None and self.tls_private_key_file is not None:
+            return self.tls_cert_file, self.tls_private_key_file
+        return self.cert_paths.server_crt, self.cert_paths.server_key
+
+    @property
+    def proxy_client_pair(self) -> tuple[Path, Path]:
+        """The aggregator's client certificate and key towards aggregated servers."""
+        if self.proxy_client_cert_file is not None and self.proxy_client_key_file is not None:
+            return self.proxy_client_cert_file, self.proxy_client_key_file
+        return self.cert_paths.front_proxy_client_crt, self.cert_paths.front_proxy_client_key
 
     @property
     def kubectl_token_path(self) -> Path:

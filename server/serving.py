@@ -58,15 +58,20 @@ def _configs(app: Any, config: ServerConfig, log_level: str) -> list[uvicorn.Con
     if config.insecure_port:
         out.append(uvicorn.Config(app, port=config.insecure_port, http="httptools", **common))
     if config.secure_port:
-        paths = config.cert_paths
-        out.append(uvicorn.Config(
+        cert, key = config.serving_cert_pair
+        secure = uvicorn.Config(
             app, port=config.secure_port, http=PeerCertHttpToolsProtocol,
-            ssl_certfile=str(paths.server_crt), ssl_keyfile=str(paths.server_key),
-            ssl_ca_certs=str(paths.ca_crt), ssl_cert_reqs=ssl.CERT_OPTIONAL, **common,
-        ))
+            ssl_certfile=str(cert), ssl_keyfile=str(key),
+            ssl_ca_certs=str(config.cert_paths.ca_crt), ssl_cert_reqs=ssl.CERT_OPTIONAL, **common,
+        )
+        out.append(secure)
     # The app's lifespan (bootstrap, closing storage) must run once, not once per port.
     for extra in out[1:]:
         extra.lifespan = "off"
+    extra_cas = getattr(app.state, "trusted_client_ca_pem", "")
+    if config.secure_port and extra_cas:  # a front proxy's and a main server's client CAs, beside kapi's own
+        out[-1].load()
+        out[-1].ssl.load_verify_locations(cadata=extra_cas)
     return out
 
 

@@ -9,6 +9,7 @@ means (a 401 Status whose message is just "Unauthorized").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping, Protocol, Sequence
 
 from server.api.requestinfo import RequestInfo
@@ -32,15 +33,29 @@ class AuthRequest:
     # The audiences the credential must be good for (a TokenReview's spec.audiences);
     # empty means the server's own API audiences. Only audience-aware authenticators look.
     audiences: Sequence[str] = ()  # stored as a tuple
+    # Every header as sent, (lower-case name, value) pairs in order: identity headers may repeat
+    # (one X-Remote-Group per group). Empty when built from `headers` alone.
+    raw_headers: Sequence[tuple[str, str]] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "peer_cert_chain", tuple(self.peer_cert_chain))
         object.__setattr__(self, "audiences", tuple(self.audiences))
+        object.__setattr__(self, "raw_headers", tuple(self.raw_headers))
 
     def __repr__(self) -> str:  # never print credentials
         names = sorted(self.headers)
         return (f"AuthRequest(headers={names}, client_host={self.client_host!r}, "
                 f"peer_certs={len(self.peer_cert_chain)}, scheme={self.scheme!r})")
+
+    @cached_property
+    def all_headers(self) -> Mapping[str, tuple[str, ...]]:
+        """Every value of every header, by lower-case name (from `raw_headers`, else `headers`)."""
+        if not self.raw_headers:
+            return {k: (v,) for k, v in self.headers.items()}
+        out: dict[str, tuple[str, ...]] = {}
+        for name, value in self.raw_headers:
+            out[name] = out.get(name, ()) + (value,)
+        return out
 
     @property
     def authorization(self) -> str:

@@ -86,10 +86,12 @@ def is_public_path(path: str) -> bool:
 def auth_request(scope: MutableMapping[str, Any]) -> AuthRequest:
     """The framework-free view of a request the authenticators get (headers, peer, client cert chain)."""
     headers: dict[str, str] = {}
+    raw: list[tuple[str, str]] = []
     for raw_name, raw_value in scope.get("headers", ()):
-        name = raw_name.decode("latin-1").lower()
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        raw.append((name, value))
         if name not in headers:
-            headers[name] = raw_value.decode("latin-1")
+            headers[name] = value
     client = scope.get("client")
     tls = (scope.get("extensions") or {}).get("tls") or {}
     return AuthRequest(
@@ -97,6 +99,7 @@ def auth_request(scope: MutableMapping[str, Any]) -> AuthRequest:
         client_host=client[0] if client else None,
         peer_cert_chain=tuple(tls.get("client_cert_chain") or ()),
         scheme=scope.get("scheme", "http"),
+        raw_headers=raw,
     )
 
 

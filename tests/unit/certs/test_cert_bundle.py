@@ -17,7 +17,8 @@ from certs.files import write_private, write_public
 from certs.layout import DEFAULT_CLIENT_GROUPS, DEFAULT_CLIENT_USER, CertPaths
 
 ALL = ["ca.crt", "ca.key", "server.crt", "server.key", "client.crt", "client.key",
-       "client.p12.password", "client.p12"]
+       "client.p12.password", "client.p12", "front-proxy-ca.crt", "front-proxy-ca.key",
+       "front-proxy-client.crt", "front-proxy-client.key"]
 OpenSSL = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
@@ -113,7 +114,8 @@ def test_expiring_ca_regenerates_everything(made: CertReport) -> None:
     write_private(made.paths.ca_key, pki.key_pem(key))
     write_public(made.paths.ca_crt, pki.cert_pem(ca))
     report = ensure_certs(made.paths.dir)
-    assert report.names("renewed") == [n for n in ALL if n != "client.p12.password"]
+    # the front proxy hangs off its own CA, which is still good
+    assert report.names("renewed") == [n for n in ALL if n != "client.p12.password" and "front-proxy" not in n]
     assert report.entry("server.crt").reason == "CA regenerated"
     new_ca = cert(made.paths.ca_crt)
     assert new_ca != ca and pki.is_signed_by(cert(made.paths.server_crt), new_ca)
@@ -206,3 +208,13 @@ def test_bad_input_fails_before_anything_is_written(tmp_path: Path, kwargs: dict
     with pytest.raises(ValueError):
         ensure_certs(tmp_path / "cert", **kwargs)  # type: ignore[arg-type]
     assert not (tmp_path / "cert").exists()
+
+
+def test_front_proxy_client_is_signed_by_its_own_ca(made: CertReport) -> None:
+    """The aggregator's identity may assert any user: it must not be a certificate kapi's CA signed."""
+    paths = made.paths
+    proxy = x509.load_pem_x509_certificate(paths.front_proxy_client_crt.read_bytes())
+    own_ca = x509.load_pem_x509_certificate(paths.front_proxy_ca_crt.read_bytes())
+    main_ca = x509.load_pem_x509_certificate(paths.ca_crt.read_bytes())
+    assert pki.is_signed_by(proxy, own_ca) and not pki.is_signed_by(proxy, main_ca)
+    assert pki.client_identity(proxy) == ("front-proxy-client", [])
