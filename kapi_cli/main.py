@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from kapi_cli import bench, gen_certs, kubeconfig, list_cmd, logs, start, status, stop
+from kapi_cli import bench, gen_certs, kubeconfig, list_cmd, logs, manifests, start, status, stop
 from kapi_cli.flags import FlagError, normalize_bool_flags
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.command("list")(list_cmd.list_instances)
 app.command("logs")(logs.logs)
 app.command("kubeconfig")(kubeconfig.kubeconfig)
 app.command("gen-certs")(gen_certs.gen_certs)
+app.command("manifests")(manifests.manifests)
 app.command("bench", **bench.COMMAND_SETTINGS)(bench.command)
 
 

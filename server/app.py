@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from certs.layout import CertPaths
+from certs.layout import FRONT_PROXY_CLIENT_CN, CertPaths
 from server.admission.chain import AdmissionChain
 from server.admission.interfaces import ObjectReader
 from server.admission.jenkins_service_limit import JenkinsServiceLimit
@@ -25,7 +25,12 @@ from server.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissi
 from server.admission.webhook_conditions import Authorize
 from server.api import errors
 from server.auth import kubectl_token
-from server.auth.delegated import SubjectAccessReviewAuthorizer, check_always_allow_paths
+from server.auth.delegated import (
+    SubjectAccessReviewAuthorizer,
+    authentication_configmap_data,
+    check_always_allow_paths,
+)
+from server.auth.request_header import RequestHeaderSettings
 from server.auth.factory import (
     Delegation,
     build_authenticator,
@@ -37,7 +42,8 @@ from server.auth.rbac import GROUP as RBAC_GROUP, RbacAuthorizer, RbacIndex
 from server.auth.service_account import ServiceAccountAuthenticator, TokenIssuer
 from server.auth.union import UnionAuthenticator
 from server.config import ServerConfig
-from server.controllers.bootstrap import apply_crd_manifests, ensure_initial_namespaces
+from server.controllers.apiservices import APIServiceController
+from server.controllers.bootstrap import apply_crd_manifests, ensure_initial_namespaces, publish_authentication_configmap
 from server.controllers.crd import CRDController
 from server.controllers.lifecycle import LifecycleController
 from server.controllers.namespace_defaults import NamespaceDefaults, kubernetes_service
@@ -51,6 +57,7 @@ from server.plugins.apiexts import ApiextsApp, prefix_problem
 from server.plugins.api import AdmissionFactory
 from server.plugins.loader import PluginSet, installed_plugin_modules
 from server.plugins.typed import TypedConverter, TypedStrategy
+from server.registry.aggregated import AggregatedApis
 from server.registry.rbac_store import RbacStore
 from server.registry.reader import StoreReader
 from server.registry.service_alloc import ServiceRanges
@@ -59,6 +66,7 @@ from server.registry.store import Store, StoreOptions
 from server.registry.strategies import strategy_for
 from server.scheme.builtin import NAMESPACES
 from server.scheme.builtin_admission import ADMISSION_REGISTRATION
+from server.scheme.builtin_apiregistration import API_SERVICES
 from server.scheme import catalogue
 from server.scheme.builtin_auth import AUTH_REVIEWS
 from server.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
@@ -90,7 +98,8 @@ def build_scheme(manifests: list[dict[str, Any]], core_resources: bool = True,
     """
     groups = frozenset(api_groups) if api_groups is not None else None
     builtins = [d for d in catalogue.definitions(groups) if core_resources and d is not NAMESPACES]
-    scheme = Scheme([NAMESPACES, *builtins, CUSTOM_RESOURCE_DEFINITIONS, *AUTH_REVIEWS, *ADMISSION_REGISTRATION])
+    scheme = Scheme([NAMESPACES, *builtins, CUSTOM_RESOURCE_DEFINITIONS, *AUTH_REVIEWS, *ADMISSION_REGISTRATION,
+                     API_SERVICES])
     for manifest in manifests:
         scheme.replace(definition_from_crd(manifest))
     return scheme
@@ -143,6 +152,17 @@ def build_authentication(config: ServerConfig, service_accounts: ServiceAccountA
         delegation=delegation,
         token_cache_ttl=config.authentication_token_webhook_cache_ttl,
     )
+
+
+def published_authentication(config: ServerConfig, delegation: Delegation) -> dict[str, str]:
+    """What this server tells extension servers in kube-system/extension-apiserver-authentication: its client
+    CA, and the front proxy they should believe (the configured one, else this server's own front proxy)."""
+    paths = config.cert_paths
+    client_ca = paths.ca_crt.read_text() if paths.ca_crt.is_file() else ""
+    settings = delegation.request_header
+    if settings is None and paths.front_proxy_ca_crt.is_file() and config.proxy_client_cert_file is None:
+        settings = RequestHeaderSettings(paths.front_proxy_ca_crt.read_text(), allowed_names=(FRONT_PROXY_CLIENT_CN,))
+    return authentication_configmap_data(client_ca, settings)
 
 
 class ConfigError(ValueError):
@@ -249,6 +269,9 @@ def create_app(config: ServerConfig) -> KapiApp:
         server_address=config.server_address,
         storage_health=storage.health,
     )
+    ctx.aggregated = AggregatedApis(config.proxy_client_pair, config.request_timeout)
+    apiservices = APIServiceController(stores, storage, ctx.aggregated, config.apiservice_check_interval)
+    authentication_data = published_authentication(config, delegation)
     ctx.actions.update(POD_ACTIONS)
     ctx.token_issuer, ctx.api_audiences = issuer, config.api_audiences
     register_token_action(ctx.actions, issuer, config.api_audiences)
@@ -265,7 +288,10 @@ def create_app(config: ServerConfig) -> KapiApp:
         await rbac_bootstrap.ensure()
         aggregate_from = await aggregator.sync()  # view, edit and admin hold their rules before serving
         rbac_from = await rbac_feed.sync()
-        tasks = [asyncio.create_task(crd_controller.run()), asyncio.create_task(lifecycle.run()),
+        if ("", "configmaps") in stores and authentication_data:
+            await publish_authentication_configmap(stores[("", "configmaps")], authentication_data)
+        apiservices_from = await storage.current_revision()
+        tasks = [asyncio.create_task(apiservices.run(apiservices_from)),asyncio.create_task(crd_controller.run()), asyncio.create_task(lifecycle.run()),
                  asyncio.create_task(namespace_defaults.run(defaults_from)),
                  asyncio.create_task(rbac_feed.run(rbac_from)), asyncio.create_task(aggregator.run(aggregate_from))]
         try:

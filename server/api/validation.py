@@ -88,6 +88,18 @@ def dns1123_label_errors(value: str) -> list[str]:
     return errs
 
 
+_DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_DNS1035_LABEL_ERR = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+                      "start with an alphabetic character, and end with an alphanumeric character")
+
+
+def dns1035_label_errors(value: str) -> list[str]:
+    errs = [max_len_error(63)] if len(value.encode()) > 63 else []
+    if not re.fullmatch(_DNS1035_LABEL_FMT, value):
+        errs.append(regex_error(_DNS1035_LABEL_ERR, _DNS1035_LABEL_FMT, "my-name", "abc-123"))
+    return errs
+
+
 def dns1123_subdomain_errors(value: str) -> list[str]:
     """`IsDNS1123Subdomain`: most object names."""
     errs: list[str] = []

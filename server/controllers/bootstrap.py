@@ -51,3 +51,22 @@ async def _apply_one(crds: Store, manifest: dict[str, Any]) -> None:
         if current.get("spec") != manifest["spec"]:
             await crds.patch("", name, "v1", "", lambda cur, m=manifest: {**cur, "spec": m["spec"]}, WriteOptions())
         return
+
+
+async def publish_authentication_configmap(configmaps: Store, data: dict[str, str]) -> None:
+    """kube-system/extension-apiserver-authentication: what extension servers that delegate to this one
+    read (client CA, request-header CA and headers). Written at every start, as kube-apiserver does."""
+    namespace, name = "kube-system", "extension-apiserver-authentication"
+    desired = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
+               "data": data}
+    options = WriteOptions(manager="kube-apiserver")
+    try:
+        current = await configmaps.get(namespace, name, "v1")
+    except errors.NotFound:
+        try:
+            await configmaps.create(namespace, desired, "v1", options)
+        except errors.AlreadyExists:
+            pass  # another server on the same etcd wrote it meanwhile
+        return
+    if current.get("data") != data:
+        await configmaps.patch(namespace, name, "v1", "", lambda cur: {**cur, "data": data}, options)

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from server.api.requestinfo import RequestInfo
 from server.auth.service_account import TokenIssuer
+from server.registry.aggregated import AggregatedApis
 from server.registry.store import Store
 from server.scheme.registry import Scheme
 
@@ -34,7 +35,7 @@ class ApiContext:
     # The storage backend's report (`Storage.health`), for /readyz and /kapi/storage.
     storage_health: Callable[[], Awaitable[dict[str, Any]]] = field(default=lambda: _always_ok())
     # Documents derived from the scheme, keyed by name and rebuilt when scheme.generation moves.
-    cache: dict[Any, tuple[int, Any]] = field(default_factory=dict)
+    cache: dict[Any, tuple[tuple[int, int], Any]] = field(default_factory=dict)
     # Open watch streams (anything with close()), ended at once when the server shuts down.
     watches: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     closing: bool = False
@@ -44,6 +45,13 @@ class ApiContext:
     # the audiences the API accepts (kube's --api-audiences), for TokenReview.
     token_issuer: TokenIssuer | None = None
     api_audiences: tuple[str, ...] = ()
+    # Group-versions other servers answer (APIServices with a service), proxied and merged into discovery.
+    aggregated: AggregatedApis = field(default_factory=AggregatedApis)
+
+    @property
+    def generation(self) -> tuple[int, int]:
+        """Moves whenever discovery or OpenAPI documents would change: the scheme's or the aggregated APIs'."""
+        return self.scheme.generation, self.aggregated.generation
 
     def end_watches(self) -> None:
         """Shutting down: end every open watch now and any new one at once (clients re-watch).
@@ -61,8 +69,9 @@ class ApiContext:
     def cached(self, key: Any, build: Any) -> Any:
         """`build()` once per scheme generation (discovery and OpenAPI documents are costly to make)."""
         hit = self.cache.get(key)
-        if hit is not None and hit[0] == self.scheme.generation:
+        generation = self.generation
+        if hit is not None and hit[0] == generation:
             return hit[1]
         value = build()
-        self.cache[key] = (self.scheme.generation, value)
+        self.cache[key] = (generation, value)
         return value

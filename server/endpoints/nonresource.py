@@ -7,6 +7,7 @@ generation, so a discovery request costs a dictionary lookup.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -14,7 +15,7 @@ from starlette.responses import Response
 
 from server.api import errors
 from server.api.requestinfo import RequestInfo
-from server.endpoints import discovery, negotiation as neg, openapi
+from server.endpoints import aggregated_docs, discovery, negotiation as neg, openapi
 from server.endpoints.context import ApiContext
 
 _NOT_FOUND = "the server could not find the requested resource"
@@ -44,14 +45,31 @@ def _aggregated_version(accept: str | None) -> str | None:
 def _discovery_root(request: Request, ctx: ApiContext, core: bool) -> Response:
     version = _aggregated_version(request.headers.get("accept"))
     if version is not None:
-        body = ctx.cached(("aggregated", core, version),
-                          lambda: orjson.dumps(discovery.aggregated_discovery(ctx.scheme, core, version)))
+        body = ctx.cached(("aggregated", core, version), lambda: orjson.dumps(_with_aggregated(
+            ctx, discovery.aggregated_discovery(ctx.scheme, core, version),
+            lambda doc, table: aggregated_docs.merged_aggregated(doc, _builtin_group(ctx), table), core)))
         content_type = (discovery.AGGREGATED_CONTENT_TYPE_V2 if version == "v2"
                         else discovery.AGGREGATED_CONTENT_TYPE_V2BETA1)
         return _json(body, content_type)
     if core:
         return _json(ctx.cached("api", lambda: orjson.dumps(discovery.api_versions(ctx.server_address))))
-    return _json(ctx.cached("apis", lambda: orjson.dumps(discovery.api_group_list(ctx.scheme))))
+    return _json(ctx.cached("apis", lambda: orjson.dumps(_with_aggregated(
+        ctx, discovery.api_group_list(ctx.scheme),
+        lambda doc, table: aggregated_docs.merged_group_list(doc, _builtin_group(ctx), table)))))
+
+
+def _builtin_group(ctx: ApiContext) -> Any:
+    def builtin(group: str) -> bool:
+        found = ctx.scheme.group(group)
+        return found is not None and any(d.builtin for d, _ in ctx.scheme.resources_in(group, found.versions[0]))
+    return builtin
+
+
+def _with_aggregated(ctx: ApiContext, doc: dict[str, Any], merge: Any, core: bool = False) -> dict[str, Any]:
+    """`doc` with the APIServices' group-versions merged in (the core group has none)."""
+    if core or not ctx.aggregated:
+        return doc
+    return merge(doc, ctx.aggregated)  # type: ignore[no-any-return]
 
 
 def handle_discovery(request: Request, info: RequestInfo, ctx: ApiContext) -> Response:
@@ -64,7 +82,8 @@ def handle_discovery(request: Request, info: RequestInfo, ctx: ApiContext) -> Re
     if not core and not info.group:
         return _discovery_root(request, ctx, core=False)
     if not core and not info.version:
-        body = ctx.cached(("group", info.group), lambda: _dumps_or_none(discovery.api_group(ctx.scheme, info.group)))
+        body = ctx.cached(("group", info.group), lambda: _dumps_or_none(aggregated_docs.merged_group(
+            discovery.api_group(ctx.scheme, info.group), info.group, _builtin_group(ctx)(info.group), ctx.aggregated)))
     else:
         group = "" if core else info.group
         body = ctx.cached(("resources", group, info.version),
@@ -84,10 +103,12 @@ def handle_openapi(request: Request, ctx: ApiContext) -> Response:
         raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
     path = request.scope["path"].rstrip("/")
     if path == "/openapi/v2":
-        body = ctx.cached("openapi-v2", lambda: openapi.document_bytes(openapi.openapi_v2(ctx.scheme)))
+        body = ctx.cached("openapi-v2", lambda: openapi.document_bytes(_with_aggregated(
+            ctx, openapi.openapi_v2(ctx.scheme), aggregated_docs.merged_openapi_v2)))
         return _json(body, headers=_etag(body))
     if path == "/openapi/v3":
-        return _json(ctx.cached("openapi-v3", lambda: orjson.dumps(openapi.openapi_v3_index(ctx.scheme))))
+        return _json(ctx.cached("openapi-v3", lambda: orjson.dumps(_with_aggregated(
+            ctx, openapi.openapi_v3_index(ctx.scheme), aggregated_docs.merged_openapi_v3_index))))
     rest = path[len("/openapi/v3/"):] if path.startswith("/openapi/v3/") else ""
     parts = rest.split("/")
     if len(parts) == 2 and parts[0] == "api":
@@ -96,8 +117,12 @@ def handle_openapi(request: Request, ctx: ApiContext) -> Response:
         group, version = parts[1], parts[2]
     else:
         raise errors.NotFound(_NOT_FOUND)
-    body = ctx.cached(("openapi-v3", group, version),
-                      lambda: _document_or_none(openapi.openapi_v3_group_version(ctx.scheme, group, version)))
+    remote = ctx.aggregated.get(group, version) if group else None
+    if remote is not None:
+        body = remote.openapi_v3
+    else:
+        body = ctx.cached(("openapi-v3", group, version),
+                          lambda: _document_or_none(openapi.openapi_v3_group_version(ctx.scheme, group, version)))
     if body is None:
         raise errors.NotFound(_NOT_FOUND)
     headers = _etag(body)

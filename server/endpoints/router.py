@@ -10,7 +10,8 @@ from server.api import errors
 from server.auth.interfaces import Authenticator, Authorizer
 from server.endpoints import health, nonresource, reviews
 from server.endpoints.context import ApiContext
-from server.endpoints.filters import Handler, build_handler_chain, request_info
+from server.endpoints.filters import Handler, build_handler_chain, request_info, request_user
+from server.endpoints.proxy import proxy
 from server.endpoints.resources import handle_resource
 
 _NOT_FOUND = "the server could not find the requested resource"
@@ -44,6 +45,10 @@ def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: 
         path = request.scope["path"]
         if mount is not None and mount.handles(path):
             return _MountedResponse(mount)
+        if info.version and info.api_prefix == "apis" and ctx.aggregated:
+            backend = ctx.aggregated.get(info.group, info.version)
+            if backend is not None:  # another server's group-version (an APIService with a service)
+                return await proxy(request, backend, ctx.aggregated, request_user(request))
         if info.is_resource_request:
             if reviews.review_for(info) is not None:
                 return await reviews.handle_review(request, info, ctx, authorizer, authenticator)

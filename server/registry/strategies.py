@@ -1,6 +1,7 @@
 """Which strategy serves which definition: the one place that names them all."""
 from __future__ import annotations
 
+from server.registry.apiservice_strategy import APIServiceStrategy
 from server.registry.builtin_strategy import BuiltinStrategy
 from server.registry.crd_strategy import CRDStrategy
 from server.registry.secret_strategy import ConfigMapStrategy, SecretStrategy
@@ -21,6 +22,7 @@ from server.registry.workload_strategies import (
     StatefulSetStrategy,
 )
 from server.scheme.builtin_admission import ADMISSION_REGISTRATION
+from server.scheme.builtin_apiregistration import API_SERVICES
 from server.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
 from server.scheme.definitions import ResourceDef
 
@@ -45,6 +47,7 @@ _BUILTIN: dict[tuple[str, str], type[Strategy]] = {
     ("rbac.authorization.k8s.io", "clusterrolebindings"): BindingStrategy,
     (CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural): CRDStrategy,
     **{(d.group, d.plural): WebhookConfigurationStrategy for d in ADMISSION_REGISTRATION},
+    (API_SERVICES.group, API_SERVICES.plural): APIServiceStrategy,
 }
 
 

@@ -4,7 +4,6 @@ Split from `validation` (pass 1, the OpenAPI schema); `validation.validate` runs
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from server.api.errors import (
@@ -15,8 +14,7 @@ from server.api.errors import (
     go_json,
 )
 from server.api.validation import (
-    max_len_error,
-    regex_error,
+    dns1035_label_errors,
     validate_object_meta,
 )
 
@@ -55,9 +53,6 @@ def _dict(value: Any) -> dict[str, Any]:
 
 # -- pass 2: embedded resources --------------------------------------------------------------
 
-_DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
-_DNS1035_LABEL_ERR = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-                      "start with an alphabetic character, and end with an alphanumeric character")
 _GO_TYPES = {"string": "string", "integer": "int64", "number": "float64", "boolean": "bool",
              "array": "[]interface {}"}
 
@@ -79,13 +74,6 @@ def validate_embedded(value: Any, schema: Any, path: str, out: list[Cause]) -> N
             validate_embedded(item, schema.get("items"), f"{path}[{i}]", out)
 
 
-def _dns1035_label_errors(value: str) -> list[str]:
-    errs = [max_len_error(63)] if len(value.encode()) > 63 else []
-    if not re.fullmatch(_DNS1035_LABEL_FMT, value):
-        errs.append(regex_error(_DNS1035_LABEL_ERR, _DNS1035_LABEL_FMT, "my-name", "abc-123"))
-    return errs
-
-
 def _check_embedded(obj: dict[str, Any], path: str, out: list[Cause]) -> None:
     api_path, kind_path, meta_path = (_child(path, k) for k in ROOT_META)
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
@@ -103,7 +91,7 @@ def _check_embedded(obj: dict[str, Any], path: str, out: list[Cause]) -> None:
         out.append(field_value_invalid(kind_path, "", "must not be empty"))
     elif not isinstance(kind, str):
         out.append(field_value_invalid(kind_path, kind, "must be a string"))
-    elif errs := _dns1035_label_errors(kind.lower()):
+    elif errs := dns1035_label_errors(kind.lower()):
         out.append(field_value_invalid(kind_path, kind, "may have mixed case, but should otherwise match: "
                                        + ",".join(errs)))
     if "metadata" in obj:
