@@ -270,7 +270,8 @@ def create_app(config: ServerConfig) -> KapiApp:
         storage_health=storage.health,
     )
     ctx.aggregated = AggregatedApis(config.proxy_client_pair, config.request_timeout)
-    apiservices = APIServiceController(stores, storage, ctx.aggregated, config.apiservice_check_interval)
+    apiservices = APIServiceController(stores, storage, ctx.aggregated, scheme,
+                                       config.apiservice_check_interval)
     authentication_data = published_authentication(config, delegation)
     ctx.actions.update(POD_ACTIONS)
     ctx.token_issuer, ctx.api_audiences = issuer, config.api_audiences

@@ -73,10 +73,10 @@ class RequestHeaderAuthenticator:
         groups = tuple(v for v in _values(headers, self.settings.group_headers) if v)
         extra: dict[str, list[str]] = {}
         lowered = tuple(p.lower() for p in self.settings.extra_headers_prefixes)
-        for name, values in headers.items():
+        for name, values in headers.items():  # names arrive lower-cased; kube unescapes after lowering
             for prefix in lowered:
                 if name.startswith(prefix) and len(name) > len(prefix):
-                    extra.setdefault(unquote(name[len(prefix):]).lower(), []).extend(values)
+                    extra.setdefault(unquote(name[len(prefix):]), []).extend(values)
         return UserInfo(names[0], groups=groups, extra={k: tuple(v) for k, v in extra.items()})
 
 

@@ -13,6 +13,7 @@ changes. It runs on every APIService change and every `interval` seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timezone
 from typing import Any
@@ -23,7 +24,15 @@ from server.api import errors
 from server.api.user import UserInfo
 from server.controllers.watch_loop import follow
 from server.endpoints.proxy import AGGREGATOR_USER, identity_headers
-from server.registry.aggregated import AggregatedApis, Backend
+from server.registry.aggregated import (
+    AUTOMANAGED_LABEL,
+    BUILTIN_PRIORITIES,
+    LOCAL_GROUP_PRIORITY,
+    LOCAL_VERSION_PRIORITY,
+    AggregatedApis,
+    Backend,
+)
+from server.scheme.registry import Scheme
 from server.registry.store import Store, WriteOptions
 from server.storage.interfaces import Storage, WatchEvent
 
@@ -47,8 +56,9 @@ def _now() -> str:
 
 class APIServiceController:
     def __init__(self, stores: dict[tuple[str, str], Store], storage: Storage, table: AggregatedApis,
-                 interval: float = 10.0) -> None:
-        self._stores, self._storage, self._table = stores, storage, table
+                 scheme: Scheme, interval: float = 10.0) -> None:
+        self._stores, self._storage, self._table, self._scheme = stores, storage, table, scheme
+        self._registered_generation = -1
         self._interval = interval
         self._wake = asyncio.Event()
         self._wake.set()  # the first round runs at once, in the background: start-up never waits for backends
@@ -65,10 +75,9 @@ class APIServiceController:
         watcher = asyncio.create_task(follow(self._storage, prefix, revision, wake, self._current, log))
         try:
             while True:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self._interval)
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow a cancel
+                    async with asyncio.timeout(self._interval):
+                        await self._wake.wait()
                 self._wake.clear()
                 try:
                     await self.reconcile_all()
@@ -78,6 +87,8 @@ class APIServiceController:
                     log.exception("checking APIServices failed")
         finally:
             watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             await self._table.close()
 
     async def _current(self) -> int:
@@ -85,6 +96,9 @@ class APIServiceController:
         return await self._storage.current_revision()
 
     async def reconcile_all(self) -> None:
+        if self._registered_generation != self._scheme.generation:
+            self._registered_generation = self._scheme.generation
+            await self._register_local()
         items = (await self._apiservices.list("", "v1"))["items"]
         seen: set[tuple[str, str]] = set()
         for obj in items:
@@ -96,6 +110,39 @@ class APIServiceController:
         for backend in self._table.backends():
             if (backend.group, backend.version) not in seen:
                 self._table.remove(backend.group, backend.version)
+
+    async def _register_local(self) -> None:
+        """kube's autoregistration: a local APIService for each group-version served here ("onstart" for
+        built-in ones, "true" for CRD and plugin ones, removed when their group-version goes)."""
+        wanted: dict[str, Object] = {}
+        for found in self._scheme.groups():
+            builtin = any(d.builtin for d, _ in self._scheme.resources_in(found.group, found.versions[0]))
+            for version in found.versions:
+                priorities = BUILTIN_PRIORITIES.get((found.group, version)) if builtin else None
+                group_priority, version_priority = priorities or (LOCAL_GROUP_PRIORITY, LOCAL_VERSION_PRIORITY)
+                spec: Object = {"group": found.group, "version": version, "groupPriorityMinimum": group_priority,
+                                "versionPriority": version_priority}
+                name = f"{version}.{found.group}"
+                wanted[name] = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {
+                    "name": name, "labels": {AUTOMANAGED_LABEL: "onstart" if builtin else "true"}},
+                    "spec": {k: v for k, v in spec.items() if v != ""}}
+        wanted.setdefault("v1.", {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {
+            "name": "v1.", "labels": {AUTOMANAGED_LABEL: "onstart"}},
+            "spec": {"version": "v1", "groupPriorityMinimum": 18000, "versionPriority": 1}})
+        existing = {o["metadata"]["name"]: o for o in (await self._apiservices.list("", "v1"))["items"]}
+        options = WriteOptions(manager=MANAGER)
+        for name, obj in wanted.items():
+            if name not in existing:
+                try:
+                    await self._apiservices.create("", obj, "v1", options)
+                except (errors.AlreadyExists, errors.Invalid):
+                    pass
+        for name, obj in existing.items():
+            if name not in wanted and ((obj["metadata"].get("labels") or {}).get(AUTOMANAGED_LABEL) == "true"):
+                try:
+                    await self._apiservices.delete("", name, "v1", None, options)
+                except errors.NotFound:
+                    pass
 
     async def _reconcile(self, obj: Object, key: tuple[str, str]) -> None:
         spec = obj.get("spec") or {}

@@ -21,6 +21,20 @@ if TYPE_CHECKING:
 BUILTIN_GROUP_PRIORITY = 20001
 LOCAL_GROUP_PRIORITY = 1000
 LOCAL_VERSION_PRIORITY = 100
+# The APIServices kube-apiserver registers for its own group-versions (label automanaged=onstart):
+# (groupPriorityMinimum, versionPriority), as the reference server lists them (tests/data/aggregation).
+BUILTIN_PRIORITIES: dict[tuple[str, str], tuple[int, int]] = {
+    ("", "v1"): (18000, 1), ("admissionregistration.k8s.io", "v1"): (16700, 15),
+    ("apiextensions.k8s.io", "v1"): (16700, 15), ("apps", "v1"): (17800, 15),
+    ("authentication.k8s.io", "v1"): (17700, 15), ("authorization.k8s.io", "v1"): (17600, 15),
+    ("autoscaling", "v1"): (17500, 15), ("autoscaling", "v2"): (17500, 30), ("batch", "v1"): (17400, 15),
+    ("certificates.k8s.io", "v1"): (17300, 15), ("coordination.k8s.io", "v1"): (16500, 15),
+    ("discovery.k8s.io", "v1"): (16200, 15), ("events.k8s.io", "v1"): (17750, 15),
+    ("flowcontrol.apiserver.k8s.io", "v1"): (16100, 21), ("networking.k8s.io", "v1"): (17200, 15),
+    ("node.k8s.io", "v1"): (16300, 15), ("policy", "v1"): (17100, 15), ("rbac.authorization.k8s.io", "v1"): (17000, 15),
+    ("scheduling.k8s.io", "v1"): (16600, 15), ("storage.k8s.io", "v1"): (16800, 15),
+}
+AUTOMANAGED_LABEL = "kube-aggregator.kubernetes.io/automanaged"
 
 
 @dataclass

@@ -69,7 +69,10 @@ def spec_causes(name: str, spec: Object) -> list[Cause]:
 
 class APIServiceStrategy(Strategy):
     """Cluster-scoped; the spec checked as kube-aggregator checks it (status is the aggregator's, but a
-    local APIService is created available, as kube's strategy creates it)."""
+    local APIService is created available, as kube's strategy creates it). kube checks the name only as a
+    path segment, then against `<version>.<group>`."""
+
+    name_rule = "path"
 
     def prepare_for_create(self, obj: Object) -> None:
         super().prepare_for_create(obj)
@@ -83,6 +86,8 @@ class APIServiceStrategy(Strategy):
 
     def validate(self, obj: Object, *, creating: bool) -> list[Cause]:
         causes = super().validate(obj, creating=creating)
+        if any(c.field == "metadata.name" for c in causes):
+            return causes  # kube stops at a name that is not a path segment
         spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
         name = str((obj.get("metadata") or {}).get("name") or "")
         return causes + spec_causes(name, spec)
