@@ -49,6 +49,8 @@ from server.controllers.lifecycle import LifecycleController
 from server.controllers.namespace_defaults import NamespaceDefaults, kubernetes_service
 from server.controllers.rbac_bootstrap import ClusterRoleAggregator, RbacBootstrap
 from server.controllers.rbac_index import RbacIndexFeed
+from server.controllers.simulation.runtime import SimulationSettings
+from server.controllers.simulation.simulator import Simulation
 from server.endpoints.context import ApiContext
 from server.endpoints.pod_actions import POD_ACTIONS
 from server.endpoints.router import make_api_handler
@@ -273,6 +275,10 @@ def create_app(config: ServerConfig) -> KapiApp:
     apiservices = APIServiceController(stores, storage, ctx.aggregated, scheme,
                                        config.apiservice_check_interval)
     authentication_data = published_authentication(config, delegation)
+    simulation = Simulation(stores, storage, SimulationSettings(
+        config.simulate_nodes, config.simulate_speed, config.simulate_manual_clock,
+        config.simulate_node_capacity)) if config.simulate else None
+    ctx.simulation = simulation
     ctx.actions.update(POD_ACTIONS)
     ctx.token_issuer, ctx.api_audiences = issuer, config.api_audiences
     register_token_action(ctx.actions, issuer, config.api_audiences)
@@ -292,9 +298,11 @@ def create_app(config: ServerConfig) -> KapiApp:
         if ("", "configmaps") in stores and authentication_data:
             await publish_authentication_configmap(stores[("", "configmaps")], authentication_data)
         apiservices_from = await storage.current_revision()
-        tasks = [asyncio.create_task(apiservices.run(apiservices_from)),asyncio.create_task(crd_controller.run()), asyncio.create_task(lifecycle.run()),
-                 asyncio.create_task(namespace_defaults.run(defaults_from)),
+        tasks = [asyncio.create_task(apiservices.run(apiservices_from)), asyncio.create_task(crd_controller.run()),
+                 asyncio.create_task(lifecycle.run()), asyncio.create_task(namespace_defaults.run(defaults_from)),
                  asyncio.create_task(rbac_feed.run(rbac_from)), asyncio.create_task(aggregator.run(aggregate_from))]
+        if simulation is not None:
+            tasks += await simulation.start()
         try:
             yield
         finally:

@@ -94,6 +94,13 @@ class ServerConfig:
     proxy_client_cert_file: Path | None = None
     proxy_client_key_file: Path | None = None
     apiservice_check_interval: float = 10.0
+    # Issue 20: simulated nodes, kubelets and controllers (off: kube-apiserver alone). The clock runs
+    # `simulate_speed` times real time, or, with `simulate_manual_clock`, only when a test advances it.
+    simulate: bool = False
+    simulate_nodes: int = 3
+    simulate_speed: float = 1.0
+    simulate_manual_clock: bool = False
+    simulate_node_capacity: tuple[tuple[str, str], ...] = (("cpu", "32"), ("memory", "256Gi"), ("pods", "110"))
 
     @property
     def definition_dirs(self) -> tuple[Path, ...]:

@@ -243,6 +243,21 @@ class RunningServer:
         return response.status, decoded
 
     # -- conveniences -------------------------------------------------------------------------------------------
+    def clock(self) -> dict[str, Any]:
+        """The simulated clock (`simulate=True`): now, speed, and whether it is manual."""
+        return self._simulation_clock("GET")
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        """Move the simulated clock forward (`simulate=True`; with `simulate_manual_clock=True` it moves only
+        so): due CronJobs fire, grace periods and minReadySeconds end. Returns the clock after the move."""
+        return self._simulation_clock("POST", {"advance": seconds})
+
+    def _simulation_clock(self, method: str, body: Any = None) -> dict[str, Any]:
+        status, answer = self.request(method, "/kapi/simulation/clock", body)
+        if status != 200:
+            raise RuntimeError(f"the simulated clock refused ({status}): {answer}")
+        return dict(answer)
+
     def create_namespace(self, name: str | None = None, *, prefix: str = "test-") -> str:
         """Create a namespace (default: a random name with `prefix`) and return its name."""
         name = name or f"{prefix}{uuid.uuid4().hex[:8]}"

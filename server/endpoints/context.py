@@ -47,6 +47,8 @@ class ApiContext:
     api_audiences: tuple[str, ...] = ()
     # Group-versions other servers answer (APIServices with a service), proxied and merged into discovery.
     aggregated: AggregatedApis = field(default_factory=AggregatedApis)
+    # The simulation (`--simulate`: describe() and advance(seconds)), None when off.
+    simulation: Any = None
 
     @property
     def generation(self) -> tuple[int, int]:

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from server.api import errors
 from server.auth.interfaces import Authenticator, Authorizer
-from server.endpoints import health, nonresource, reviews
+from server.endpoints import health, nonresource, reviews, simulation
 from server.endpoints.context import ApiContext
 from server.endpoints.filters import Handler, build_handler_chain, request_info, request_user
 from server.endpoints.proxy import proxy
@@ -61,6 +61,8 @@ def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: 
             return await health.handle_health(request, ctx)
         if path == health.STORAGE_STATUS_PATH:
             return await health.handle_storage_status(ctx)
+        if path == simulation.CLOCK_PATH:
+            return await simulation.handle_clock(request, ctx)
         if path.startswith("/openapi/"):
             return nonresource.handle_openapi(request, ctx)
         if path in nonresource.OPENID_PATHS:

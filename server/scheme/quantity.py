@@ -53,6 +53,25 @@ def canonical(value: Any) -> str:
     return out if out == "0" or sign != "-" else "-" + out
 
 
+def amount(value: Any) -> Fraction:
+    """The number a quantity stands for (`500m` → 1/2, `1Gi` → 2**30); QuantityError when it is none."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise QuantityError()
+    m = _PARSE.match((repr(value) if isinstance(value, float) else str(value)).strip())
+    if not m:
+        raise QuantityError()
+    sign, number, suffix = m.group(1), m.group(2), m.group(3)
+    if suffix in _BINARY:
+        value_of = Fraction(number) * 2 ** _BINARY[suffix]
+    elif suffix in _DECIMAL:
+        value_of = Fraction(number) * Fraction(10) ** _DECIMAL[suffix]
+    elif suffix[:1] in ("e", "E"):
+        value_of = Fraction(number) * Fraction(10) ** int(suffix[1:])
+    else:
+        raise QuantityError()
+    return -value_of if sign == "-" else value_of
+
+
 def _decimal(amount: Fraction) -> str:
     if amount == 0:
         return "0"
