@@ -1,11 +1,13 @@
 """The simulation's clock: real time run faster (`--simulate-speed`), or a manual clock a test advances.
 
 Controllers never sleep; they ask the clock to call them back at a simulated
-time (`call_at`). With a manual clock nothing happens until `advance(seconds)`,
-so a test of a CronJob or a grace period runs in milliseconds and the same
-way every time. An advance jumps: each due timer fires once, at the new time,
-as kube's controllers behave after a long pause (a CronJob starts only its
-latest missed run), so an hour's jump does not replay every heartbeat.
+time (`call_at`). A manual clock stands still except when a test advances it,
+so a test of a CronJob or a grace period runs in milliseconds; it is never
+behind the wall clock, though, because the API server stamps objects
+(creationTimestamp, deletionTimestamp) with real time and controllers compare
+the two. An advance jumps: each due timer fires once, at the new time, as
+kube's controllers behave after a long pause (a CronJob starts only its latest
+missed run), so an hour's jump does not replay every heartbeat.
 """
 from __future__ import annotations
 
@@ -28,14 +30,15 @@ class SimClock:
         self.speed, self.manual = speed, manual
         self._start = time.time() if start is None else start
         self._mono = time.monotonic()
-        self._offset = 0.0  # what `advance` added
+        self._offset = 0.0  # what `advance` added (a running clock)
+        self._virtual = self._start  # where a manual clock stands, unless the wall clock is further
         self._timers: list[tuple[float, int, Callback]] = []
         self._order = itertools.count()
         self._wake = asyncio.Event()
 
     def now(self) -> float:
         if self.manual:
-            return self._start + self._offset
+            return max(self._virtual, self._start + time.monotonic() - self._mono)
         return self._start + (time.monotonic() - self._mono) * self.speed + self._offset
 
     def rfc3339(self, at: float | None = None) -> str:
@@ -54,7 +57,10 @@ class SimClock:
         """Move simulated time forward by `seconds` (any clock); due timers fire on the running loop. Returns now."""
         if seconds < 0:
             raise ValueError("the clock only moves forward")
-        self._offset += seconds
+        if self.manual:
+            self._virtual = self.now() + seconds
+        else:
+            self._offset += seconds
         self._wake.set()
         return self.now()
 
@@ -71,7 +77,7 @@ class SimClock:
         while True:
             self._wake.clear()
             wait = self.fire_due()
-            timeout = None if wait is None or self.manual else max(wait / self.speed, 0.001)
+            timeout = None if wait is None else max(wait / self.speed, 0.001)  # a manual clock follows the wall
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except asyncio.TimeoutError:

@@ -78,6 +78,7 @@ class Kubelet(Controller):
         super().__init__(cluster)
         self._ips: dict[str, dict[str, tuple[str, str]]] = {}  # node -> ip -> pod (namespace, name)
         self._gone_nodes: set[str] = set()
+        self._stopping: dict[tuple[str, str], float] = {}  # pod -> when its containers will have stopped
 
     # -- which pods are ours -------------------------------------------------------------------
     def _node_of(self, pod: Object | None) -> str:
@@ -94,6 +95,7 @@ class Kubelet(Controller):
         elif kind == PODS:
             if new is None:
                 self._release(old)
+                self._stopping.pop(name_of(old or {}), None)
             elif self._node_of(new):
                 self.enqueue(name_of(new))
 
@@ -132,14 +134,15 @@ class Kubelet(Controller):
             await self._advance(pod, node, annotations)
 
     async def _terminate(self, pod: Object, annotations: dict[str, str]) -> None:
-        meta = pod["metadata"]
-        deadline = _time(meta.get("deletionTimestamp")) or self.clock.now()
-        marked = deadline - float(meta.get("deletionGracePeriodSeconds") or 0)
-        when = min(deadline, marked + _seconds(annotations, TERMINATION_SECONDS))
-        if self.clock.now() >= when or phase(pod) in TERMINAL_PHASES or not self._node_of(pod):
+        """As a kubelet: the grace period counts from when the deletion is seen, on this node's clock."""
+        key, now = name_of(pod), self.clock.now()
+        grace = float(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+        when = self._stopping.setdefault(key, now + min(grace, _seconds(annotations, TERMINATION_SECONDS)))
+        when = self._stopping[key] = min(when, now + grace)  # a later delete may shorten the grace period
+        if now >= when or phase(pod) in TERMINAL_PHASES:
             await self.cluster.delete(PODS, pod, KUBELET, grace_period=0)
         else:
-            self.enqueue_at(when, name_of(pod))
+            self.enqueue_at(when, key)
 
     async def _advance(self, pod: Object, node: Object, annotations: dict[str, str]) -> None:
         """One step along ContainerCreating → Running → exited (→ restarted)."""

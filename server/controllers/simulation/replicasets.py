@@ -15,7 +15,6 @@ from server.controllers.simulation.pods import (
     is_active,
     is_available,
     is_ready,
-    matches,
     phase,
     pod_from_template,
     ready_since,
@@ -58,7 +57,7 @@ class ReplicaSetController(Controller):
             for obj in (old, new):
                 key = owner_key(self.informer, PODS, obj, REPLICA_SETS) if obj else None
                 if key is not None:
-                    self.enqueue(key)
+                    self.enqueue_soon(key)
 
     def start_keys(self) -> list[Any]:
         return [name_of(rs) for rs in self.informer.list(REPLICA_SETS)]
@@ -90,15 +89,12 @@ class ReplicaSetController(Controller):
                 self.enqueue_at(min(waiting), name_of(rs))
         status: Object = {
             "replicas": len(pods),
-            "fullyLabeledReplicas": sum(1 for p in pods if matches({"matchLabels": labels},
-                                                                    p["metadata"].get("labels") or {})),
+            "fullyLabeledReplicas": sum(1 for p in pods if labels.items() <= (p["metadata"].get("labels") or {}).items()),
             "readyReplicas": sum(1 for p in pods if is_ready(p)),
             "availableReplicas": len(available),
             "observedGeneration": int(rs["metadata"].get("generation") or 1),
         }
-        if not labels:
-            status["fullyLabeledReplicas"] = len(pods)
-        for key in ("readyReplicas", "availableReplicas"):
+        for key in ("fullyLabeledReplicas", "readyReplicas", "availableReplicas"):
             if not status[key]:
                 del status[key]  # kube omits zero counts (omitempty)
         return status

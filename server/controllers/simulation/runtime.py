@@ -106,6 +106,7 @@ class Controller:
         self._busy: set[Key] = set()
         self._again: set[Key] = set()
         self._failures: dict[Key, int] = {}
+        self._soon: set[Key] = set()
         informer = cluster.informer
         informer.listen(self.changed)
 
@@ -127,6 +128,18 @@ class Controller:
         elif key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
+
+    def enqueue_soon(self, key: Key, delay: float = 0.05) -> None:
+        """Queue `key` after `delay` real seconds, once however often asked meanwhile: a burst of pod events
+        becomes one status write, as kube's controllers batch what arrives while a key waits."""
+        if key in self._soon:
+            return
+        self._soon.add(key)
+
+        def due() -> None:
+            self._soon.discard(key)
+            self.enqueue(key)
+        asyncio.get_running_loop().call_later(delay, due)
 
     def enqueue_at(self, when: float, key: Key) -> None:
         """Reconcile `key` again at simulated time `when`."""
