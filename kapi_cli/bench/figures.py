@@ -78,6 +78,7 @@ class BackendReport:
     memory: Memory | None = None
     scale: list[ScalePoint] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    rollouts: list[dict[str, Any]] = field(default_factory=list)  # simulated Deployment rollouts (simulation.py)
 
     def add(self, key: str, result: Result, section: str = "kapi") -> Result:
         self.rows[key] = Row(key, result, section)
@@ -96,6 +97,7 @@ class BackendReport:
             "results": {key: self._row_json(row) for key, row in self.rows.items()},
             "memory": self._memory_json(),
             "scale": self._scale_json(),
+            "rollouts": self.rollouts,
             "notes": self.notes,
         }
 

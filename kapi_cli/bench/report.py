@@ -86,6 +86,16 @@ def scale_table(backend: str, scale: dict[str, Any]) -> Table:
     return table
 
 
+def rollout_table(backend: str, rollouts: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"kapi on {backend}: simulated Deployment rollouts (--simulate, create → all pods Ready)")
+    for col in ("replicas", "nodes", "seconds", "pods/s", "server CPU s", "RSS after"):
+        table.add_column(col, justify="right")
+    for r in rollouts:
+        table.add_row(str(r["replicas"]), str(r["nodes"]), f"{r['seconds']:.2f}", f"{r['pods_per_s']:.0f}",
+                      f"{r['server_cpu_s']:.2f}", NO if r["rss_bytes"] is None else f"{r['rss_bytes'] / 2**20:.0f} MiB")
+    return table
+
+
 def print_report(report: dict[str, Any], console: Console) -> None:
     client = report["client"]
     machine = report["machine"]
@@ -97,5 +107,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         console.print(rate_table(backend, data))
         if data["scale"]:
             console.print(scale_table(backend, data["scale"]))
+        if data.get("rollouts"):
+            console.print(rollout_table(backend, data["rollouts"]))
         for note in data["notes"]:
             console.print(f"note ({backend}): {note}")

@@ -103,6 +103,7 @@ class BackendRun:
                 (f"memory up to {self.sizes.memory[-1]} objects (fresh kapi)", self._memory)]
         if self.options.scale:
             out.append((f"scale to {self.sizes.scale[-1]} objects (fresh kapi)", self._scale))
+        out.append((f"simulated rollouts of {', '.join(map(str, self.sizes.rollouts))} replicas", self._rollouts))
         return out
 
     def _target_steps(self, target: Target) -> list[Step]:
@@ -186,6 +187,15 @@ class BackendRun:
         server = self._kapi("mem")
         growth.memory(self._bench_on(server))
         server.stop()
+
+    def _rollouts(self) -> None:
+        from kapi_cli.bench.simulation import rollouts
+
+        def make(name: str, args: list[str]) -> KapiServer:
+            server = self._kapi(name)
+            server.extra_args += args
+            return server
+        self.report.rollouts = rollouts(make, self.sizes.rollouts)
 
     def _scale(self) -> None:
         server = self._kapi("scale")
