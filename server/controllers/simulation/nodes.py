@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from server.api.meta import parse_rfc3339
 from server.controllers.simulation.informer import LEASES, NODES, Kind, name_of
 from server.controllers.simulation.runtime import Controller
 
@@ -20,6 +21,7 @@ SIMULATED = "kapi.dev/simulated"
 KUBELET = "kubelet"
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_SECONDS, RENEW_SECONDS = 40, 10.0
+STATUS_REPORT_SECONDS = 300.0  # the kubelet's nodeStatusReportFrequency: the status is re-posted every 5 min
 KUBELET_VERSION = "v1.32.0-kapi"
 
 
@@ -90,6 +92,7 @@ class NodeSimulator(Controller):
         if not is_simulated(node):
             return
         await self._renew(key)
+        await self._report(node)
         self.enqueue_at(self.clock.now() + RENEW_SECONDS, key)
 
     async def _register(self) -> None:
@@ -116,6 +119,18 @@ class NodeSimulator(Controller):
         await self.cluster.change(LEASES, LEASE_NAMESPACE, node,
                                   lambda obj: obj.setdefault("spec", {}).__setitem__("renewTime", _micro(now)),
                                   manager=KUBELET)
+
+
+    async def _report(self, node: Object | None) -> None:
+        """Re-post the Ready status with a fresh lastHeartbeatTime when the last one is 5 minutes old."""
+        conditions = ((node or {}).get("status") or {}).get("conditions") or []
+        beats = [parse_rfc3339(str(c.get("lastHeartbeatTime") or "")) for c in conditions]
+        latest = max((b.timestamp() for b in beats if b is not None), default=None)
+        if node is None or latest is None or self.clock.now() - latest < STATUS_REPORT_SECONDS:
+            return
+        now = self.clock.rfc3339()
+        status = {**node["status"], "conditions": [{**c, "lastHeartbeatTime": now} for c in conditions]}
+        await self.cluster.set_status(NODES, node, status, KUBELET)
 
 
 def _micro(rfc3339: str) -> str:

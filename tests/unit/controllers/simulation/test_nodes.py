@@ -34,6 +34,16 @@ def test_leases_are_renewed_as_the_clock_moves(sim: RunningServer, eventually: C
                            for lease in sim.request("GET", LEASES)[1]["items"]), what="lease renewal")
 
 
+def test_node_status_is_reposted_every_five_minutes(sim: RunningServer, eventually: Callable[..., Any]) -> None:
+    def heartbeat() -> str:
+        node = sim.request("GET", "/api/v1/nodes/kapi-node-1")[1]
+        return next((c["lastHeartbeatTime"] for c in node.get("status", {}).get("conditions", [])
+                     if c["type"] == "Ready"), "")
+    first = eventually(heartbeat)
+    sim.advance(301)
+    eventually(lambda: heartbeat() > first, what="a new heartbeat on the node status")
+
+
 def test_without_simulate_nothing_runs() -> None:
     with start_server() as kapi:
         assert kapi.request("GET", "/api/v1/nodes")[1]["items"] == []
