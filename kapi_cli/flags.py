@@ -10,7 +10,7 @@ from typing import Iterable
 
 BOOL_FLAGS = frozenset({
     "unrestricted-update", "kubectl-disabled", "kubectl-ephemeral-token", "authn-allow-localhost",
-    "examples", "detach", "core-resources", "etcd-wait",
+    "examples", "detach", "core-resources", "etcd-wait", "simulate", "simulate-manual-clock",
 })
 _TRUE = {"true", "1", "t", "yes", "y"}
 _FALSE = {"false", "0", "f", "no", "n"}

@@ -16,11 +16,16 @@ Options: `--kapi-resources PATH` (repeatable; CRD manifest file or directory loa
 start-up), `--kapi-backend memory|file|etcd` (etcd: `--kapi-etcd-servers URLS`, or a private etcd
 started for the session), `--kapi-examples` (also load kapi's shipped example CRDs and plugins),
 `--kapi-plugin MODULE` (repeatable; a Python API-group plugin module, as `kapi start --plugin`),
-`--kapi-user NAME=GROUP,GROUP` (repeatable; a user with a bearer token, for `kapi_api_client(user=...)`).
+`--kapi-user NAME=GROUP,GROUP` (repeatable; a user with a bearer token, for `kapi_api_client(user=...)`),
+`--kapi-simulate` (nodes, scheduler, kubelets and workload controllers, as `kapi start --simulate`: a
+Deployment becomes Available), with `--kapi-simulate-nodes N`, `--kapi-simulate-speed X`,
+`--kapi-simulate-manual-clock` (move it with `kapi_server.advance(seconds)`) and
+`--kapi-simulate-node-capacity cpu=4,memory=8Gi`; each also an ini option (`kapi_simulate = true`).
 Markers: `@pytest.mark.kapi_resources("crds/", ...)` applies CRD manifests (paths relative to the
 test file) to the session server before the test, and waits until they are Established;
 `@pytest.mark.kapi_objects("rbac.yaml", ...)` creates (or replaces) any objects, such as an
-operator's ServiceAccount, Role and RoleBinding, before the test.
+operator's ServiceAccount, Role and RoleBinding, before the test; `@pytest.mark.kapi_simulate` says a
+test needs the simulation: when any collected test has it, the session server simulates.
 
 This module imports only pytest at import time, so pytest start-up pays nothing for it.
 """
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
 
 MARKER = "kapi_resources"
 OBJECTS_MARKER = "kapi_objects"
+SIMULATE_MARKER = "kapi_simulate"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,6 +62,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Python plugin module (API groups, admission, routers) for kapi_server (repeatable).")
     group.addoption("--kapi-user", action="append", default=[], metavar="NAME=GROUPS",
                     help="A user of kapi_server with a bearer token, groups comma-separated (repeatable).")
+    group.addoption("--kapi-simulate", action="store_true", default=None,
+                    help="Simulate nodes, scheduler, kubelets and workload controllers in kapi_server "
+                         "(ini: kapi_simulate).")
+    group.addoption("--kapi-simulate-nodes", type=int, default=None, metavar="N",
+                    help="Simulated nodes (default 3; ini: kapi_simulate_nodes).")
+    group.addoption("--kapi-simulate-speed", type=float, default=None, metavar="X",
+                    help="Simulated seconds per real second (default 1; ini: kapi_simulate_speed).")
+    group.addoption("--kapi-simulate-manual-clock", action="store_true", default=None,
+                    help="The simulated clock moves only by kapi_server.advance() (ini: kapi_simulate_manual_clock).")
+    group.addoption("--kapi-simulate-node-capacity", default=None, metavar="NAME=QTY,...",
+                    help="Each simulated node's capacity, e.g. cpu=4,memory=8Gi (ini: kapi_simulate_node_capacity).")
+    parser.addini("kapi_simulate", "Simulate workloads in kapi_server (as --kapi-simulate).", type="bool",
+                  default=False)
+    parser.addini("kapi_simulate_nodes", "Simulated nodes (as --kapi-simulate-nodes).", default="")
+    parser.addini("kapi_simulate_speed", "Simulated clock speed (as --kapi-simulate-speed).", default="")
+    parser.addini("kapi_simulate_manual_clock", "Manual simulated clock (as --kapi-simulate-manual-clock).",
+                  type="bool", default=False)
+    parser.addini("kapi_simulate_node_capacity", "Simulated node capacity (as --kapi-simulate-node-capacity).",
+                  default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -65,6 +90,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{OBJECTS_MARKER}(*paths): create or replace the objects of YAML manifests (relative to the "
                    "test file) in the kapi_server fixture before the test")
+    config.addinivalue_line(
+        "markers", f"{SIMULATE_MARKER}: the test needs simulated workloads (nodes, kubelets, controllers): "
+                   "the session's kapi_server simulates when any collected test has this marker")
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +107,7 @@ def kapi_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         if opts.kapi_backend == "etcd":
             servers = opts.kapi_etcd_servers or stack.enter_context(_private_etcd(root / "etcd")).endpoints
             extra = {"etcd_servers": tuple(servers.split(",")), "etcd_prefix": f"/kapi-test-{uuid.uuid4().hex[:12]}"}
+        extra.update(_simulation(request))
         server = start_server(backend=opts.kapi_backend, resources=opts.kapi_resources,
                               examples=opts.kapi_examples, root=root, plugins=tuple(opts.kapi_plugin),
                               users=_users(opts.kapi_user), **extra)
@@ -86,6 +115,40 @@ def kapi_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         with pytest.MonkeyPatch.context() as patch:
             _point_kubeconfig_at(patch, str(server.kubeconfig))
             yield server
+
+
+def _simulation(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The ServerConfig simulation fields from options, ini and `kapi_simulate` markers ({} when off).
+
+    An option wins over its ini value; a marker on any collected test turns the simulation on, since
+    the one session server must already simulate when that test runs."""
+    config = request.config
+
+    def setting(name: str) -> Any:
+        value = config.getoption(name)
+        return config.getini(name) if value is None else value
+
+    marked = any(item.get_closest_marker(SIMULATE_MARKER) for item in request.session.items)
+    if not (setting("kapi_simulate") or marked):
+        return {}
+    from kapi_cli.simulate_flags import DEFAULT_CAPACITY_TEXT, DEFAULT_NODES, parse_capacity
+
+    try:
+        nodes = int(_or(setting("kapi_simulate_nodes"), DEFAULT_NODES))
+        speed = float(_or(setting("kapi_simulate_speed"), 1.0))
+        capacity = parse_capacity(_or(setting("kapi_simulate_node_capacity"), DEFAULT_CAPACITY_TEXT))
+    except ValueError as exc:
+        raise pytest.UsageError(f"kapi simulation settings: {exc}") from None
+    if nodes < 0 or not speed > 0:
+        raise pytest.UsageError("kapi simulation settings: nodes must be 0 or more and the speed positive")
+    return {"simulate": True, "simulate_nodes": nodes, "simulate_speed": speed,
+            "simulate_manual_clock": bool(setting("kapi_simulate_manual_clock")),
+            "simulate_node_capacity": capacity}
+
+
+def _or(value: Any, default: Any) -> Any:
+    """An unset ini value is "": the default then (while an explicit 0 stays 0)."""
+    return default if value is None or value == "" else value
 
 
 def _users(specs: list[str]) -> dict[str, list[str]]:

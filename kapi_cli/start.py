@@ -4,15 +4,13 @@ In the foreground the server records itself under `$KAPI_HOME/instances/<name>.j
 while it runs (so `kapi list/status/stop/logs` find it) and writes
 `<root>/kubeconfig` (0600) for its kubectl token. `--detach` re-runs the same
 command line in the background, logging to `$KAPI_HOME/logs/<name>.log`, and
-returns once `/readyz` answers.
+returns once `/readyz` answers (kapi_cli/detached.py).
 """
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
@@ -23,42 +21,32 @@ from rich.console import Console
 from rich.panel import Panel
 
 from certs.bundle import CertError, ensure_certs
-from certs.files import ensure_dir, write_private
+from certs.files import write_private
 from kapi_cli import state as st
 from kapi_cli.backend import BackendUnreachable, EtcdFlags, reach_backend
 from kapi_cli.kubeconfig import KubeconfigError, Target, kubeconfig_for, to_yaml
-from kapi_cli.api_flags import ApiFlags, api_flags_of
-from kapi_cli.aggregation_flags import AggregationFlags, aggregation_flags_of
+from kapi_cli.api_flags import ApiFlags
+from kapi_cli.aggregation_flags import AggregationFlags
 from kapi_cli.authz_flags import AuthorizationFlags
 from kapi_cli.plugin_flags import PluginFlags
-from kapi_cli.probe import is_ready
+from kapi_cli.detached import child_argv, start_detached, urls
 from kapi_cli.service_account_flags import DEFAULT_ISSUER as DEFAULT_SA_ISSUER, ServiceAccountFlags
+from kapi_cli.simulate_flags import DEFAULT_CAPACITY_TEXT, DEFAULT_NODES, SimulateFlags
 from server.auth.modes import DEFAULT_MODES
-from kapi_cli.process import stop_process
 from server.api.duration import parse_duration
 from server.config import ServerConfig
 from server.storage.factory import BACKENDS, DEFAULT_ETCD_PREFIX as ETCD_PREFIX
 
 DEFAULT_ROOT = Path.home() / ".kapi" / "data"
 DEFAULT_READY_TIMEOUT = 30.0
-LOG_TAIL_LINES = 40
 console = Console(stderr=True, soft_wrap=True)
-
-
-def _urls(config: ServerConfig) -> list[str]:
-    urls = []
-    if config.secure_port:
-        urls.append(st.https_url(config.bind_address, config.secure_port))
-    if config.insecure_port:
-        urls.append(st.http_url(config.bind_address, config.insecure_port))
-    return urls
 
 
 def _banner(config: ServerConfig, resources: int, kubeconfig: Optional[Path]) -> Panel:
     where = config.backend + (f" at {config.file_rootpath}" if config.backend == "file" else "")
     if config.backend == "etcd":
         where += f" at {','.join(config.etcd_servers)} (prefix {config.etcd_prefix})"
-    lines = [f"[bold]kapi[/bold] [cyan]{config.name}[/cyan] serving " + ", ".join(_urls(config)),
+    lines = [f"[bold]kapi[/bold] [cyan]{config.name}[/cyan] serving " + ", ".join(urls(config)),
              f"storage: {where}   resources: {resources}   request timeout: {config.request_timeout:g}s", ""]
     if kubeconfig is not None and config.secure_port:
         lines.append(f"kubeconfig (kubectl token over HTTPS): {kubeconfig}")
@@ -67,7 +55,7 @@ def _banner(config: ServerConfig, resources: int, kubeconfig: Optional[Path]) ->
         lines.append(f"      [green]kapi kubeconfig --name {config.name} --merge[/green]   "
                      "(adds it to ~/.kube/config)")
     elif config.insecure_port and config.authn_allow_localhost:
-        lines.append(f"try:  [green]kubectl --server {_urls(config)[-1]} api-resources[/green]")
+        lines.append(f"try:  [green]kubectl --server {urls(config)[-1]} api-resources[/green]")
     elif config.secure_port:
         lines.append("kubectl: [green]kapi kubeconfig --name "
                      f"{config.name} --client-cert --output FILE[/green] (no kubectl token: --kubectl-disabled)")
@@ -96,7 +84,7 @@ def build_config(
     extensions: PluginFlags = PluginFlags(), api: ApiFlags = ApiFlags(),
     service_accounts: ServiceAccountFlags = ServiceAccountFlags(),
     authorization: AuthorizationFlags = AuthorizationFlags(),
-    aggregation: AggregationFlags = AggregationFlags(),
+    aggregation: AggregationFlags = AggregationFlags(), simulation: SimulateFlags = SimulateFlags(),
 ) -> ServerConfig:
     """Validate flags and turn them into the one ServerConfig."""
     try:
@@ -154,6 +142,7 @@ def build_config(
         **service_accounts.checked(),  # type: ignore[arg-type]
         **authorization.checked(),  # type: ignore[arg-type]
         **aggregation.checked(),  # type: ignore[arg-type]
+        **simulation.checked(),  # type: ignore[arg-type]
     )
 
 
@@ -255,107 +244,6 @@ def serve_foreground(config: ServerConfig, log_level: str, log_file: Optional[Pa
         st.remove_state(config.name, os.getpid())
 
 
-# -- detached -----------------------------------------------------------------------------------------------
-def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> list[str]:
-    """The `kapi start` options that rebuild `config` (paths absolute): what the detached server runs with."""
-    def flag(name: str, on: bool) -> str:
-        return f"--{name}" if on else f"--no-{name}"
-
-    args = ["--name", config.name, "--backend", config.backend, "--file-rootpath", str(config.file_rootpath),
-            "--bind-address", config.bind_address, "--secure-port", str(config.secure_port),
-            "--insecure-port", str(config.insecure_port), "--request-timeout", request_timeout,
-            flag("examples", config.load_examples), flag("core-resources", config.core_resources),
-            flag("unrestricted-update", config.unrestricted_update),
-            flag("kubectl-disabled", config.kubectl_disabled),
-            flag("kubectl-ephemeral-token", config.kubectl_ephemeral_token),
-            flag("authn-allow-localhost", config.authn_allow_localhost), "--log-level", log_level,
-            "--watch-event-window", str(config.event_window),
-            "--watch-bookmark-interval", repr(config.bookmark_interval)]
-    if config.etcd_servers:
-        args += ["--etcd-servers", ",".join(config.etcd_servers), "--etcd-prefix", config.etcd_prefix,
-                 flag("etcd-wait", config.etcd_wait)]
-    for option, path in (("--etcd-cafile", config.etcd_cafile), ("--etcd-certfile", config.etcd_certfile),
-                         ("--etcd-keyfile", config.etcd_keyfile)):
-        if path is not None:
-            args += [option, str(path)]
-    if config.token_auth_file is not None:
-        args += ["--token-auth-file", str(config.token_auth_file)]
-    for directory in config.resource_dirs:
-        args += ["--resources", str(directory)]
-    for name in config.extra_sans:
-        args += ["--san", name]
-    admission = ",".join(config.admission_plugins) if config.admission_plugins is not None else None
-    return args + PluginFlags(config.plugins, admission, config.apiexts_prefix).args() + api_flags_of(
-        config.api_groups, config.service_cluster_ip_range, config.service_node_port_range).args() + \
-        ServiceAccountFlags(config.service_account_issuer, config.service_account_key_file).args() + \
-        AuthorizationFlags(",".join(config.authorization_modes)).args() + aggregation_flags_of(config).args()
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES, start: int = 0) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            data = fh.read()
-    except OSError:
-        return ""
-    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
-
-
-def start_detached(config: ServerConfig, args: list[str], ready_timeout: float) -> int:
-    """Run `kapi start ARGS` in the background; 0 once it is ready, 1 (with its log tail) if not."""
-    try:
-        notes = st.check_can_start(config.name, config.bind_address, (config.secure_port, config.insecure_port),
-                                   config.file_rootpath, config.backend)
-    except st.ConflictError as exc:
-        raise _fail(str(exc)) from None
-    for note in notes:
-        console.print(f"note: {note}")
-    log = st.log_path(config.name)
-    ensure_dir(log.parent)
-    cmd = [sys.executable, "-m", "kapi_cli.main", "start", *args, "--log-file", str(log)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env, close_fds=True)
-    try:
-        return _wait_ready(config, proc, log, ready_timeout)
-    except KeyboardInterrupt:
-        console.print(f"interrupted: stopping kapi instance {config.name!r}")
-        stop_process(proc)
-        return 130
-
-
-def _wait_ready(config: ServerConfig, proc: "subprocess.Popen[bytes]", log: Path, ready_timeout: float) -> int:
-    https = st.https_url(config.bind_address, config.secure_port) if config.secure_port else None
-    http = st.http_url(config.bind_address, config.insecure_port) if config.insecure_port else None
-    deadline = time.monotonic() + ready_timeout
-    while True:
-        code = proc.poll()
-        if code is not None:
-            console.print(f"[red]error:[/red] kapi instance {config.name!r} exited with code {code} "
-                          f"before it was ready; last lines of {log}:")
-            console.print(log_tail(log), markup=False, highlight=False)
-            return 1
-        recorded = st.read_state(config.name)
-        if recorded is not None and recorded.pid == proc.pid and is_ready(config.file_rootpath, https, http, 1.0):
-            break
-        if time.monotonic() > deadline:
-            console.print(f"[red]error:[/red] kapi instance {config.name!r} was not ready within "
-                          f"{ready_timeout:g}s; stopping it. Last lines of {log}:")
-            stop_process(proc)
-            console.print(log_tail(log), markup=False, highlight=False)
-            return 1
-        time.sleep(0.1)
-    typer.echo(f"kapi instance {config.name!r} is ready (pid {proc.pid})")
-    for url in _urls(config):
-        typer.echo(f"  {url}")
-    kubeconfig = config.kubeconfig_path
-    if not config.kubectl_disabled and kubeconfig.is_file():
-        typer.echo(f"  kubeconfig: {kubeconfig}   (kubectl --kubeconfig {kubeconfig} get namespaces)")
-    typer.echo(f"  logs: kapi logs {config.name}   status: kapi status {config.name}   stop: kapi stop {config.name}")
-    return 0
-
-
 def start(
     name: str = typer.Option("default", help="Instance name (for list, status, stop, logs, kubeconfig)."),
     backend: str = typer.Option("file", help=f"Storage backend: {', '.join(BACKENDS)}."),
@@ -439,6 +327,17 @@ def start(
         None, help="Client certificate presented to aggregated servers (default: <file-rootpath>/cert/front-proxy-client.crt)."),
     proxy_client_key_file: Optional[Path] = typer.Option(None, help="Its key."),
     apiservice_check_interval: str = typer.Option("10s", help="How often APIService backends are checked."),
+    simulate: bool = typer.Option(False, "--simulate/--no-simulate",
+                                  help="Simulate nodes, a scheduler, kubelets and kube-controller-manager: "
+                                       "Deployments roll out, Jobs complete, pods get IPs."),
+    simulate_nodes: int = typer.Option(DEFAULT_NODES, help="With --simulate: how many nodes."),
+    simulate_speed: float = typer.Option(1.0, help="With --simulate: simulated seconds per real second."),
+    simulate_manual_clock: bool = typer.Option(
+        False, "--simulate-manual-clock/--no-simulate-manual-clock",
+        help="With --simulate: the clock moves only on POST /kapi/simulation/clock {\"advance\": \"90s\"}."),
+    simulate_node_capacity: str = typer.Option(
+        DEFAULT_CAPACITY_TEXT, help="With --simulate: each node's capacity, NAME=QUANTITY comma-separated "
+                                    "(unnamed resources keep their default)."),
     log_file: Optional[Path] = typer.Option(None, hidden=True, help="Where this process's output goes (recorded)."),
 ) -> None:
     """Start a Kubernetes-style API server (HTTPS with generated certificates, and/or HTTP)."""
@@ -459,7 +358,9 @@ def start(
                                            authorization_webhook_cache_authorized_ttl,
                                            authorization_webhook_cache_unauthorized_ttl,
                                            authorization_always_allow_paths, proxy_client_cert_file,
-                                           proxy_client_key_file, apiservice_check_interval))
+                                           proxy_client_key_file, apiservice_check_interval),
+                          SimulateFlags(simulate, simulate_nodes, simulate_speed, simulate_manual_clock,
+                                        simulate_node_capacity))
     if detach:
         raise typer.Exit(start_detached(config, child_argv(config, request_timeout, log_level), ready_timeout))
     serve_foreground(config, log_level, log_file)

@@ -1,4 +1,5 @@
-"""`pods/binding` and `pods/eviction`: what a scheduler and `kubectl drain` post, answered as kube does.
+"""`pods/binding` and `pods/eviction`: what a scheduler and `kubectl drain` post, answered as kube does
+(and `pods/log`, from `pod_log`).
 
 - binding sets `spec.nodeName` (and the PodScheduled condition) once; a pod
   already bound, or being deleted, is a 409;
@@ -24,8 +25,9 @@ from server.api.requestinfo import RequestInfo
 from server.endpoints import negotiation as neg
 from server.endpoints.context import ActionHandler, ApiContext
 from server.endpoints.filters import request_user
+from server.endpoints.pod_log import read_log
 from server.endpoints.params import check_dry_run, parse_query
-from server.endpoints.resources import read_body, respond
+from server.endpoints.resources import grace_period_from, read_body, respond
 from server.registry.builtin_strategy import as_dict, as_list
 from server.registry.store import Store, WriteOptions
 
@@ -94,7 +96,8 @@ async def evict_pod(request: Request, ctx: ApiContext, store: Store, info: Reque
         await _check_budgets(ctx, namespace, pod)
     options = as_dict(eviction.get("deleteOptions"))
     opts = WriteOptions(dry_run=q.dry_run or bool(options.get("dryRun")), user=request_user(request))
-    await store.delete(namespace, info.name, version, None, opts, str(options.get("propagationPolicy") or ""))
+    await store.delete(namespace, info.name, version, None, opts, str(options.get("propagationPolicy") or ""),
+                       grace_period=grace_period_from(options.get("gracePeriodSeconds"), False))
     return respond(request, _SUCCESS, status=201)
 
 
@@ -124,4 +127,5 @@ async def _check_budgets(ctx: ApiContext, namespace: str, pod: Object) -> None:
 POD_ACTIONS: dict[tuple[str, str, str], ActionHandler] = {
     ("", "pods", "binding"): bind_pod,
     ("", "pods", "eviction"): evict_pod,
+    ("", "pods", "log"): read_log,
 }

@@ -5,6 +5,7 @@ found from the request path, drive everything.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -300,10 +301,36 @@ def _patch_function(content_type: str | None, body: Any, schema: dict[str, Any] 
     return lambda current: strategic_merge_patch(current, body, schema)
 
 
-def _delete_options(raw: Any) -> tuple[Preconditions | None, bool, str]:
-    """Preconditions and dryRun from a DeleteOptions body (kind optional, as kubectl sends it)."""
+@dataclass(frozen=True)
+class DeleteRequest:
+    """What a delete asks beyond the path: DeleteOptions from the body, else from the query (as kube reads them)."""
+
+    preconditions: Preconditions | None = None
+    dry_run: bool = False
+    propagation: str = ""
+    grace_period: int | None = None
+
+
+def grace_period_from(value: Any, in_query: bool) -> int | None:
+    """DeleteOptions.gracePeriodSeconds: an integer (negative is kept: the registry treats it as 1s)."""
+    if value is None or value == "":
+        return None
+    if in_query:
+        try:
+            return int(str(value))
+        except ValueError:
+            raise errors.BadRequest(f'invalid value for gracePeriodSeconds: "{value}": must be an integer') from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise errors.BadRequest("gracePeriodSeconds: must be an integer, not " + type(value).__name__)
+    return value
+
+
+def delete_request(raw: Any, query: Any) -> DeleteRequest:
+    """Preconditions, dryRun, propagation and grace from a DeleteOptions body (kind optional, as kubectl sends
+    it); a request without a body gives them as query parameters."""
     if raw is None:
-        return None, False, ""
+        return DeleteRequest(propagation=query.get("propagationPolicy") or "",
+                             grace_period=grace_period_from(query.get("gracePeriodSeconds"), True))
     if not isinstance(raw, dict):
         raise errors.BadRequest("the body of a delete request must be a DeleteOptions object")
     if raw.get("kind") not in (None, "DeleteOptions"):
@@ -318,13 +345,17 @@ def _delete_options(raw: Any) -> tuple[Preconditions | None, bool, str]:
     check_dry_run(dry_run, "DELETE")
     if raw.get("orphanDependents") is True and policy is None:
         policy = "Orphan"  # the deprecated spelling of the same wish
+    policy = query.get("propagationPolicy") or policy or ""
+    grace = grace_period_from(raw.get("gracePeriodSeconds"), False)
+    if grace is None:
+        grace = grace_period_from(query.get("gracePeriodSeconds"), True)
     pre = raw.get("preconditions")
     if pre is None:
-        return None, bool(dry_run), policy or ""
+        return DeleteRequest(None, bool(dry_run), policy, grace)
     if not isinstance(pre, dict):
         raise errors.BadRequest("preconditions must be an object")
-    return (Preconditions(uid=pre.get("uid"), resource_version=pre.get("resourceVersion")), bool(dry_run),
-            policy or "")
+    return DeleteRequest(Preconditions(uid=pre.get("uid"), resource_version=pre.get("resourceVersion")),
+                         bool(dry_run), policy, grace)
 
 
 def _deleted_status(store: Store, deleted: dict[str, Any]) -> dict[str, Any]:
@@ -338,16 +369,17 @@ def _deleted_status(store: Store, deleted: dict[str, Any]) -> dict[str, Any]:
 async def _delete(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
                   q: QueryOptions) -> Response:
     raw = await read_body(request, ctx.max_body_bytes)
-    preconditions, body_dry_run, propagation = _delete_options(
-        neg.decode_body(request.headers.get("content-type"), raw) if raw.strip() else None)
+    asked = delete_request(neg.decode_body(request.headers.get("content-type"), raw) if raw.strip() else None,
+                           request.query_params)
     opts = _write_options(q, request)
-    opts.dry_run = opts.dry_run or body_dry_run
+    opts.dry_run = opts.dry_run or asked.dry_run
     if info.name:
-        propagation = request.query_params.get("propagationPolicy") or propagation
-        deleted = await store.delete(ns, info.name, version, preconditions, opts, propagation)
+        deleted = await store.delete(ns, info.name, version, asked.preconditions, opts, asked.propagation,
+                                     grace_period=asked.grace_period)
         still_there = bool((deleted.get("metadata") or {}).get("deletionTimestamp"))
         if store.definition.returns_deleted_object or still_there:
             return respond(request, deleted)
         return respond(request, _deleted_status(store, deleted))
     list_opts = parse_list_options(request.query_params, store.definition.selectable_fields, watch=False)
-    return respond(request, await store.delete_collection(ns, version, opts, list_opts))
+    return respond(request, await store.delete_collection(ns, version, opts, list_opts,
+                                                          grace_period=asked.grace_period))

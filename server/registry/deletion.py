@@ -7,17 +7,19 @@ dry runs that must not touch storage.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from server.admission.interfaces import AdmissionPlugin
 from server.api import errors
 from server.api.attributes import AdmissionAttributes
-from server.api.meta import now_rfc3339
+from server.api.meta import now_rfc3339, parse_rfc3339
 from server.registry.listing import ListOptions
 from server.registry.strategy import Strategy
 from server.registry.write_steps import WriteOptions, copy_object
 from server.scheme.definitions import ResourceDef
-from server.storage.interfaces import Preconditions, Storage
+from server.storage.interfaces import KeyNotFoundError, Preconditions, Storage
 
 Object = dict[str, Any]
 # DeleteOptions.propagationPolicy → the finalizer the garbage collector honours (kube's names).
@@ -41,14 +43,19 @@ class DeleteSteps:
         async def list(self, namespace: str, version: str, opts: ListOptions = ListOptions()) -> Object: ...
 
     async def delete(self, namespace: str, name: str, version: str, preconditions: Preconditions | None,
-                     opts: WriteOptions, propagation: str = "") -> Object:
-        """Delete, or start a graceful deletion while finalizers remain.
+                     opts: WriteOptions, propagation: str = "", grace_period: int | None = None) -> Object:
+        """Delete, or start a graceful deletion while finalizers or a grace period remain.
 
         `Foreground` and `Orphan` propagation add kube's `foregroundDeletion` / `orphan`
         finalizer, which the garbage collector removes once dependents are gone or freed;
         `Background` (the default) deletes at once and leaves dependents to the collector.
+        `grace_period` (DeleteOptions.gracePeriodSeconds) matters only to kinds with graceful
+        deletion (pods): they are kept with a deletionTimestamp that far ahead, which a later
+        delete may only bring closer; 0 removes them at once.
         """
         key = self._key(namespace, name)
+        if grace_period is not None and grace_period < 0:
+            grace_period = 1  # kube: a negative grace period means 1s on the delete path
         with self._translated(name):
             current = await self._storage.get(key)
             if preconditions is not None:
@@ -59,42 +66,128 @@ class DeleteSteps:
                 await self._admission.admit(attributes)
                 await self._admission.validate(attributes)
             extra = PROPAGATION_FINALIZERS.get(propagation, "")
-            if extra or self.strategy.pending_finalizers(current):
-                return await self._out(await self._mark_deleted(key, current, preconditions, opts, extra), version)
+            outcome, _ = before_delete(self.strategy, copy_object(current), grace_period, _now())
+            if outcome == PENDING:
+                return await self._out(current, version)  # already on its way out, no sooner than asked
+            if outcome == GRACEFUL or extra or self.strategy.pending_finalizers(current):
+                kept, remove = await self._mark_deleted(key, current, preconditions, opts, extra, grace_period)
+                if not remove or opts.dry_run:
+                    return await self._out(kept, version)
+                if preconditions is not None and preconditions.resource_version is not None:
+                    preconditions = replace(preconditions, resource_version=kept["metadata"].get("resourceVersion"))
+                try:
+                    return await self._out(await self._storage.delete(key, preconditions), version)
+                except KeyNotFoundError:
+                    return await self._out(kept, version)  # another deleter won the race: gone is what was asked
             if opts.dry_run:
                 return await self._out(current, version)
             return await self._out(await self._storage.delete(key, preconditions), version)
 
     async def _mark_deleted(self, key: str, current: Object, preconditions: Preconditions | None,
-                            opts: WriteOptions, extra_finalizer: str = "") -> Object:
-        """Graceful deletion: an object with finalizers gets a deletionTimestamp and waits for them."""
-        if current["metadata"].get("deletionTimestamp") and not extra_finalizer:
-            return current
+                            opts: WriteOptions, extra_finalizer: str = "",
+                            grace_period: int | None = None) -> tuple[Object, bool]:
+        """Write the deletion marks (kube's updateForGracefulDeletionAndFinalizers).
+
+        Answers the object as written and whether it should now be removed: nothing holds
+        it (no finalizer) and its grace period is spent.
+        """
+        decided: dict[str, bool] = {}
 
         def mark(obj: Object | None) -> Object:
             assert obj is not None
+            before = copy_object(obj)
+            outcome, period = before_delete(self.strategy, obj, grace_period, _now())
+            if outcome == PENDING:
+                raise _Unchanged
             meta = obj["metadata"]
-            if not meta.get("deletionTimestamp"):
-                meta.update(deletionTimestamp=now_rfc3339(), deletionGracePeriodSeconds=0)
-                self.strategy.mark_deleted(obj)
             if extra_finalizer and extra_finalizer not in (meta.get("finalizers") or []):
                 meta["finalizers"] = [*(meta.get("finalizers") or []), extra_finalizer]
+            held = bool(self.strategy.pending_finalizers(obj))
+            decided["remove"] = not held and (outcome != GRACEFUL or period == 0)
+            if outcome == AT_ONCE:
+                if not held:
+                    raise _Unchanged  # nothing to wait for: removed as it is
+                _mark_deleting(self.strategy, obj)
+            if obj == before:
+                raise _Unchanged
             return obj
 
-        if opts.dry_run:
-            return mark(current)
-        return await self._storage.guaranteed_update(key, mark, preconditions)
+        try:
+            if opts.dry_run:
+                return mark(copy_object(current)), decided["remove"]
+            return await self._storage.guaranteed_update(key, mark, preconditions), decided["remove"]
+        except _Unchanged:
+            return current, decided.get("remove", False)
 
     async def delete_collection(self, namespace: str, version: str, opts: WriteOptions,
-                                list_opts: ListOptions = ListOptions()) -> Object:
+                                list_opts: ListOptions = ListOptions(), grace_period: int | None = None) -> Object:
         """Delete every (selected) object of the collection; answer the list of what was deleted."""
         listed = await self.list(namespace, version, list_opts)
         deleted = []
         for item in listed["items"]:
             meta = item["metadata"]
             try:
-                deleted.append(await self.delete(meta.get("namespace", ""), meta["name"], version, None, opts))
+                deleted.append(await self.delete(meta.get("namespace", ""), meta["name"], version, None, opts,
+                                                 grace_period=grace_period))
             except errors.NotFound:
                 continue  # deleted meanwhile: that is what was asked
         listed["items"] = deleted
         return listed
+
+
+# What a delete request does to an object (kube's rest.BeforeDelete outcomes).
+GRACEFUL, PENDING, AT_ONCE = "graceful", "pending", "at-once"
+
+
+class _Unchanged(Exception):
+    """Raised inside a storage update that would write nothing new."""
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def before_delete(strategy: Strategy, obj: Object, requested: int | None, now: datetime) -> tuple[str, int]:
+    """Decide a delete's outcome and, when graceful, set the deletion marks on `obj` in place.
+
+    kube's rules: a kind without graceful deletion goes at once (finalizers aside);
+    an object already being deleted with time left may only have that time shortened
+    (a longer or no request leaves it PENDING); a first delete asks the strategy for
+    its grace period (pods: CheckGracefulDelete) and puts deletionTimestamp that far
+    ahead, bumping a set generation. Returns the outcome and the grace period.
+    """
+    if not strategy.graceful_deletion:
+        return AT_ONCE, 0
+    meta = obj["metadata"]
+    if meta.get("deletionTimestamp"):
+        current = meta.get("deletionGracePeriodSeconds")
+        if not isinstance(current, int) or current <= 0:
+            return AT_ONCE, 0  # marked with no time left: removal is all that remains
+        if requested is None or requested >= current:
+            return PENDING, current
+        at = parse_rfc3339(str(meta["deletionTimestamp"])) or now
+        meta.update(deletionTimestamp=_stamp(at + timedelta(seconds=requested - current)),
+                    deletionGracePeriodSeconds=requested)
+        return GRACEFUL, requested
+    period = strategy.graceful_delete_period(obj, requested)
+    if period is None:
+        return AT_ONCE, 0
+    meta.update(deletionTimestamp=_stamp(now + timedelta(seconds=period)), deletionGracePeriodSeconds=period)
+    if int(meta.get("generation") or 0) > 0:
+        meta["generation"] = int(meta["generation"]) + 1
+    strategy.mark_deleted(obj)
+    return GRACEFUL, period
+
+
+def _mark_deleting(strategy: Strategy, obj: Object) -> None:
+    """kube's markAsDeleting, for an object its finalizers hold: deletionTimestamp now, no grace left."""
+    meta = obj["metadata"]
+    if not meta.get("deletionTimestamp"):
+        meta.update(deletionTimestamp=now_rfc3339(), deletionGracePeriodSeconds=0)
+        if int(meta.get("generation") or 0) > 0:
+            meta["generation"] = int(meta["generation"]) + 1
+        strategy.mark_deleted(obj)

@@ -71,8 +71,8 @@ class RbacStore(Store):
         return written if opts.dry_run else self._observe(written)
 
     async def delete(self, namespace: str, name: str, version: str, preconditions: Preconditions | None,
-                     opts: WriteOptions, propagation: str = "") -> Object:
-        deleted = await super().delete(namespace, name, version, preconditions, opts, propagation)
+                     opts: WriteOptions, propagation: str = "", grace_period: int | None = None) -> Object:
+        deleted = await super().delete(namespace, name, version, preconditions, opts, propagation, grace_period)
         if opts.dry_run:
             return deleted
         pending = metadata(deleted).get("deletionTimestamp") and self.strategy.pending_finalizers(deleted)

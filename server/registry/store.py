@@ -130,9 +130,11 @@ class Store(DeleteSteps, WriteSteps):
         return selector_matcher(opts)
 
     def _finalized(self, obj: Object) -> bool:
-        """Deleted and nothing holds it any more."""
+        """Deleted, nothing holds it any more, and no grace period is left (kube's ShouldDeleteDuringUpdate:
+        a terminating pod whose last finalizer goes still waits for its kubelet's final delete)."""
         meta = obj.get("metadata") or {}
-        return bool(meta.get("deletionTimestamp")) and not self.strategy.pending_finalizers(obj)
+        return (bool(meta.get("deletionTimestamp")) and not meta.get("deletionGracePeriodSeconds")
+                and not self.strategy.pending_finalizers(obj))
 
     def key_of(self, obj: Object) -> str:
         meta = obj.get("metadata") or {}

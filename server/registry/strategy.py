@@ -20,6 +20,8 @@ class Strategy:
 
     name_rule = "subdomain"
     allow_unconditional_update = False
+    # kube's RESTGracefulDeleteStrategy: only kinds whose deletion waits for someone (a kubelet) have one.
+    graceful_deletion = False
 
     def __init__(self, definition: ResourceDef) -> None:
         self.definition = definition
@@ -87,6 +89,14 @@ class Strategy:
 
     def mark_deleted(self, obj: Object) -> None:
         """Called once when a graceful deletion starts (namespaces go Terminating)."""
+
+    def graceful_delete_period(self, obj: Object, requested: int | None) -> int | None:
+        """kube's CheckGracefulDelete: the seconds a first delete of `obj` waits (`requested` is
+        DeleteOptions.gracePeriodSeconds, already made non-negative), or None when the kind goes at once.
+
+        Only kinds with `graceful_deletion` are asked; the rest ignore gracePeriodSeconds as kube does.
+        """
+        return None
 
     def spec_changed(self, new: Object, old: Object) -> bool:
         """Whether generation should move: anything but metadata (and status, when separate) changed."""

@@ -54,6 +54,20 @@ def _qos_class(spec: Object) -> str:
 class PodStrategy(BuiltinStrategy):
     """Pods: PodSpec defaults plus what kube's admission adds (service account, priority, tolerations)."""
 
+    graceful_deletion = True  # a bound pod waits for its kubelet to stop it
+
+    def graceful_delete_period(self, obj: Object, requested: int | None) -> int | None:
+        """kube's pod CheckGracefulDelete: the request's grace, else spec.terminationGracePeriodSeconds;
+        0 (gone at once) for a pod no node runs: unscheduled, or already Succeeded/Failed."""
+        spec, status = as_dict(obj.get("spec")), as_dict(obj.get("status"))
+        period = requested
+        if period is None:
+            configured = spec.get("terminationGracePeriodSeconds")
+            period = configured if isinstance(configured, int) and not isinstance(configured, bool) else 30
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            period = 0
+        return 1 if period < 0 else period
+
     def default(self, obj: Object) -> None:
         spec = obj.get("spec")
         if not isinstance(spec, dict):

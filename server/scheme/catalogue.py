@@ -42,6 +42,7 @@ Schema = dict[str, Any]
 
 _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 _QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+_RAW_EXTENSION = "io.k8s.apimachinery.pkg.runtime.RawExtension"  # embedded JSON kube keeps as sent (never pruned)
 _ZERO_DEFAULTS = ("", 0, False)
 
 # Field selectors kube-apiserver accepts beyond metadata.name/namespace (its per-kind field label conversions).
@@ -64,7 +65,7 @@ SELECTABLE_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("certificates.k8s.io", "certificatesigningrequests"): ("spec.signerName",),
 }
 # Subresources kube answers by code (a verb on the object, not a stored field set).
-_ACTIONS = {("", "pods", "binding"), ("", "pods", "eviction"), ("", "serviceaccounts", "token")}
+_ACTIONS = {("", "pods", "binding"), ("", "pods", "eviction"), ("", "pods", "log"), ("", "serviceaccounts", "token")}
 # Subresources that write one part of the object (the part is the registry's business).
 PART_SUBRESOURCES = ("approval", "ephemeralcontainers", "finalize")
 # Kinds whose versions differ in shape.
@@ -100,6 +101,9 @@ class _Resolver:
             if name in (_INT_OR_STRING, _QUANTITY):
                 hit = {"x-kubernetes-int-or-string": True} if name == _INT_OR_STRING else {MARKER: True}
                 hit["description"] = self._components[name].get("description", "")
+            elif name == _RAW_EXTENSION:
+                hit = {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                       "description": self._components[name].get("description", "")}
             else:
                 hit = self.node(self._components[name])
             self._done[name] = hit

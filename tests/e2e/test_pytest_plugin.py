@@ -15,6 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 FOO_CRD = REPO / "tests" / "data" / "foos.hello.zeng.dev.yaml"
 EXAMPLE = REPO / "configs" / "examples" / "kopf_operator"
+WEBAPP_EXAMPLE = REPO / "configs" / "examples" / "webapp_operator"
 
 CONFTEST = '''
 import os
@@ -105,7 +106,8 @@ def test_a_throwaway_project_uses_the_fixtures(tmp_path: Path, backend: str) -> 
 def test_the_plugin_shows_its_options(tmp_path: Path) -> None:
     result = run_pytest(["--help"], tmp_path)
     assert result.returncode == 0, result.stderr
-    for option in ("--kapi-resources", "--kapi-backend", "--kapi-examples", "--kapi-user"):
+    for option in ("--kapi-resources", "--kapi-backend", "--kapi-examples", "--kapi-user", "--kapi-simulate",
+                   "--kapi-simulate-nodes", "--kapi-simulate-manual-clock", "--kapi-simulate-node-capacity"):
         assert option in result.stdout
 
 
@@ -113,6 +115,52 @@ def test_the_kopf_example_passes(tmp_path: Path) -> None:
     result = run_pytest(["-v", str(EXAMPLE)], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test_operator_greets_a_new_greeting PASSED" in result.stdout, result.stdout
+
+
+def test_the_webapp_example_passes_on_a_simulated_cluster(tmp_path: Path) -> None:
+    """Its `kapi_simulate` marker alone turns the simulation on: the operator's Deployment becomes Available."""
+    result = run_pytest(["-v", str(WEBAPP_EXAMPLE)], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_webapp_becomes_available_and_scales PASSED" in result.stdout, result.stdout
+
+
+SIMULATION_INI = '''
+[pytest]
+kapi_simulate = true
+kapi_simulate_nodes = 2
+kapi_simulate_manual_clock = true
+'''
+
+SIMULATION_TESTS = '''
+import time
+
+
+def test_the_session_server_simulates(kapi_server):
+    config = kapi_server.config
+    assert config.simulate and config.simulate_manual_clock
+    assert config.simulate_nodes == 1  # --kapi-simulate-nodes wins over the ini's 2
+    assert dict(config.simulate_node_capacity) == {"cpu": "2", "memory": "256Gi", "pods": "110"}
+    deadline = time.monotonic() + 10
+    while True:
+        status, nodes = kapi_server.request("GET", "/api/v1/nodes")
+        if status == 200 and len(nodes["items"]) == 1:
+            break
+        assert time.monotonic() < deadline, nodes
+        time.sleep(0.1)
+    assert nodes["items"][0]["status"]["capacity"]["cpu"] == "2"
+    before = kapi_server.clock()["epochSeconds"]
+    assert kapi_server.advance(90)["epochSeconds"] >= before + 90
+'''
+
+
+def test_simulation_from_ini_and_options(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pytest.ini").write_text(SIMULATION_INI)
+    (project / "test_simulated.py").write_text(SIMULATION_TESTS)
+    result = run_pytest(["-v", "--kapi-simulate-nodes", "1", "--kapi-simulate-node-capacity", "cpu=2"], project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout, result.stdout
 
 
 OPERATOR_RBAC = '''

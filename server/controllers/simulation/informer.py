@@ -7,6 +7,7 @@ node, so a reconcile costs lookups, not scans of every pod.
 """
 from __future__ import annotations
 
+import builtins
 import logging
 from typing import Any, Callable, Iterable
 
@@ -67,19 +68,19 @@ class Informer:
     def get(self, kind: Kind, namespace: str, name: str) -> Object | None:
         return self._objects.get(kind, {}).get((namespace, name))
 
-    def list(self, kind: Kind, namespace: str | None = None) -> list[Object]:
+    def list(self, kind: Kind, namespace: str | None = None) -> builtins.list[Object]:
         objects = self._objects.get(kind, {})
         if namespace is None:
             return list(objects.values())
         return [o for (ns, _), o in objects.items() if ns == namespace]
 
-    def owned(self, kind: Kind, owner: Object) -> list[Object]:
+    def owned(self, kind: Kind, owner: Object) -> builtins.list[Object]:
         """The objects of `kind` whose controller is `owner`."""
         uid = str((owner.get("metadata") or {}).get("uid") or "")
         found = (self.get(k, *n) for k, n in self._owned.get(uid, ()) if k == kind)
         return [o for o in found if o is not None]
 
-    def pods_on(self, node: str) -> list[Object]:
+    def pods_on(self, node: str) -> builtins.list[Object]:
         found = (self.get(PODS, *n) for n in self._on_node.get(node, ()))
         return [p for p in found if p is not None]
 

@@ -24,7 +24,7 @@ def test_resources_carry_kubes_discovery_facts() -> None:
     found = by_key()
     pods, deploy, ns = found[("", "pods")], found[("apps", "deployments")], found[("", "namespaces")]
     assert pods.kind == "Pod" and pods.namespaced and pods.short_names == ("po",) and pods.categories == ("all",)
-    assert [a.name for a in pods.actions] == ["binding", "eviction"]
+    assert [a.name for a in pods.actions] == ["binding", "eviction", "log"]
     assert pods.part_subresources == ("ephemeralcontainers",)
     assert deploy.short_names == ("deploy",) and deploy.storage_version.scale is not None
     assert deploy.storage_version.status_subresource
