@@ -148,16 +148,18 @@ class DeploymentController(Controller):
         collisions = _int((d.get("status") or {}).get("collisionCount"))
         template = copy_object(spec.get("template") or {})
         digest = template_hash(without_hash(template), collisions)
-        template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = digest
+        labels: dict[str, str] = dict(template.setdefault("metadata", {}).get("labels") or {})
+        template["metadata"]["labels"] = labels
+        labels[HASH_LABEL] = digest
         selector = copy_object(spec.get("selector") or {})
         selector.setdefault("matchLabels", {})[HASH_LABEL] = digest
         replicas, (surge, _) = _int(spec.get("replicas"), 1), surge_and_unavailable(d)
         revision = max((revision_of(rs) for rs in old_sets), default=0) + 1
         annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in _NOT_COPIED}
         annotations.update({REVISION: str(revision), DESIRED: str(replicas), MAX_REPLICAS: str(replicas + surge)})
-        rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        rs: Object = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
               "metadata": {"name": f"{meta['name']}-{digest}", "namespace": meta.get("namespace", ""),
-                           "labels": dict(template["metadata"]["labels"]), "annotations": annotations,
+                           "labels": dict(labels), "annotations": annotations,
                            "ownerReferences": [owner_reference(d)]},
               "spec": {"replicas": self._first_replicas(d, old_sets), "minReadySeconds": _int(spec.get("minReadySeconds")),
                        "selector": selector, "template": template}}

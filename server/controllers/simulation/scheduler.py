@@ -38,18 +38,23 @@ def _quantities(raw: Any) -> Resources:
     return out
 
 
+def _add(total: Resources, more: Resources) -> None:
+    for name, value in more.items():
+        total[name] = total.get(name, Fraction(0)) + value
+
+
 def pod_requests(pod: Object) -> Resources:
     """kube's effective request: max(sum of containers, each init container) + overhead, plus one `pods`."""
     spec = pod.get("spec") or {}
-    total: Resources = Counter()  # type: ignore[assignment]
+    total: Resources = {}
     for container in spec.get("containers") or []:
-        total.update(_quantities((container.get("resources") or {}).get("requests")))
+        _add(total, _quantities((container.get("resources") or {}).get("requests")))
     for container in spec.get("initContainers") or []:
         for name, value in _quantities((container.get("resources") or {}).get("requests")).items():
             total[name] = max(total.get(name, Fraction(0)), value)
-    total.update(_quantities(spec.get("overhead")))
+    _add(total, _quantities(spec.get("overhead")))
     total["pods"] = total.get("pods", Fraction(0)) + 1
-    return dict(total)
+    return total
 
 
 def _tolerates(tolerations: list[Object], taint: Object) -> bool:
@@ -151,16 +156,16 @@ class Scheduler(Controller):
     def _used(self, node: str) -> Resources:
         used = self._usage.get(node)
         if used is None:
-            total: Counter[str] = Counter()
+            used = {}
             for pod in self.informer.pods_on(node):
                 if self._counts(pod):
-                    total.update(pod_requests(pod))
-            used = self._usage[node] = dict(total)
-        extra: Counter[str] = Counter(used)
+                    _add(used, pod_requests(pod))
+            self._usage[node] = used
+        extra = dict(used)
         for bound_to, requests in self._assumed.values():
             if bound_to == node:
-                extra.update(requests)
-        return dict(extra)
+                _add(extra, requests)
+        return extra
 
     def _why_not(self, pod: Object, node: Object, requests: Resources) -> list[str]:
         spec, status = node.get("spec") or {}, node.get("status") or {}

@@ -42,6 +42,12 @@ def _rolled_out(kapi: RunningServer, name: str, replicas: int) -> bool:
             and status.get("replicas") == replicas)
 
 
+def _running(kapi: RunningServer, app: str, image: str) -> int:
+    pods = kapi.request("GET", f"/api/v1/namespaces/default/pods?labelSelector=app%3D{app}")[1]["items"]
+    return sum(1 for p in pods if p.get("status", {}).get("phase") == "Running"
+               and p["spec"]["containers"][0]["image"] == image and not p["metadata"].get("deletionTimestamp"))
+
+
 def _set_image(kapi: RunningServer, name: str, image: str) -> None:
     patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
     assert kapi.request("PATCH", f"{DEPLOYMENTS}/{name}", patch, content_type=MERGE)[0] == 200
@@ -79,6 +85,7 @@ def test_a_rolling_update_stays_within_surge_and_unavailability(sim: RunningServ
                                                                 eventually: Callable[..., Any]) -> None:
     strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     sim.apply(_deployment("roll", 3, probe_delay=10, strategy=strategy))
+    eventually(lambda: _running(sim, "roll", "nginx:1") == 3, what="3 running pods")
     sim.advance(10)
     eventually(lambda: _rolled_out(sim, "roll", 3))
     _set_image(sim, "roll", "nginx:2")
@@ -86,6 +93,7 @@ def test_a_rolling_update_stays_within_surge_and_unavailability(sim: RunningServ
         eventually(lambda: _sets(sim, "roll").get("nginx:2", (0, 0))[0] == step, what=f"surge step {step}")
         sets = _sets(sim, "roll")
         assert sets["nginx:1"][0] == 4 - step and sets["nginx:1"][1] == 4 - step
+        eventually(lambda: _running(sim, "roll", "nginx:2") == step, what=f"new pod {step} running")
         sim.advance(10)
         eventually(lambda: _sets(sim, "roll")["nginx:1"][0] == 3 - step, what=f"scale-down step {step}")
     eventually(lambda: _rolled_out(sim, "roll", 3))
