@@ -136,10 +136,16 @@ def api_resource_list(scheme: Scheme, group: str, version: str) -> dict[str, Any
 
 
 def _resource_discovery(d: ResourceDef, v: VersionDef) -> dict[str, Any]:
-    response_kind = {"group": d.group, "version": v.name, "kind": d.kind}
+    def response_kind(group: str, version: str, kind: str) -> dict[str, str]:
+        """A compiled kind names the group and version only where they differ from its own (kube's
+        installer leaves them empty); a CRD's discovery names them always."""
+        if d.builtin and (group, version) == (d.group, v.name):
+            group = version = ""
+        return {"group": group, "version": version, "kind": kind}
+
     entry: dict[str, Any] = {
         "resource": d.plural,
-        "responseKind": response_kind,
+        "responseKind": response_kind(d.group, v.name, d.kind),
         "scope": "Namespaced" if d.namespaced else "Cluster",
         "singularResource": d.singular,
         "verbs": sorted(d.served_verbs),
@@ -149,7 +155,7 @@ def _resource_discovery(d: ResourceDef, v: VersionDef) -> dict[str, Any]:
     if d.categories:
         entry["categories"] = list(d.categories)
     subresources = [
-        {"subresource": sub, "responseKind": {"group": g, "version": ver, "kind": kind}, "verbs": verbs}
+        {"subresource": sub, "responseKind": response_kind(g, ver, kind), "verbs": verbs}
         for sub, (g, ver, kind), verbs in _subresources(d, v)
     ]
     if subresources:

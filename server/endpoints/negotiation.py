@@ -94,21 +94,44 @@ def encode(obj: Any, output: Output) -> tuple[bytes, str]:
     return orjson.dumps(obj), JSON
 
 
-def decode_body(content_type: str | None, body: bytes) -> Any:
-    """A request body as plain data; 400 when it does not parse, 415 for an unknown encoding."""
+def decode_body(content_type: str | None, body: bytes, kind: str = "") -> Any:
+    """A request body as plain data; 400 when it does not parse, 415 for an unknown encoding.
+
+    With `kind` (an object's create or update) a JSON body that does not parse is answered as kube's
+    decoder words it, naming the kind and the body's first 30 bytes.
+    """
     mt = parse_media_type(content_type or JSON).type
+    is_json = mt in (JSON, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, "*/*", "")
     if not body.strip():
+        if kind and is_json:
+            raise _unrecognized(kind, "unexpected end of JSON input", body)
         raise errors.BadRequest("the request body is empty")
     if mt == PROTOBUF:
         return decode_object(body)
-    if mt in (JSON, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, "*/*", ""):
+    if is_json:
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as exc:
+            if kind:
+                raise _unrecognized(kind, _go_json_error(exc), body) from None
             raise errors.BadRequest(f"error decoding JSON body: {exc}") from None
     if mt in (YAML, "application/x-yaml", "text/yaml", APPLY_PATCH):
         return decode_yaml(body)
     raise errors.UnsupportedMediaType(f'the body of the request was in an unknown format - accepted media types include: {JSON}, {YAML}, {PROTOBUF}')
+
+
+def _unrecognized(kind: str, why: str, body: bytes) -> errors.BadRequest:
+    excerpt = body.decode(errors="replace")
+    excerpt = "<empty>" if not excerpt else excerpt if len(excerpt) <= 30 else excerpt[:30] + " ..."
+    return errors.BadRequest(f"the object provided is unrecognized (must be of type {kind}): "
+                             f"couldn't get version/kind; json parse error: {why} ({excerpt})")
+
+
+def _go_json_error(exc: orjson.JSONDecodeError) -> str:
+    """encoding/json's words for the two mistakes people make: a cut-off body and a stray character."""
+    if exc.pos >= len(exc.doc.rstrip()):
+        return "unexpected end of JSON input"
+    return f"invalid character {exc.doc[exc.pos]!r} looking for beginning of value"
 
 
 def decode_yaml(body: bytes) -> Any:

@@ -9,6 +9,7 @@ from server.api.duration import parse_duration
 from server.api.field_selectors import parse_field_selector
 from server.api.selectors import parse_label_selector
 from server.registry.listing import ListOptions, validate_list_options
+from server.scheme.definitions import ResourceDef
 
 _FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 _INCLUDE_OBJECT = ("None", "Metadata", "Object")
@@ -104,9 +105,13 @@ def _optional_bool(params: Mapping[str, str], name: str) -> bool | None:
     raise errors.BadRequest(f'invalid value for {name}: "{raw}": must be true or false')
 
 
-def parse_list_options(params: Mapping[str, str], selectable_fields: tuple[str, ...], watch: bool,
+def parse_list_options(params: Mapping[str, str], definition: ResourceDef, watch: bool,
                        limit: int = 0, continue_token: str = "") -> ListOptions:
-    """Selectors, resourceVersion semantics and watch settings of a list, watch or deletecollection."""
+    """Selectors, resourceVersion semantics and watch settings of a list, watch or deletecollection.
+
+    A compiled kind without field label conversions of its own answers an unknown field with
+    DefaultMetaV1FieldSelectorConversion's "not a known field selector"; the others say "not supported".
+    """
     timeout_seconds = None
     if params.get("timeoutSeconds"):
         try:
@@ -116,7 +121,9 @@ def parse_list_options(params: Mapping[str, str], selectable_fields: tuple[str, 
                 f'invalid value for timeoutSeconds: "{params["timeoutSeconds"]}": must be an integer') from None
     opts = ListOptions(
         label_selector=parse_label_selector(params.get("labelSelector") or ""),
-        field_selector=parse_field_selector(params.get("fieldSelector") or "", selectable_fields),
+        field_selector=parse_field_selector(
+            params.get("fieldSelector") or "", definition.selectable_fields,
+            wording="not-known" if definition.builtin and not definition.extra_selectable_fields else "not-supported"),
         limit=0 if watch else limit,
         continue_token=continue_token,
         resource_version=params.get("resourceVersion") or "",

@@ -167,7 +167,7 @@ async def _read(request: Request, store: Store, info: RequestInfo, version: str,
                    "metadata": obj.get("metadata", {})}
             output = neg.Output("json")
         return respond(request, obj, output=output)
-    opts = parse_list_options(request.query_params, store.definition.selectable_fields, watch=False,
+    opts = parse_list_options(request.query_params, store.definition, watch=False,
                               limit=q.limit, continue_token=q.continue_token)
     listed = await store.list(ns, version, opts)
     if output.format == "table" and vdef is not None:
@@ -180,7 +180,15 @@ async def _read(request: Request, store: Store, info: RequestInfo, version: str,
                   "items": [{"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{output.version}",
                              "metadata": o.get("metadata", {})} for o in listed["items"]]}
         output = neg.Output("json")
+    elif store.definition.builtin:
+        listed = {**listed, "items": [without_type_meta(o) for o in listed["items"]]}
     return respond(request, listed, output=output)
+
+
+def without_type_meta(obj: dict[str, Any]) -> dict[str, Any]:
+    """A compiled kind's list item: kube decodes typed items with an empty TypeMeta, where a custom
+    resource's unstructured items keep their apiVersion and kind."""
+    return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
 
 
 async def _watch(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
@@ -192,7 +200,7 @@ async def _watch(request: Request, ctx: ApiContext, store: Store, info: RequestI
     if info.name:
         pinned = f"metadata.name={info.name}"
         params["fieldSelector"] = f"{params['fieldSelector']},{pinned}" if params.get("fieldSelector") else pinned
-    opts = parse_list_options(params, store.definition.selectable_fields, watch=True)
+    opts = parse_list_options(params, store.definition, watch=True)
     output = neg.negotiate(request.headers.get("accept"))
     return await serve_watch(store, version, ns, opts, output, q.include_object, ctx)
 
@@ -229,11 +237,18 @@ async def _body(request: Request, ctx: ApiContext) -> Any:
     return neg.decode_body(request.headers.get("content-type"), await read_body(request, ctx.max_body_bytes))
 
 
-async def _create(request: Request, ctx: ApiContext, store: Store, version: str, ns: str,
-                  q: QueryOptions) -> Response:
-    obj = await _body(request, ctx)
+async def _object_body(request: Request, ctx: ApiContext, store: Store) -> dict[str, Any]:
+    """A create's or update's body: one object of the store's kind."""
+    obj = neg.decode_body(request.headers.get("content-type"), await read_body(request, ctx.max_body_bytes),
+                          store.definition.kind)
     if not isinstance(obj, dict):
         raise errors.BadRequest("the body of the request must be a JSON or YAML object")
+    return obj
+
+
+async def _create(request: Request, ctx: ApiContext, store: Store, version: str, ns: str,
+                  q: QueryOptions) -> Response:
+    obj = await _object_body(request, ctx, store)
     opts = _write_options(q, request)
     created = await store.create(ns, obj, version, opts)
     return respond(request, created, status=201, warnings=opts.warnings)
@@ -241,9 +256,7 @@ async def _create(request: Request, ctx: ApiContext, store: Store, version: str,
 
 async def _update(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
                   q: QueryOptions) -> Response:
-    obj = await _body(request, ctx)
-    if not isinstance(obj, dict):
-        raise errors.BadRequest("the body of the request must be a JSON or YAML object")
+    obj = await _object_body(request, ctx, store)
     opts = _write_options(q, request)
     updated = await store.update(ns, info.name, obj, version, info.subresource, opts)
     return respond(request, updated, warnings=opts.warnings)
@@ -380,6 +393,6 @@ async def _delete(request: Request, ctx: ApiContext, store: Store, info: Request
         if store.definition.returns_deleted_object or still_there:
             return respond(request, deleted)
         return respond(request, _deleted_status(store, deleted))
-    list_opts = parse_list_options(request.query_params, store.definition.selectable_fields, watch=False)
+    list_opts = parse_list_options(request.query_params, store.definition, watch=False)
     return respond(request, await store.delete_collection(ns, version, opts, list_opts,
                                                           grace_period=asked.grace_period))

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import orjson
 
 from server.api import errors
-from server.api.errors import Cause
+from server.api.errors import Cause, go_quote
 from server.api.field_selectors import FieldSelector, fields_of, parse_field_selector
 from server.api.selectors import LabelSelector, parse_label_selector
 
@@ -69,8 +69,6 @@ def validate_list_options(opts: ListOptions, watch: bool) -> None:
     match, rv = opts.resource_version_match, opts.resource_version
     if match not in ("", NOT_OLDER_THAN, EXACT):
         causes.append(errors.field_not_supported("resourceVersionMatch", match, [NOT_OLDER_THAN, EXACT]))
-    if rv and rv != "0" and not _is_revision(rv):
-        causes.append(errors.field_invalid("resourceVersion", rv, "must be a non-negative integer"))
     if opts.send_initial_events is not None:
         if not watch:
             causes.append(errors.field_forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"))
@@ -98,6 +96,10 @@ def validate_list_options(opts: ListOptions, watch: bool) -> None:
             "resourceVersion", "specifying resource version is not allowed when using continue"))
     if causes:
         raise _invalid(causes)
+    if rv and not _is_revision(rv):  # the storage's ParseResourceVersion, after option validation
+        why = "value out of range" if rv.isdigit() else "invalid syntax"
+        raise errors.BadRequest(f"invalid resource version: resourceVersion: Invalid value: {go_quote(rv)}: "
+                                f"strconv.ParseUint: parsing {go_quote(rv)}: {why}")
 
 
 def _is_revision(text: str) -> bool:

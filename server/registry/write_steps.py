@@ -18,8 +18,10 @@ from server.api import errors
 from server.api.attributes import AdmissionAttributes
 from server.api.meta import drop_empty_metadata
 from server.api.user import UserInfo
+from server.registry.decoding import type_mismatch, undecodable
 from server.registry.identity import check_identity
 from server.registry.strategy import Strategy
+from server.registry.zero_values import fill_zero_status
 from server.scheme.cel import has_rules, validate_rules_after
 from server.scheme.conversion import convert, convert_all
 from server.scheme.defaulting import apply_defaults
@@ -96,16 +98,16 @@ class WriteSteps:
         unknown = prune(obj, schema)
         if unknown:
             if opts.field_validation == "Strict":
-                raise errors.BadRequest(
-                    f'{d.kind} in version "{version}" cannot be handled as a {d.kind}: strict decoding error: '
-                    + ", ".join(f'unknown field "{p}"' for p in unknown),
-                )
+                raise undecodable(d, d.kind, version, "strict decoding error: "
+                                  + ", ".join(f'unknown field "{p}"' for p in unknown))
             if opts.field_validation == "Warn":
                 opts.warnings.extend(f'unknown field "{p}"' for p in unknown)
         prune_non_nullable_nulls(obj, schema)
         apply_defaults(obj, schema)
         self.strategy.default(obj)
-        causes = self.strategy.validate(obj, creating=creating) + validate(obj, schema, list_types=not d.builtin)
+        typed = validate(obj, schema, list_types=not d.builtin)
+        type_mismatch(d, version, schema, typed)
+        causes = self.strategy.validate(obj, creating=creating) + typed
         old_view = old
         if old is not None and (d.converter is not None or has_rules(schema)):  # as the request's version
             old_view = await self._out(copy_object(old), version)
@@ -115,6 +117,8 @@ class WriteSteps:
             causes += validate_rules_after(causes, obj, old_view, schema, opts.warnings)
         if causes:
             raise errors.invalid(d.group, d.kind, _name_of(obj), causes)
+        if d.builtin:  # after validation: a zero value may be a null the schema does not allow
+            fill_zero_status(d.group, d.plural, obj)
 
     def _attributes(self, operation: str, version: str, obj: Object | None, old: Object | None,
                     namespace: str, name: str, subresource: str, opts: WriteOptions) -> AdmissionAttributes:

@@ -477,10 +477,10 @@ def compare(kube: Any, kapi: Any, path: str = "") -> list[Difference]:
 
 
 def _item_keys(items: list[Any]) -> list[str] | None:
-    """`[name]` keys when every item is a dict named uniquely (by metadata.name, name or type), else None."""
+    """`[name]` keys when every item is a dict named uniquely (by metadata.name, name, type, group, resource, subresource or version), else None."""
     if not items or not all(isinstance(i, dict) for i in items):
         return None
-    for field_name in ("metadata.name", "name", "type", "group"):
+    for field_name in ("metadata.name", "name", "type", "group", "resource", "subresource", "version"):
         keys = [_get(i, field_name) for i in items]
         if all(isinstance(k, str) for k in keys) and len(set(keys)) == len(keys):
             return [f"[{k}]" for k in keys]

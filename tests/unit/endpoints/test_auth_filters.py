@@ -232,10 +232,10 @@ async def test_discovery_lists_the_review_groups(tmp_path: Path) -> None:
         by_name = {item["metadata"]["name"]: item for item in aggregated["items"]}
         ssr = by_name["authentication.k8s.io"]["versions"][0]["resources"]
         assert ssr == [{"resource": "selfsubjectreviews", "scope": "Cluster", "singularResource": "selfsubjectreview",
-                        "verbs": ["create"], "responseKind": {"group": "authentication.k8s.io", "version": "v1",
+                        "verbs": ["create"], "responseKind": {"group": "", "version": "",
                                                               "kind": "SelfSubjectReview"}},
                        {"resource": "tokenreviews", "scope": "Cluster", "singularResource": "tokenreview",
-                        "verbs": ["create"], "responseKind": {"group": "authentication.k8s.io", "version": "v1",
+                        "verbs": ["create"], "responseKind": {"group": "", "version": "",
                                                               "kind": "TokenReview"}}]
         openapi = (await http.get("/openapi/v3/apis/authorization.k8s.io/v1", headers=h)).json()
         ops = openapi["paths"][SSAR_PATH]

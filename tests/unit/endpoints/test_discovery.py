@@ -189,7 +189,7 @@ def test_aggregated_core(scheme: Scheme, version: str) -> None:
     [ns] = v1["resources"]
     assert ns == {
         "resource": "namespaces",
-        "responseKind": {"group": "", "version": "v1", "kind": "Namespace"},
+        "responseKind": {"group": "", "version": "", "kind": "Namespace"},
         "scope": "Cluster",
         "singularResource": "namespace",
         "verbs": sorted(set(discovery.RESOURCE_VERBS) - {"deletecollection"}),
@@ -197,12 +197,12 @@ def test_aggregated_core(scheme: Scheme, version: str) -> None:
         "subresources": [
             {
                 "subresource": "finalize",
-                "responseKind": {"group": "", "version": "v1", "kind": "Namespace"},
+                "responseKind": {"group": "", "version": "", "kind": "Namespace"},
                 "verbs": ["update"],
             },
             {
                 "subresource": "status",
-                "responseKind": {"group": "", "version": "v1", "kind": "Namespace"},
+                "responseKind": {"group": "", "version": "", "kind": "Namespace"},
                 "verbs": ["get", "patch", "update"],
             }
         ],
@@ -223,14 +223,15 @@ def test_aggregated_named_groups(scheme: Scheme) -> None:
     for served in foos["versions"]:
         [foo] = served["resources"]
         assert foo["scope"] == "Namespaced" and foo["shortNames"] == ["fo"] and foo["categories"] == ["all"]
-        assert foo["responseKind"] == {"group": "hello.zeng.dev", "version": served["version"], "kind": "Foo"}
+        # a compiled kind leaves its own group and version out, as kube's installer does
+        assert foo["responseKind"] == {"group": "", "version": "", "kind": "Foo"}
         assert foo["subresources"] == [{  # by name, as kube lists them
             "subresource": "greeting",
-            "responseKind": {"group": "hello.zeng.dev", "version": served["version"], "kind": "FooGreetingOptions"},
+            "responseKind": {"group": "", "version": "", "kind": "FooGreetingOptions"},
             "verbs": ["create", "get"],
         }, {
             "subresource": "status",
-            "responseKind": {"group": "hello.zeng.dev", "version": served["version"], "kind": "Foo"},
+            "responseKind": {"group": "", "version": "", "kind": "Foo"},
             "verbs": ["get", "patch", "update"],
         }]
 

@@ -23,7 +23,6 @@ def test_list_revision_follows_the_documented_table(opts: ListOptions, expected:
     (ListOptions(resource_version_match="Exact"), False, "resourceVersionMatch"),
     (ListOptions(resource_version="0", resource_version_match="Exact"), False, "resourceVersionMatch"),
     (ListOptions(resource_version="1", resource_version_match="Sometimes"), False, "resourceVersionMatch"),
-    (ListOptions(resource_version="abc"), False, "resourceVersion"),
     (ListOptions(resource_version="3", resource_version_match="Exact"), True, "resourceVersionMatch"),
     (ListOptions(send_initial_events=True, resource_version_match="NotOlderThan"), True, "allowWatchBookmarks"),
     (ListOptions(send_initial_events=True, allow_bookmarks=True), True, "resourceVersionMatch"),
@@ -34,6 +33,15 @@ def test_impossible_combinations_are_422(opts: ListOptions, watch: bool, field: 
     with pytest.raises(errors.Invalid) as exc:
         validate_list_options(opts, watch)
     assert field in {c.field for c in exc.value.causes}
+
+
+@pytest.mark.parametrize(("rv", "why"), [("abc", "invalid syntax"), ("-1", "invalid syntax"),
+                                         ("99999999999999999999", "value out of range")])
+def test_an_unparsable_resource_version_is_400_in_strconv_words(rv: str, why: str) -> None:
+    with pytest.raises(errors.BadRequest) as exc:
+        validate_list_options(ListOptions(resource_version=rv), False)
+    assert exc.value.message == (f'invalid resource version: resourceVersion: Invalid value: "{rv}": '
+                                 f'strconv.ParseUint: parsing "{rv}": {why}')
 
 
 def test_valid_combinations_pass() -> None:

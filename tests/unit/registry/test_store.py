@@ -54,15 +54,24 @@ async def test_create_twice_is_already_exists() -> None:
     assert (await store.get("default", "a", "v1"))["spec"]["msg"] == "hi"
 
 
-async def test_identity_mismatch_is_invalid_with_causes() -> None:
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("kind", "Bar", "the kind in the data (Bar) does not match the expected kind (Foo)"),
+    ("apiVersion", "hello.zeng.dev/v2", "the API version in the data (hello.zeng.dev/v2) does not match the "
+                                        "expected API version (hello.zeng.dev/v1)"),
+])
+async def test_a_body_of_another_kind_is_a_bad_request(field: str, value: str, message: str) -> None:
+    store = make_store()
+    with pytest.raises(errors.BadRequest) as exc:
+        await store.create("default", {**foo(), field: value}, "v1", WriteOptions())
+    assert exc.value.message == message
+
+
+async def test_a_body_in_another_namespace_is_a_bad_request() -> None:
     store = make_store()
     bad = foo()
-    bad["kind"] = "Bar"
     bad["metadata"]["namespace"] = "other"
-    with pytest.raises(errors.Invalid) as exc:
+    with pytest.raises(errors.BadRequest, match="does not match the namespace sent on the request"):
         await store.create("default", bad, "v1", WriteOptions())
-    fields = {c.field for c in exc.value.causes}
-    assert fields == {"kind", "metadata.namespace"}
 
 
 async def test_update_bumps_generation_only_on_spec_change() -> None:

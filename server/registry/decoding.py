@@ -1,0 +1,57 @@
+"""Errors kube raises while decoding a body into a compiled kind: 400 BadRequest, not 422 Invalid.
+
+A built-in kind is a Go struct, so a body whose kind, apiVersion or field types do not fit fails in the
+decoder with Go's wording; a custom resource is unstructured and meets the same mistakes in validation.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from server.api import errors
+from server.api.errors import Cause
+from server.scheme.catalogue import GROUPS
+from server.scheme.definitions import ResourceDef
+
+# kube-apiserver's own groups, whose kinds are Go structs; kapi's typed Python groups keep their schema errors.
+_GO_GROUPS = GROUPS | {"admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io"}
+
+_TYPE_CAUSE = re.compile(r'^Invalid value: "(?P<actual>\w+)": .* must be of type (?P<expected>[\w-]+)')
+_GO_JSON_TYPES = {"integer": "number", "number": "number", "boolean": "bool"}
+_GO_TYPES = {"integer": "int64", "number": "float64", "boolean": "bool", "array": "[]interface {}",
+             "object": "map[string]interface {}", "int32": "int32", "int64": "int64"}
+
+
+def undecodable(d: ResourceDef, body_kind: str, version: str, detail: str) -> errors.BadRequest:
+    """`<Kind> in version "v1" cannot be handled as a <Kind>: <detail>`."""
+    return errors.BadRequest(f'{body_kind or d.kind} in version "{version}" cannot be handled as a {d.kind}: {detail}')
+
+
+def type_mismatch(d: ResourceDef, version: str, schema: dict[str, Any] | None, causes: list[Cause]) -> None:
+    """Raise encoding/json's `cannot unmarshal` for the first wrongly typed field of one of kube's kinds."""
+    if not (d.builtin and d.group in _GO_GROUPS):
+        return
+    for cause in causes:
+        found = _TYPE_CAUSE.match(cause.message) if cause.reason == "FieldValueTypeInvalid" else None
+        if found:
+            actual, expected = found["actual"], found["expected"]
+            raise undecodable(d, d.kind, version, (
+                f"json: cannot unmarshal {_GO_JSON_TYPES.get(actual, actual)} into Go struct field "
+                f"{d.kind}.{_struct_path(schema, cause.field)} of type {_GO_TYPES.get(expected, expected)}"))
+
+
+def _struct_path(schema: dict[str, Any] | None, path: str) -> str:
+    """The field path as Go names it: map keys and list indexes are not struct fields."""
+    kept: list[str] = []
+    for part in path.split("."):
+        part = re.sub(r"\[\d+\]$", "", part)
+        props = (schema or {}).get("properties") or {}
+        if part in props:
+            kept.append(part)
+            schema = props[part]
+            if isinstance(schema, dict) and isinstance(schema.get("items"), dict):
+                schema = schema["items"]
+        else:  # a map's key: Go reports the map field itself
+            additional = (schema or {}).get("additionalProperties")
+            schema = additional if isinstance(additional, dict) else None
+    return ".".join(kept)
