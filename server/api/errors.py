@@ -86,7 +86,7 @@ class StatusError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
-        details: dict[str, Any] = {}
+        details: dict[str, Any] | None = None if self.details is None else {}  # kube's empty details: {}
         if self.details is not None:
             if self.details.name:
                 details["name"] = self.details.name
@@ -94,13 +94,26 @@ class StatusError(Exception):
                 details["group"] = self.details.group
             if self.details.kind:
                 details["kind"] = self.details.kind
+        if self.causes or self.retry_after is not None:
+            details = details or {}
         if self.causes:
             details["causes"] = [c.to_dict() for c in self.causes]
         if self.retry_after is not None:
             details["retryAfterSeconds"] = self.retry_after
-        if details:
+        if details is not None:
             status["details"] = details
         return status
+
+
+def no_such_resource() -> "NotFound":
+    """kube's 404 for a path it routes but does not serve (an unknown resource, version or subresource)."""
+    return NotFound("the server could not find the requested resource", details=QualifiedKind())
+
+
+def method_not_allowed() -> "MethodNotSupported":
+    """kube's 405 for a verb the path does not serve."""
+    return MethodNotSupported("the server does not allow this method on the requested resource",
+                              details=QualifiedKind())
 
 
 class BadRequest(StatusError):

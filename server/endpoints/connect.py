@@ -68,7 +68,7 @@ async def handle_connect(request: Request, store: Store, info: RequestInfo, vers
                          connector: ConnectDef) -> Response:
     """Admit the connect request, check the object exists, and let the plugin's handler answer."""
     if request.method not in connector.methods or not info.name:
-        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+        raise errors.method_not_allowed()
     options = options_from_query(request, connector, store.definition.api_version(version))
     opts = WriteOptions(user=request_user(request))
     await store.admit_connect(namespace, info.name, version, connector, options, opts)

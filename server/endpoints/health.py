@@ -54,7 +54,7 @@ async def handle_health(request: Request, ctx: ApiContext) -> Response:
     name = path[len(endpoint) + 1:]
     if name:
         if name not in checks:
-            raise errors.NotFound("the server could not find the requested resource")
+            raise errors.no_such_resource()
         checks = {name: checks[name]}
     results = {check: await run(ctx) for check, run in checks.items()}
     healthy = all(results.values())

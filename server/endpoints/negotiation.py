@@ -6,6 +6,8 @@ that ask for it always list JSON as well.
 """
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,8 +66,9 @@ class Output:
     version: str = "v1"
 
 
-def negotiate(accept: str | None, *, allow_table: bool = True) -> Output:
-    """The first acceptable representation, in the client's order; 406 when there is none."""
+def negotiate(accept: str | None, *, allow_table: bool = True, streams: bool = False) -> Output:
+    """The first acceptable representation, in the client's order; 406 when there is none, naming the
+    representations as kube does (a collection, which can be watched, also the streaming ones)."""
     for mt in parse_accept(accept):
         as_kind = mt.params.get("as")
         if as_kind:
@@ -81,10 +84,9 @@ def negotiate(accept: str | None, *, allow_table: bool = True) -> Output:
             return Output("json")
         if mt.type in (YAML, "application/x-yaml", "text/yaml"):
             return Output("yaml")
-    raise errors.NotAcceptable(
-        "only the following media types are accepted: application/json, application/yaml, "
-        "application/vnd.kubernetes.protobuf, application/json;as=Table;v=v1;g=meta.k8s.io"
-    )
+    available = [JSON, YAML, PROTOBUF] + ([f"{JSON};stream=watch", f"{PROTOBUF};stream=watch"] if streams else [])
+    raise errors.NotAcceptable("406: Not Acceptable\n\nAvailable representations: " + ", ".join(available),
+                               details=errors.QualifiedKind())
 
 
 def encode(obj: Any, output: Output) -> tuple[bytes, str]:
@@ -118,6 +120,28 @@ def decode_body(content_type: str | None, body: bytes, kind: str = "") -> Any:
     if mt in (YAML, "application/x-yaml", "text/yaml", APPLY_PATCH):
         return decode_yaml(body)
     raise errors.UnsupportedMediaType(f'the body of the request was in an unknown format - accepted media types include: {JSON}, {YAML}, {PROTOBUF}')
+
+
+def duplicate_fields(content_type: str | None, body: bytes) -> list[str]:
+    """The keys a JSON body repeats (`data`, `metadata.labels`), which orjson silently collapses; kube's
+    strict decoder refuses them."""
+    if parse_media_type(content_type or JSON).type != JSON:
+        return []
+    found: list[str] = []
+
+    def walk(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                found.append(key)
+            seen.add(key)
+        return dict(pairs)
+
+    try:
+        json.loads(body, object_pairs_hook=walk)
+    except ValueError:
+        return []
+    return found
 
 
 def _unrecognized(kind: str, why: str, body: bytes) -> errors.BadRequest:

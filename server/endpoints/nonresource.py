@@ -18,7 +18,6 @@ from server.api.requestinfo import RequestInfo
 from server.endpoints import aggregated_docs, discovery, negotiation as neg, openapi
 from server.endpoints.context import ApiContext
 
-_NOT_FOUND = "the server could not find the requested resource"
 OPENID_CONFIG_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/openid/v1/jwks"
 OPENID_PATHS = frozenset({OPENID_CONFIG_PATH, JWKS_PATH})
@@ -75,7 +74,7 @@ def _with_aggregated(ctx: ApiContext, doc: dict[str, Any], merge: Any, core: boo
 def handle_discovery(request: Request, info: RequestInfo, ctx: ApiContext) -> Response:
     """`/api`, `/api/v1`, `/apis`, `/apis/<g>`, `/apis/<g>/<v>`."""
     if request.method not in ("GET", "HEAD"):
-        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+        raise errors.method_not_allowed()
     core = info.api_prefix == "api"
     if core and info.group == "" and not info.version:
         return _discovery_root(request, ctx, core=True)
@@ -89,7 +88,7 @@ def handle_discovery(request: Request, info: RequestInfo, ctx: ApiContext) -> Re
         body = ctx.cached(("resources", group, info.version),
                           lambda: _dumps_or_none(discovery.api_resource_list(ctx.scheme, group, info.version)))
     if body is None:
-        raise errors.NotFound(_NOT_FOUND)
+        raise errors.no_such_resource()
     return _json(body)
 
 
@@ -100,7 +99,7 @@ def _dumps_or_none(doc: object) -> bytes | None:
 def handle_openapi(request: Request, ctx: ApiContext) -> Response:
     """`/openapi/v2`, `/openapi/v3` and `/openapi/v3/(api|apis)/...` group-version documents."""
     if request.method not in ("GET", "HEAD"):
-        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+        raise errors.method_not_allowed()
     path = request.scope["path"].rstrip("/")
     if path == "/openapi/v2":
         body = ctx.cached("openapi-v2", lambda: openapi.document_bytes(_with_aggregated(
@@ -116,7 +115,7 @@ def handle_openapi(request: Request, ctx: ApiContext) -> Response:
     elif len(parts) == 3 and parts[0] == "apis":
         group, version = parts[1], parts[2]
     else:
-        raise errors.NotFound(_NOT_FOUND)
+        raise errors.no_such_resource()
     remote = ctx.aggregated.get(group, version) if group else None
     if remote is not None:
         body = remote.openapi_v3
@@ -124,7 +123,7 @@ def handle_openapi(request: Request, ctx: ApiContext) -> Response:
         body = ctx.cached(("openapi-v3", group, version),
                           lambda: _document_or_none(openapi.openapi_v3_group_version(ctx.scheme, group, version)))
     if body is None:
-        raise errors.NotFound(_NOT_FOUND)
+        raise errors.no_such_resource()
     headers = _etag(body)
     if request.query_params.get("hash"):
         headers["Cache-Control"] = "public, immutable"
@@ -150,9 +149,9 @@ def handle_openid(request: Request, ctx: ApiContext) -> Response:
     that verifies the tokens (`jwks_uri` at this server's address, as kube's external address)."""
     issuer = ctx.token_issuer
     if issuer is None:
-        raise errors.NotFound(_NOT_FOUND)
+        raise errors.no_such_resource()
     if request.method not in ("GET", "HEAD"):
-        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+        raise errors.method_not_allowed()
     headers = {"Cache-Control": _OPENID_CACHE_CONTROL}
     if request.scope["path"] == JWKS_PATH:
         return _json(ctx.cached("openid-jwks", lambda: orjson.dumps(issuer.jwks())), JWKS_CONTENT_TYPE, headers)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from server.api import errors
+from server.api.errors import go_quote
 from server.api.duration import parse_duration
 from server.api.field_selectors import parse_field_selector
 from server.api.selectors import parse_label_selector
@@ -36,8 +37,15 @@ def _bool(value: str) -> bool:
 _NO_QUERY = QueryOptions()
 
 
-def parse_query(params: Mapping[str, str]) -> QueryOptions:
-    """Parse the parameters kapi honours; unknown ones are ignored like kube-apiserver does."""
+_OPTIONS_KINDS = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}
+
+
+def parse_query(params: Mapping[str, str], method: str = "GET") -> QueryOptions:
+    """Parse the parameters kapi honours; unknown ones are ignored like kube-apiserver does.
+
+    fieldValidation is checked as part of the write's Create-, Update- or PatchOptions (a 422); reads
+    ignore it, as kube does.
+    """
     if not params:
         return _NO_QUERY  # most requests carry none
     limit = 0
@@ -52,14 +60,15 @@ def parse_query(params: Mapping[str, str]) -> QueryOptions:
         [params["dryRun"]] if "dryRun" in params else [])
     field_validation = params.get("fieldValidation") or "Warn"
     if field_validation not in _FIELD_VALIDATION:
-        raise errors.BadRequest(
-            f'fieldValidation: Unsupported value: "{field_validation}": supported values: "Ignore", "Strict", "Warn"'
-        )
+        if method in _OPTIONS_KINDS:
+            raise errors.invalid("meta.k8s.io", _OPTIONS_KINDS[method], "", [errors.field_not_supported(
+                "fieldValidation", field_validation, ["", *sorted(_FIELD_VALIDATION)])])
+        field_validation = "Warn"
     include_object = params.get("includeObject") or "Metadata"
     if include_object not in _INCLUDE_OBJECT:
         raise errors.BadRequest(
-            f'includeObject: Unsupported value: "{include_object}": supported values: "None", "Metadata", "Object"'
-        )
+            f"Unable to convert to Table as requested: includeObject: Invalid value: {go_quote(include_object)}: "
+            "must be 'Metadata', 'Object', 'None', or empty")
     field_manager = params.get("fieldManager") or ""
     if len(field_manager) > 128:
         raise errors.BadRequest("fieldManager: Too long: may not be longer than 128")

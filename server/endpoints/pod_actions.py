@@ -79,7 +79,7 @@ async def bind_pod(request: Request, ctx: ApiContext, store: Store, info: Reques
                                               "lastProbeTime": None, "lastTransitionTime": _now()}]
         return pod
 
-    q = parse_query(request.query_params)
+    q = parse_query(request.query_params, request.method)
     check_dry_run(q.dry_run_values, request.method)
     await store.assign(namespace, info.name, version, assign, dry_run=q.dry_run)
     return respond(request, _SUCCESS, status=201)
@@ -88,7 +88,7 @@ async def bind_pod(request: Request, ctx: ApiContext, store: Store, info: Reques
 async def evict_pod(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str,
                     namespace: str) -> Response:
     eviction = await _body(request, ctx, "Eviction")
-    q = parse_query(request.query_params)
+    q = parse_query(request.query_params, request.method)
     check_dry_run(q.dry_run_values, request.method)
     pod = await store.get(namespace, info.name, version)
     phase = (pod.get("status") or {}).get("phase")

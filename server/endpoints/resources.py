@@ -20,6 +20,7 @@ from server.endpoints.context import ApiContext
 from server.endpoints.filters import request_user
 from server.endpoints.params import QueryOptions, check_dry_run, parse_list_options, parse_query
 from server.endpoints.watch import serve_watch
+from server.registry.decoding import undecodable
 from server.registry.field_manager import manager_from
 from server.registry.store import Store, WriteOptions
 from server.registry.scale import replicas_of, to_scale, with_replicas
@@ -30,7 +31,6 @@ from server.storage.interfaces import Preconditions
 
 _ITEM_METHODS = {"GET", "PUT", "PATCH", "DELETE", "HEAD"}
 _COLLECTION_METHODS = {"GET", "POST", "DELETE", "HEAD"}
-_NOT_FOUND = "the server could not find the requested resource"
 _METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
                  "DELETE": "delete"}
 
@@ -63,7 +63,7 @@ def _resolve(ctx: ApiContext, info: RequestInfo) -> tuple[Store, str]:
     found = ctx.scheme.lookup(info.group, info.version, info.resource)
     store = ctx.store(info.group, info.resource) if found else None
     if store is None or info.extra_parts:
-        raise errors.NotFound(_NOT_FOUND)
+        raise errors.no_such_resource()
     definition, version = found  # type: ignore[misc]
     served_subresources = {"status"} if version.status_subresource else set()
     if version.scale is not None:
@@ -72,11 +72,11 @@ def _resolve(ctx: ApiContext, info: RequestInfo) -> tuple[Store, str]:
     served_subresources.update(a.name for a in definition.actions)
     served_subresources.update(definition.part_subresources)
     if info.subresource and info.subresource not in served_subresources:
-        raise errors.NotFound(_NOT_FOUND)
+        raise errors.no_such_resource()
     if definition.namespaced and not info.namespace and info.name:
-        raise errors.NotFound(_NOT_FOUND)
+        raise errors.no_such_resource()
     if not definition.namespaced and info.namespace and not (info.group == "" and info.resource == "namespaces"):
-        raise errors.NotFound(_NOT_FOUND)
+        raise errors.no_such_resource()
     return store, version.name
 
 
@@ -101,19 +101,19 @@ async def handle_resource(request: Request, info: RequestInfo, ctx: ApiContext) 
     if action is not None:
         handler = ctx.actions.get((info.group, info.resource, info.subresource))
         if handler is None:
-            raise errors.NotFound(_NOT_FOUND)
+            raise errors.no_such_resource()
         if _METHOD_VERBS.get(request.method) not in action.verbs:
-            raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+            raise errors.method_not_allowed()
         return await handler(request, ctx, store, info, version, _namespace(store, info))
     method = request.method
     allowed = _ITEM_METHODS if info.name else _COLLECTION_METHODS
     if method not in allowed or (info.subresource and method not in ("GET", "PUT", "PATCH")):
-        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+        raise errors.method_not_allowed()
     if store.definition.namespaced and not info.namespace and method != "GET":
-        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+        raise errors.method_not_allowed()
     if not info.subresource and info.verb not in store.definition.served_verbs:
-        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
-    q = parse_query(request.query_params)
+        raise errors.method_not_allowed()
+    q = parse_query(request.query_params, request.method)
     ns = _namespace(store, info)
     response = await _dispatch(request, ctx, store, info, version, ns, q)
     vdef = store.definition.version(version)
@@ -154,7 +154,7 @@ async def _dispatch(request: Request, ctx: ApiContext, store: Store, info: Reque
 
 async def _read(request: Request, store: Store, info: RequestInfo, version: str, ns: str,
                 q: QueryOptions) -> Response:
-    output = neg.negotiate(request.headers.get("accept"))
+    output = neg.negotiate(request.headers.get("accept"), streams=not info.name)
     vdef = store.definition.version(version)
     if info.name:
         obj = await store.get(ns, info.name, version)
@@ -182,6 +182,8 @@ async def _read(request: Request, store: Store, info: RequestInfo, version: str,
         output = neg.Output("json")
     elif store.definition.builtin:
         listed = {**listed, "items": [without_type_meta(o) for o in listed["items"]]}
+    else:  # an unstructured list always sets its continue token, empty on the last page
+        listed = {**listed, "metadata": {"continue": "", **listed["metadata"]}}
     return respond(request, listed, output=output)
 
 
@@ -195,13 +197,13 @@ async def _watch(request: Request, ctx: ApiContext, store: Store, info: RequestI
                  q: QueryOptions) -> Response:
     """A watch on a collection, or on one object (`/watch/.../<name>` or `fieldSelector=metadata.name=`)."""
     if info.subresource:
-        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+        raise errors.method_not_allowed()
     params = dict(request.query_params)
     if info.name:
         pinned = f"metadata.name={info.name}"
         params["fieldSelector"] = f"{params['fieldSelector']},{pinned}" if params.get("fieldSelector") else pinned
     opts = parse_list_options(params, store.definition, watch=True)
-    output = neg.negotiate(request.headers.get("accept"))
+    output = neg.negotiate(request.headers.get("accept"), streams=True)
     return await serve_watch(store, version, ns, opts, output, q.include_object, ctx)
 
 
@@ -237,18 +239,25 @@ async def _body(request: Request, ctx: ApiContext) -> Any:
     return neg.decode_body(request.headers.get("content-type"), await read_body(request, ctx.max_body_bytes))
 
 
-async def _object_body(request: Request, ctx: ApiContext, store: Store) -> dict[str, Any]:
-    """A create's or update's body: one object of the store's kind."""
-    obj = neg.decode_body(request.headers.get("content-type"), await read_body(request, ctx.max_body_bytes),
-                          store.definition.kind)
+async def _object_body(request: Request, ctx: ApiContext, store: Store, version: str,
+                       q: QueryOptions) -> dict[str, Any]:
+    """A create's or update's body: one object of the store's kind (no repeated keys, when strict)."""
+    raw = await read_body(request, ctx.max_body_bytes)
+    d = store.definition
+    obj = neg.decode_body(request.headers.get("content-type"), raw, d.kind)
     if not isinstance(obj, dict):
         raise errors.BadRequest("the body of the request must be a JSON or YAML object")
+    if q.field_validation == "Strict":
+        repeated = neg.duplicate_fields(request.headers.get("content-type"), raw)
+        if repeated:
+            raise undecodable(d, d.kind, version, "strict decoding error: "
+                              + ", ".join(f'duplicate field "{k}"' for k in repeated))
     return obj
 
 
 async def _create(request: Request, ctx: ApiContext, store: Store, version: str, ns: str,
                   q: QueryOptions) -> Response:
-    obj = await _object_body(request, ctx, store)
+    obj = await _object_body(request, ctx, store, version, q)
     opts = _write_options(q, request)
     created = await store.create(ns, obj, version, opts)
     return respond(request, created, status=201, warnings=opts.warnings)
@@ -256,7 +265,7 @@ async def _create(request: Request, ctx: ApiContext, store: Store, version: str,
 
 async def _update(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,
                   q: QueryOptions) -> Response:
-    obj = await _object_body(request, ctx, store)
+    obj = await _object_body(request, ctx, store, version, q)
     opts = _write_options(q, request)
     updated = await store.update(ns, info.name, obj, version, info.subresource, opts)
     return respond(request, updated, warnings=opts.warnings)
@@ -275,6 +284,7 @@ async def _patch(request: Request, ctx: ApiContext, store: Store, info: RequestI
         return respond(request, applied, status=201 if created else 200, warnings=opts.warnings)
     vdef = store.definition.version(version)
     apply = _patch_function(request.headers.get("content-type"), body, vdef.schema if vdef else None)
+    opts.patched = True
     patched = await store.patch(ns, info.name, version, info.subresource, apply, opts)
     return respond(request, patched, warnings=opts.warnings)
 
@@ -283,10 +293,7 @@ def _patch_type(content_type: str | None, q: QueryOptions | None = None) -> str:
     """The patch kind named by Content-Type (415 for anything else), with kube's PatchOptions checks."""
     kind = neg.parse_media_type(content_type or "").type
     if kind not in neg.PATCH_TYPES:
-        raise errors.UnsupportedMediaType(
-            f'the body of the request was in an unknown format - accepted media types include: '
-            f'{neg.JSON_PATCH}, {neg.MERGE_PATCH}, {neg.APPLY_PATCH}, {neg.STRATEGIC_PATCH}'
-        )
+        raise errors.UnsupportedMediaType("415: Unsupported Media Type", details=errors.QualifiedKind())
     if q is not None:
         if kind != neg.APPLY_PATCH and q.force is not None:
             raise errors.invalid("meta.k8s.io", "PatchOptions", "", [errors.field_forbidden(

@@ -32,7 +32,6 @@ from server.endpoints.resources import read_body, respond
 from server.scheme.builtin_auth import AUTH_REVIEWS, SELF_SUBJECT_REVIEWS, TOKEN_REVIEWS
 from server.scheme.definitions import ResourceDef
 
-_NOT_FOUND = "the server could not find the requested resource"
 _REVIEWS = {(d.group, d.plural): d for d in AUTH_REVIEWS}
 
 
@@ -122,11 +121,11 @@ async def handle_review(request: Request, info: RequestInfo, ctx: ApiContext, au
     """POST to a review collection; other verbs 405, other paths under it 404."""
     definition = review_for(info)
     if definition is None or definition.version(info.version) is None:
-        raise errors.NotFound(_NOT_FOUND)
+        raise errors.no_such_resource()
     if bool(info.namespace) != definition.namespaced or info.name or info.subresource or info.extra_parts:
-        raise errors.NotFound(_NOT_FOUND)
+        raise errors.no_such_resource()
     if request.method != "POST":
-        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+        raise errors.method_not_allowed()
     body = await _review_body(request, ctx, definition, info.version)
     user = request_user(request)
     if definition is SELF_SUBJECT_REVIEWS:
@@ -136,5 +135,5 @@ async def handle_review(request: Request, info: RequestInfo, ctx: ApiContext, au
     elif any(definition is d for d in ACCESS_REVIEWS):
         answer = await access_review(definition, body, user, authorizer, info.namespace, info.version)
     else:  # a review kind in the scheme with no handler here
-        raise errors.NotFound(_NOT_FOUND)
+        raise errors.no_such_resource()
     return respond(request, answer, status=201)

@@ -14,8 +14,14 @@ from server.endpoints.filters import Handler, build_handler_chain, request_info,
 from server.endpoints.proxy import proxy
 from server.endpoints.resources import handle_resource
 
-_NOT_FOUND = "the server could not find the requested resource"
+# What kube's mux answers for a path no handler claims (an API group it does not serve, an unknown path):
+# plain text, not a Status.
+PAGE_NOT_FOUND = b"404 page not found\n"
 
+
+def page_not_found() -> Response:
+    return Response(PAGE_NOT_FOUND, status_code=404, media_type="text/plain; charset=utf-8",
+                    headers={"X-Content-Type-Options": "nosniff"})
 
 class Mount(Protocol):
     """An ASGI app serving the paths it `handles` (plugin routers), behind the same filters."""
@@ -49,6 +55,8 @@ def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: 
             backend = ctx.aggregated.get(info.group, info.version)
             if backend is not None:  # another server's group-version (an APIService with a service)
                 return await proxy(request, backend, ctx.aggregated, request_user(request))
+        if info.api_prefix == "apis" and info.version and ctx.scheme.group(info.group) is None:
+            return page_not_found()
         if info.is_resource_request:
             if reviews.review_for(info) is not None:
                 return await reviews.handle_review(request, info, ctx, authorizer, authenticator)
@@ -67,6 +75,6 @@ def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: 
             return nonresource.handle_openapi(request, ctx)
         if path in nonresource.OPENID_PATHS:
             return nonresource.handle_openid(request, ctx)
-        raise errors.NotFound(_NOT_FOUND)
+        raise errors.no_such_resource()
 
     return build_handler_chain(route, ctx, authenticator, authorizer)

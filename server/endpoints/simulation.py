@@ -48,5 +48,5 @@ async def handle_clock(request: Request, ctx: ApiContext) -> Response:
     elif request.method == "POST":
         answer = simulation.advance(_advance_by(request, await request.body()))
     else:
-        raise errors.MethodNotSupported("the server does not allow this method on the requested resource")
+        raise errors.method_not_allowed()
     return Response(orjson.dumps(answer), media_type=neg.JSON)

@@ -28,18 +28,29 @@ def _shared(versions: list[Any], key: str) -> bool:
     return bool(values) and all(v == values[0] for v in values)
 
 
+def _versions(obj: Object) -> list[Object]:
+    spec = obj.get("spec")
+    versions = spec.get("versions") if isinstance(spec, dict) else None
+    return [v for v in versions if isinstance(v, dict)] if isinstance(versions, list) else []
+
+
 class CRDStrategy(Strategy):
     """Validates the definition it would install; the CRD controller sets conditions."""
 
     def prepare_for_create(self, obj: Object) -> None:
         super().prepare_for_create(obj)
-        obj["status"] = {"conditions": [], "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": []}
+        stored = [v["name"] for v in _versions(obj) if v.get("storage") is True and isinstance(v.get("name"), str)]
+        obj["status"] = {"conditions": None, "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": stored}
 
     def default(self, obj: Object) -> None:
-        """kube's v1 defaults for `spec.conversion`: strategy None, a webhook service on port 443."""
+        """kube's v1 defaults: `spec.names.listKind`, `spec.conversion` strategy None, a webhook service on
+        port 443."""
         spec = obj.get("spec")
         if not isinstance(spec, dict):
             return
+        names = spec.get("names")
+        if isinstance(names, dict) and isinstance(names.get("kind"), str) and names["kind"]:
+            names.setdefault("listKind", names["kind"] + "List")
         conversion = spec.setdefault("conversion", {"strategy": "None"})
         webhook = conversion.get("webhook") if isinstance(conversion, dict) else None
         client = webhook.get("clientConfig") if isinstance(webhook, dict) else None

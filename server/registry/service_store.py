@@ -35,8 +35,6 @@ class ServiceStrategy(BuiltinStrategy):
                 if port.get("targetPort") in (None, 0, "") and "port" in port:  # 0 is unset, as kube reads it
                     port["targetPort"] = port["port"]
         if kind != "ExternalName":
-            spec.setdefault("ipFamilies", ["IPv4"])
-            spec.setdefault("ipFamilyPolicy", "SingleStack")
             spec.setdefault("internalTrafficPolicy", "Cluster")
         if kind in ("NodePort", "LoadBalancer"):
             spec.setdefault("externalTrafficPolicy", "Cluster")
@@ -94,11 +92,6 @@ class ServiceStore(Store):
 
     async def create(self, namespace: str, obj: Object, version: str, opts: WriteOptions) -> Object:
         async with self._lock:
-            if isinstance(obj, dict):
-                causes = allocate(obj, None, await self._in_use(), self.ranges)
-                if causes:
-                    name = str((obj.get("metadata") or {}).get("name") or "")
-                    raise errors.invalid(self.definition.group, self.definition.kind, name, causes)
             return await super().create(namespace, obj, version, opts)
 
     async def _write(self, namespace: str, name: str, version: str, subresource: str, opts: WriteOptions,
@@ -108,11 +101,16 @@ class ServiceStore(Store):
         async with self._lock:
             return await super()._write(namespace, name, version, subresource, opts, make_new, require_rv)
 
-    async def _updated(self, old: Object, new: Object, version: str, namespace: str, name: str,
-                       subresource: str, opts: WriteOptions, require_rv: bool) -> Object:
-        if not subresource and isinstance(new, dict):
-            used = await self._in_use(skip_uid=str((old.get("metadata") or {}).get("uid") or ""))
-            causes = allocate(new, old, used, self.ranges)
-            if causes:
-                raise errors.invalid(self.definition.group, self.definition.kind, name, causes)
-        return await super()._updated(old, new, version, namespace, name, subresource, opts, require_rv)
+    async def _complete(self, obj: Object, old: Object | None) -> None:
+        """IP families and the cluster IP and node ports, as kube's Service REST storage allocates them
+        (under the store's lock: creates and updates hold it)."""
+        await super()._complete(obj, old)
+        spec = obj.get("spec")
+        if isinstance(spec, dict) and spec.get("type", "ClusterIP") != "ExternalName":
+            spec.setdefault("ipFamilies", ["IPv4"])
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
+        skip = str(((old or {}).get("metadata") or {}).get("uid") or "")
+        causes = allocate(obj, old, await self._in_use(skip_uid=skip), self.ranges)
+        if causes:
+            name = str((obj.get("metadata") or {}).get("name") or "")
+            raise errors.invalid(self.definition.group, self.definition.kind, name, causes)

@@ -216,6 +216,7 @@ class Store(DeleteSteps, WriteSteps):
         # kube's admission record names the object as sent: "" when the server is to generate the name
         attributes = self._attributes("CREATE", version, obj, None, namespace, str(meta.get("name") or ""), "", opts)
         await self._mutated(attributes)
+        await self._complete(obj, None)
         meta = metadata(obj)
         fill_system_fields_for_create(obj)
         self.strategy.prepare_for_create(obj)
@@ -237,6 +238,11 @@ class Store(DeleteSteps, WriteSteps):
                     raise
                 meta["name"] = generate_name(meta["generateName"])
         raise errors.already_exists(d.group, d.plural, meta["name"])
+
+    async def _complete(self, obj: Object, old: Object | None) -> None:
+        """What kube's admission plugins and REST storage add after field ownership is recorded (a Pod's
+        service account and tolerations, a Service's cluster IP): present in the object, owned by no one."""
+        self.strategy.complete(obj)
 
     async def _updated(self, old: Object, new: Object, version: str, namespace: str, name: str,
                        subresource: str, opts: WriteOptions, require_rv: bool) -> Object:
@@ -272,6 +278,8 @@ class Store(DeleteSteps, WriteSteps):
                     f"found new finalizers {orjson.dumps(sorted(added)).decode()}")])
         attributes = self._attributes("UPDATE", version, new, old_view, namespace, name, subresource, opts)
         await self._mutated(attributes)
+        if not subresource:
+            await self._complete(new, old)
         carry_system_fields_for_update(new, old)
         self.strategy.prepare_for_update(new, old_view, subresource)  # both in the request's version
         _keep_managed_fields(new, managed)  # a status update keeps the old metadata, but not its owners

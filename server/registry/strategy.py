@@ -72,6 +72,9 @@ class Strategy:
     def default(self, obj: Object) -> None:
         """Defaulting in code, after the schema's defaults (typed Python resources set it)."""
 
+    def complete(self, obj: Object) -> None:
+        """Fields admission adds on create and main-resource updates, after field ownership is recorded."""
+
     def validate(self, obj: Object, *, creating: bool) -> list[Cause]:
         """Field errors for `obj`; empty means valid."""
         meta = obj.get("metadata")

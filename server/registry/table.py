@@ -88,6 +88,8 @@ def to_table(
             row["object"] = obj
         elif include_object == "Metadata":
             row["object"] = _partial_metadata(obj)
+        else:  # kube's TableRow.Object is a RawExtension without omitempty
+            row["object"] = None
         rows.append(row)
     return {
         "kind": "Table",

@@ -73,9 +73,24 @@ class PodStrategy(BuiltinStrategy):
         if not isinstance(spec, dict):
             return
         default_pod_spec(spec)
+        spec.setdefault("enableServiceLinks", True)
+        for key in ("initContainers", "containers"):  # SetDefaults_Pod: requests default to the limits
+            for container in as_list(spec.get(key)):
+                resources = container.get("resources") if isinstance(container, dict) else None
+                limits = resources.get("limits") if isinstance(resources, dict) else None
+                if isinstance(limits, dict) and limits:
+                    requests = resources.get("requests")
+                    requests = resources["requests"] = requests if isinstance(requests, dict) else {}
+                    for name, quantity in limits.items():
+                        requests.setdefault(name, quantity)
+
+    def complete(self, obj: Object) -> None:
+        """The ServiceAccount, Priority and DefaultTolerationSeconds admission plugins' additions."""
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
         spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
         spec.setdefault("serviceAccount", spec["serviceAccountName"])
-        spec.setdefault("enableServiceLinks", True)
         spec.setdefault("priority", 0)
         spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
         tolerations = spec.setdefault("tolerations", [])

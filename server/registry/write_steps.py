@@ -45,6 +45,7 @@ class WriteOptions:
     manager: str = "kube-apiserver"  # the field manager credited in managedFields (kapi's own writes: its name)
     applied: bool = False  # the object comes from server-side apply, which kept managedFields itself
     manager_subresource: str = ""  # a subresource written through the main object (scale) names its entries
+    patched: bool = False  # a JSON, merge or strategic patch: strict errors name the patch (422), not the body
 
 
 def copy_object(obj: Object) -> Object:
@@ -98,8 +99,11 @@ class WriteSteps:
         unknown = prune(obj, schema)
         if unknown:
             if opts.field_validation == "Strict":
-                raise undecodable(d, d.kind, version, "strict decoding error: "
-                                  + ", ".join(f'unknown field "{p}"' for p in unknown))
+                why = "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in unknown)
+                if opts.patched:
+                    raise errors.invalid(d.group, d.kind, _name_of(obj), [errors.field_invalid(
+                        "patch", orjson.dumps(obj).decode(), why)])
+                raise undecodable(d, d.kind, version, why)
             if opts.field_validation == "Warn":
                 opts.warnings.extend(f'unknown field "{p}"' for p in unknown)
         prune_non_nullable_nulls(obj, schema)

@@ -50,7 +50,8 @@ def _columns(raw: Iterable[dict[str, Any]]) -> tuple[PrinterColumn, ...]:
             name=str(c["name"]),
             type=str(c.get("type", "string")),
             json_path=str(c["jsonPath"]),
-            description=str(c.get("description", "")),
+            description=str(c.get("description")
+                            or f"Custom resource definition column (in JSONPath format): {c['jsonPath']}"),
             format=str(c.get("format", "")),
             priority=int(c.get("priority", 0)),
         )

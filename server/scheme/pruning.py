@@ -9,15 +9,26 @@ from __future__ import annotations
 from typing import Any
 
 _ROOT_KEPT = ("apiVersion", "kind", "metadata")
+# ObjectMeta's fields: the decoder drops any other key of an object's metadata.
+OBJECT_META_FIELDS = frozenset({
+    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation", "creationTimestamp",
+    "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers",
+    "managedFields"})
 
 
 def prune(obj: dict[str, Any], schema: dict[str, Any] | None) -> list[str]:
-    """Remove undeclared fields from `obj` in place; return their paths (`spec.foo`, `spec.items[0].x`)."""
+    """Remove undeclared fields from `obj` in place; return their paths (`spec.foo`, `spec.items[0].x`),
+    sorted as kube reports them."""
     if not schema:
         return []
     removed: list[str] = []
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        for key in [k for k in meta if k not in OBJECT_META_FIELDS]:
+            removed.append(f"metadata.{key}")
+            del meta[key]
     _prune_object(obj, schema, "", removed, root=True)
-    return removed
+    return sorted(removed)
 
 
 def _join(base: str, key: str) -> str:
