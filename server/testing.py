@@ -295,7 +295,7 @@ class RunningServer:
 
     def _established(self, name: str) -> bool:
         status, body = self.request("GET", f"{CRDS}/{name}")
-        conditions = (body or {}).get("status", {}).get("conditions", []) if status == 200 else []
+        conditions = ((body or {}).get("status", {}).get("conditions") or []) if status == 200 else []
         return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 

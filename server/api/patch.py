@@ -20,7 +20,7 @@ from typing import Any, Callable
 import jsonpatch
 import orjson
 
-from server.api.errors import BadRequest, Cause, Invalid
+from server.api.errors import BadRequest, Invalid, QualifiedKind
 
 DIRECTIVE = "$patch"
 RETAIN_KEYS = "$retainKeys"
@@ -74,23 +74,34 @@ def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
 
 
 def json_patch(original: dict[str, Any], ops: Any) -> Any:
-    """RFC 6902 through `jsonpatch`.
+    """RFC 6902 through `jsonpatch`, with kube's (evanphx/json-patch) leniency: `replace` of a missing
+    object member adds it.
 
-    A body that is not a list of operation objects cannot be decoded: 400.
-    An operation that does not apply is kube's generic 422; the library's
-    explanation goes in the message and in the cause.
+    A body that is not a list of operation objects cannot be decoded: 400. An operation that does not
+    apply is kube's generic 422, which names no detail.
     """
     if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
         raise BadRequest("json patch must be a list of operation objects")
+    doc = deep_copy(original)
     try:
-        patch = jsonpatch.JsonPatch(deep_copy(ops))
-        return patch.apply(deep_copy(original), in_place=True)
+        for op in deep_copy(ops):
+            if op.get("op") == "replace" and _missing_member(doc, op.get("path")):
+                op["op"] = "add"
+            doc = jsonpatch.JsonPatch([op]).apply(doc, in_place=True)
+        return doc
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, LookupError,
-            TypeError, ValueError, AttributeError) as exc:
-        detail = str(exc) or type(exc).__name__
-        raise Invalid(
-            f"{_REJECTED}: {detail}", causes=[Cause("UnexpectedServerResponse", detail)]
-        ) from None
+            TypeError, ValueError, AttributeError):
+        raise Invalid(_REJECTED, details=QualifiedKind()) from None
+
+
+def _missing_member(doc: Any, path: Any) -> bool:
+    """Whether `path` names an absent key of an existing object."""
+    try:
+        pointer = jsonpatch.JsonPointer(path)
+        parent, last = pointer.to_last(doc)
+    except (jsonpatch.JsonPointerException, TypeError, LookupError, AttributeError):
+        return False
+    return isinstance(parent, dict) and last not in parent
 
 
 # --- strategic merge patch ---------------------------------------------------

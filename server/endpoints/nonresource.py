@@ -105,9 +105,10 @@ def handle_openapi(request: Request, ctx: ApiContext) -> Response:
         body = ctx.cached("openapi-v2", lambda: openapi.document_bytes(_with_aggregated(
             ctx, openapi.openapi_v2(ctx.scheme), aggregated_docs.merged_openapi_v2)))
         return _json(body, headers=_etag(body))
-    if path == "/openapi/v3":
-        return _json(ctx.cached("openapi-v3", lambda: orjson.dumps(_with_aggregated(
-            ctx, openapi.openapi_v3_index(ctx.scheme), aggregated_docs.merged_openapi_v3_index))))
+    if path == "/openapi/v3":  # kube serves the index as text/plain (its clients parse it as JSON)
+        return Response(ctx.cached("openapi-v3", lambda: orjson.dumps(_with_aggregated(
+            ctx, openapi.openapi_v3_index(ctx.scheme), aggregated_docs.merged_openapi_v3_index))),
+            media_type="text/plain; charset=utf-8")
     rest = path[len("/openapi/v3/"):] if path.startswith("/openapi/v3/") else ""
     parts = rest.split("/")
     if len(parts) == 2 and parts[0] == "api":

@@ -304,6 +304,15 @@ def _patch_type(content_type: str | None, q: QueryOptions | None = None) -> str:
     return kind
 
 
+def _go_json_type(value: Any) -> str:
+    """encoding/json's name for a JSON value's type in its unmarshal errors."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {dict: "object", list: "array", str: "string"}.get(type(value), "null")
+
+
 def _patch_function(content_type: str | None, body: Any, schema: dict[str, Any] | None) -> Any:
     """The old-to-new function a patch body stands for (all patch kinds share the update path)."""
     kind = _patch_type(content_type)
@@ -311,7 +320,8 @@ def _patch_function(content_type: str | None, body: Any, schema: dict[str, Any] 
         return lambda current: json_merge_patch(current, body)
     if kind == neg.JSON_PATCH:
         if not isinstance(body, list):
-            raise errors.BadRequest("json patch must be a list of operations")
+            raise errors.BadRequest(f"error decoding patch: json: cannot unmarshal {_go_json_type(body)} into Go "
+                                    "value of type []handlers.jsonPatchOp")
         return lambda current: json_patch(current, body)
     if not isinstance(body, dict):
         raise errors.BadRequest(f"{'merge' if kind == neg.MERGE_PATCH else 'strategic merge'} patch "
@@ -345,27 +355,34 @@ def grace_period_from(value: Any, in_query: bool) -> int | None:
     return value
 
 
+def _propagation(policy: Any) -> str:
+    """A propagationPolicy, checked before the object is looked at (kube validates DeleteOptions first)."""
+    if policy in (None, ""):
+        return ""
+    if policy not in ("Foreground", "Background", "Orphan"):
+        raise errors.invalid("meta.k8s.io", "DeleteOptions", "", [errors.field_not_supported(
+            "propagationPolicy", policy, ["Foreground", "Background", "Orphan", "nil"])])
+    return str(policy)
+
+
 def delete_request(raw: Any, query: Any) -> DeleteRequest:
     """Preconditions, dryRun, propagation and grace from a DeleteOptions body (kind optional, as kubectl sends
     it); a request without a body gives them as query parameters."""
     if raw is None:
-        return DeleteRequest(propagation=query.get("propagationPolicy") or "",
+        return DeleteRequest(propagation=_propagation(query.get("propagationPolicy")),
                              grace_period=grace_period_from(query.get("gracePeriodSeconds"), True))
     if not isinstance(raw, dict):
         raise errors.BadRequest("the body of a delete request must be a DeleteOptions object")
     if raw.get("kind") not in (None, "DeleteOptions"):
         raise errors.BadRequest(f'the body of a delete request must be DeleteOptions, not {raw.get("kind")}')
-    policy = raw.get("propagationPolicy")
-    if policy not in (None, "Orphan", "Background", "Foreground"):
-        raise errors.invalid("", "DeleteOptions", "", [errors.field_invalid(
-            "propagationPolicy", policy, 'must be one of "Orphan", "Background", "Foreground"')])
+    policy = _propagation(raw.get("propagationPolicy")) or None
     dry_run = raw.get("dryRun") or []
     if not isinstance(dry_run, list) or not all(isinstance(v, str) for v in dry_run):
         raise errors.BadRequest(f"dryRun: must be a list of strings, not {dry_run!r}")
     check_dry_run(dry_run, "DELETE")
     if raw.get("orphanDependents") is True and policy is None:
         policy = "Orphan"  # the deprecated spelling of the same wish
-    policy = query.get("propagationPolicy") or policy or ""
+    policy = _propagation(query.get("propagationPolicy")) or policy or ""
     grace = grace_period_from(raw.get("gracePeriodSeconds"), False)
     if grace is None:
         grace = grace_period_from(query.get("gracePeriodSeconds"), True)

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from server.api import errors
 from server.auth.interfaces import Authenticator, Authorizer
 from server.endpoints import health, nonresource, reviews, simulation
+from server.api.requestinfo import RequestInfo
 from server.endpoints.context import ApiContext
 from server.endpoints.filters import Handler, build_handler_chain, request_info, request_user
 from server.endpoints.proxy import proxy
@@ -42,6 +43,15 @@ class _MountedResponse(Response):
         await self._app(scope, receive, send)
 
 
+def _unrouted_custom_path(ctx: ApiContext, info: RequestInfo) -> bool:
+    """A custom resource's path in the wrong scope, which kube's CRD handler leaves to the mux's 404."""
+    found = ctx.scheme.lookup(info.group, info.version, info.resource) if info.resource else None
+    if found is None or found[0].builtin:
+        return False
+    namespaced = found[0].namespaced
+    return bool(info.namespace and not namespaced or namespaced and not info.namespace and info.name)
+
+
 def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: Authorizer,
                      mount: Mount | None = None) -> Handler:
     """The endpoint behind every Kubernetes path, wrapped in the filter chain."""
@@ -55,7 +65,8 @@ def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: 
             backend = ctx.aggregated.get(info.group, info.version)
             if backend is not None:  # another server's group-version (an APIService with a service)
                 return await proxy(request, backend, ctx.aggregated, request_user(request))
-        if info.api_prefix == "apis" and info.version and ctx.scheme.group(info.group) is None:
+        if info.api_prefix == "apis" and info.version and (ctx.scheme.group(info.group) is None
+                                                         or _unrouted_custom_path(ctx, info)):
             return page_not_found()
         if info.is_resource_request:
             if reviews.review_for(info) is not None:

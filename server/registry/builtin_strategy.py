@@ -14,6 +14,7 @@ from server.api.errors import Cause
 from server.admission.webhook_match import parse_selector
 from server.api.validation import dns1123_label_errors
 from server.registry.strategy import Object, Strategy, field_at
+from server.scheme.catalogue import KUBE_APISERVER_GROUPS
 from server.scheme.quantity import QuantityError, canonicalize
 
 # Kinds whose strategy sets metadata.generation on create and bumps it on spec changes (as kube's do).
@@ -112,6 +113,9 @@ class BuiltinStrategy(Strategy):
     def __init__(self, definition: Any) -> None:
         super().__init__(definition)
         self.tracks_generation = (definition.group, definition.plural) in GENERATION_KINDS
+        # kube's own kinds take a PUT without resourceVersion (AllowUnconditionalUpdate); kapi's typed groups,
+        # like an aggregated server's, need --unrestricted-update
+        self.allow_unconditional_update = definition.group in KUBE_APISERVER_GROUPS
 
     def normalize(self, obj: Object) -> None:
         """kube's decoding: nulls are unset fields, quantities come out canonical (`0.5` is `500m`)."""

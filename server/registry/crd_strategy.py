@@ -10,6 +10,7 @@ from server.registry.strategy import Strategy
 from server.scheme.cel import rule_schema_errors
 from server.scheme.crd import CRDError, definition_from_crd
 from server.scheme.structural import schema_causes
+from server.scheme.validation import validate_value
 
 Object = dict[str, Any]
 
@@ -28,6 +29,22 @@ def _shared(versions: list[Any], key: str) -> bool:
     return bool(values) and all(v == values[0] for v in values)
 
 
+def _default_causes(schema: Any, path: str) -> list[Cause]:
+    """kube validates every `default` against the schema it sits in (a string property with a default of 3
+    is refused when the CRD is written, not when an object is)."""
+    if not isinstance(schema, dict):
+        return []
+    causes: list[Cause] = []
+    if "default" in schema:
+        causes += [Cause(c.reason, c.message, f"{path}.default" + (f".{c.field}" if c.field else ""))
+                   for c in validate_value(schema["default"], schema)]
+    for key, sub in (schema.get("properties") or {}).items():
+        causes += _default_causes(sub, f"{path}.properties[{key}]")
+    for key in ("items", "additionalProperties"):
+        causes += _default_causes(schema.get(key), f"{path}.{key}")
+    return causes
+
+
 def _versions(obj: Object) -> list[Object]:
     spec = obj.get("spec")
     versions = spec.get("versions") if isinstance(spec, dict) else None
@@ -43,14 +60,15 @@ class CRDStrategy(Strategy):
         obj["status"] = {"conditions": None, "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": stored}
 
     def default(self, obj: Object) -> None:
-        """kube's v1 defaults: `spec.names.listKind`, `spec.conversion` strategy None, a webhook service on
-        port 443."""
+        """kube's v1 defaults: `spec.names.listKind` and `singular`, `spec.conversion` strategy None, a webhook
+        service on port 443."""
         spec = obj.get("spec")
         if not isinstance(spec, dict):
             return
         names = spec.get("names")
         if isinstance(names, dict) and isinstance(names.get("kind"), str) and names["kind"]:
             names.setdefault("listKind", names["kind"] + "List")
+            names.setdefault("singular", names["kind"].lower())
         conversion = spec.setdefault("conversion", {"strategy": "None"})
         webhook = conversion.get("webhook") if isinstance(conversion, dict) else None
         client = webhook.get("clientConfig") if isinstance(webhook, dict) else None
@@ -84,6 +102,7 @@ class CRDStrategy(Strategy):
                 break
             path = "spec.validation.openAPIV3Schema" if shared else f"spec.versions[{i}].schema.openAPIV3Schema"
             causes += schema_causes(schema, path)
+            causes += _default_causes(schema, path)
             causes += rule_schema_errors(schema, path)
         return causes
 

@@ -10,11 +10,8 @@ from typing import Any
 
 from server.api import errors
 from server.api.errors import Cause
-from server.scheme.catalogue import GROUPS
+from server.scheme.catalogue import KUBE_APISERVER_GROUPS
 from server.scheme.definitions import ResourceDef
-
-# kube-apiserver's own groups, whose kinds are Go structs; kapi's typed Python groups keep their schema errors.
-_GO_GROUPS = GROUPS | {"admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io"}
 
 _TYPE_CAUSE = re.compile(r'^Invalid value: "(?P<actual>\w+)": .* must be of type (?P<expected>[\w-]+)')
 _GO_JSON_TYPES = {"integer": "number", "number": "number", "boolean": "bool"}
@@ -29,7 +26,7 @@ def undecodable(d: ResourceDef, body_kind: str, version: str, detail: str) -> er
 
 def type_mismatch(d: ResourceDef, version: str, schema: dict[str, Any] | None, causes: list[Cause]) -> None:
     """Raise encoding/json's `cannot unmarshal` for the first wrongly typed field of one of kube's kinds."""
-    if not (d.builtin and d.group in _GO_GROUPS):
+    if not (d.builtin and d.group in KUBE_APISERVER_GROUPS):  # kapi's typed Python groups keep schema errors
         return
     for cause in causes:
         found = _TYPE_CAUSE.match(cause.message) if cause.reason == "FieldValueTypeInvalid" else None

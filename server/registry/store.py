@@ -43,6 +43,7 @@ from server.registry.write_steps import WriteOptions, WriteSteps, copy_object
 from server.storage import keys
 from server.storage.interfaces import (
     ConflictError,
+    PreconditionError,
     InvalidKeyError,
     KeyExistsError,
     KeyNotFoundError,
@@ -110,6 +111,8 @@ class Store(DeleteSteps, WriteSteps):
             raise errors.not_found(d.group, d.plural, name) from None
         except KeyExistsError:
             raise errors.already_exists(d.group, d.plural, name) from None
+        except PreconditionError as exc:
+            raise errors.conflict(d.group, d.kind, name, str(exc)) from None
         except ConflictError as exc:
             raise errors.conflict(d.group, d.plural, name, str(exc)) from None
         except InvalidKeyError:
@@ -251,7 +254,7 @@ class Store(DeleteSteps, WriteSteps):
         self._check_identity(new, version, namespace, name)
         new_meta, old_meta = metadata(new), metadata(old)
         rv = new_meta.get("resourceVersion")
-        if rv in (None, ""):
+        if rv in (None, "", "0"):  # kube parses "0" as no resourceVersion at all
             if require_rv and not (self.strategy.allow_unconditional_update or self._options.unrestricted_update):
                 raise errors.invalid(d.group, d.kind, name, [errors.field_invalid(
                     "metadata.resourceVersion", 0, "must be specified for an update")])

@@ -145,7 +145,10 @@ class WorkloadStrategy(BuiltinStrategy):
             elif isinstance(value, dict) and isinstance(spec[key], dict):
                 for sub, sub_value in value.items():
                     if sub == "type" or spec[key].get("type", value.get("type")) == value.get("type"):
-                        spec[key].setdefault(sub, _fresh(sub_value))
+                        current = spec[key].setdefault(sub, _fresh(sub_value))
+                        if isinstance(current, dict) and isinstance(sub_value, dict):  # rollingUpdate's own
+                            for leaf, leaf_value in sub_value.items():
+                                current.setdefault(leaf, leaf_value)
         default_template(spec.get("template"))
 
     def validate_in_code(self, obj: Object, old: Object | None) -> list[Cause]:
@@ -243,6 +246,8 @@ class JobStrategy(WorkloadStrategy):
         spec.setdefault("parallelism", 1)
         spec.setdefault("backoffLimit", 6)
         spec.setdefault("completionMode", "NonIndexed")
+        if not spec.get("selector"):
+            spec.setdefault("manualSelector", False)  # the selector will be generated
         spec.setdefault("suspend", False)
         if not spec.get("podFailurePolicy"):
             spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
@@ -262,6 +267,8 @@ class JobStrategy(WorkloadStrategy):
         labels = ensure(spec, "template", "metadata", "labels")
         labels.update({"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
                        "controller-uid": uid, "job-name": name})
+        if not meta.get("labels") and isinstance(obj.get("metadata"), dict):  # a Job without labels takes its pods'
+            obj["metadata"]["labels"] = dict(labels)
 
     def validate_in_code(self, obj: Object, old: Object | None) -> list[Cause]:
         causes = super().validate_in_code(obj, old)

@@ -38,6 +38,8 @@ GROUPS = frozenset({"", "apps", "batch", "autoscaling", "policy", "networking.k8
                     "storage.k8s.io", "discovery.k8s.io", "scheduling.k8s.io", "node.k8s.io",
                     "certificates.k8s.io", "coordination.k8s.io", "flowcontrol.apiserver.k8s.io", "events.k8s.io",
                     *REVIEW_GROUPS})
+# Every group kube-apiserver itself serves: its kinds are Go structs, decoded and updated by kube's rules.
+KUBE_APISERVER_GROUPS = GROUPS | {"admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io"}
 Schema = dict[str, Any]
 
 _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"

@@ -99,6 +99,13 @@ def _child(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
+def validate_value(value: Any, schema: Schema) -> list[Cause]:
+    """The field errors of one value (a schema's `default`) against `schema`, paths relative to it."""
+    out: list[Cause] = []
+    _check(value, schema, "", out)
+    return out
+
+
 def _root_schema(schema: Schema) -> Schema:
     """apiVersion, kind and metadata at the root: type checks (and metadata.name/generateName) only."""
     props = schema.get("properties")

@@ -70,6 +70,10 @@ class ConflictError(StorageError):
     """A precondition (uid or resourceVersion) did not hold."""
 
 
+class PreconditionError(ConflictError):
+    """A DeleteOptions precondition did not hold (kube names the kind, not the resource, in its 409)."""
+
+
 class InvalidKeyError(StorageError):
     """A key that is malformed or would escape the backend's root."""
 
@@ -132,18 +136,14 @@ class Preconditions:
     def check(self, key: str, current: Object) -> None:
         meta = current.get("metadata") or {}
         if self.uid is not None and meta.get("uid") != self.uid:
-            raise ConflictError(
-                key,
-                f"Precondition failed: UID in precondition: {self.uid}, "
-                f"UID in object meta: {meta.get('uid', '')}",
-            )
+            raise PreconditionError(
+                key, f"the UID in the precondition ({self.uid}) does not match the UID in record "
+                     f"({meta.get('uid', '')}). The object might have been deleted and then recreated")
         if self.resource_version is not None and meta.get("resourceVersion") != self.resource_version:
-            raise ConflictError(
-                key,
-                "Precondition failed: ResourceVersion in precondition: "
-                f"{self.resource_version}, ResourceVersion in object meta: "
-                f"{meta.get('resourceVersion', '')}",
-            )
+            raise PreconditionError(
+                key, f"the ResourceVersion in the precondition ({self.resource_version}) does not match the "
+                     f"ResourceVersion in record ({meta.get('resourceVersion', '')}). The object might have been "
+                     "modified")
 
 
 @dataclass

@@ -88,6 +88,8 @@ RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 LOOPBACK_PORT = re.compile(r"127\.0\.0\.1:\d+")
 RESOURCE_VERSION_NUMBERS = re.compile(r"(resource ?version:? )\d+( \(\d+\))?", re.I)
+IN_RECORD_NUMBER = re.compile(r"(ResourceVersion in record \()\d+\)")
+OPENAPI_HASH = re.compile(r"\?hash=[0-9A-F]+")  # a digest of the served document: differs with any wording
 # Fields whose values a server allocates or stamps: masked wherever they appear, their presence still compared.
 MASKED_KEYS = {"uid": "<uid>", "resourceVersion": "<rv>", "continue": "<continue>", "clusterIP": "<ip>",
                "nodePort": "<port>", "token": "<token>", "selfLink": "<selfLink>"}
@@ -120,10 +122,14 @@ STEP_KEYS = {"method", "path", "query", "headers", "accept", "content", "body", 
 
 
 def load_recorded(directory: Path = RECORDED) -> dict[str, list[dict[str, Any]]]:
-    """{scenario name: recorded exchanges} from every recording file; `_`-keys are provenance."""
+    """{scenario name: recorded exchanges} from every recording file; `_`-keys are provenance.
+
+    The exchanges are normalised again, so a mask added after recording applies to old recordings too.
+    """
     recorded: dict[str, list[dict[str, Any]]] = {}
     for path in sorted(directory.glob("*.json")):
-        recorded.update({k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")})
+        recorded.update({k: [normalize(e) for e in v] for k, v in json.loads(path.read_text()).items()
+                         if not k.startswith("_")})
     return recorded
 
 
@@ -400,6 +406,8 @@ def normalize(value: Any, key: str = "") -> Any:
         value = RFC3339.sub("<time>", value)
         value = UUID.sub("<uid>", value)
         value = LOOPBACK_PORT.sub("127.0.0.1:<port>", value)
+        value = IN_RECORD_NUMBER.sub(r"\1<n>)", value)
+        value = OPENAPI_HASH.sub("?hash=<hash>", value)
         return RESOURCE_VERSION_NUMBERS.sub(lambda m: m.group(1) + "<n>" + (" (<n>)" if m.group(2) else ""), value)
     return value
 

@@ -117,8 +117,15 @@ def test_malformed_patch_bodies_are_400(http, existing, unchanged) -> None:
 # ---------------------------------------------------------------- 404
 
 
+def test_an_unserved_group_is_a_plain_404_page(http, unchanged) -> None:
+    """kube's mux answers a group nobody serves with text, not a Status."""
+    for resp in (http.get("/apis/nope.example.com/v1/namespaces/default/things"),
+                 http.post("/apis/nope.example.com/v1/namespaces/default/things", json=foo("x"))):
+        assert resp.status_code == 404 and resp.text == "404 page not found\n"
+        assert resp.headers["content-type"].startswith("text/plain")
+
+
 @pytest.mark.parametrize("path", [
-    "/apis/nope.example.com/v1/namespaces/default/things",
     "/apis/hello.zeng.dev/v9/namespaces/default/foos",
     "/apis/hello.zeng.dev/v1/namespaces/default/bars",
     "/apis/hello.zeng.dev/v1/bars",
@@ -260,34 +267,38 @@ def test_missing_name_is_422(http, unchanged) -> None:
     assert "metadata.name" in cause_fields(status)
 
 
-def test_invalid_namespace_in_body_is_422(http, unchanged) -> None:
-    status = assert_status(http.post(FOOS, json=foo("ns-bad", namespace="Bad_NS")), 422, "Invalid")
-    assert "metadata.namespace" in cause_fields(status)
+NS_MISMATCH = "the namespace of the provided object does not match the namespace sent on the request"
 
 
-def test_namespace_mismatch_is_422(http, existing, unchanged) -> None:
-    status = assert_status(http.post(FOOS, json=foo("ns-mismatch", namespace="kube-system")), 422, "Invalid")
-    assert "metadata.namespace" in cause_fields(status)
+def test_invalid_namespace_in_body_is_a_mismatch(http, unchanged) -> None:
+    status = assert_status(http.post(FOOS, json=foo("ns-bad", namespace="Bad_NS")), 400, "BadRequest")
+    assert status["message"] == NS_MISMATCH
+
+
+def test_namespace_mismatch_is_400(http, existing, unchanged) -> None:
+    status = assert_status(http.post(FOOS, json=foo("ns-mismatch", namespace="kube-system")), 400, "BadRequest")
+    assert status["message"] == NS_MISMATCH
     name = existing["metadata"]["name"]
     body = {**existing, "metadata": {**existing["metadata"], "namespace": "kube-system"}}
-    status = assert_status(http.put(f"{FOOS}/{name}", json=body), 422, "Invalid")
-    assert "metadata.namespace" in cause_fields(status)
+    status = assert_status(http.put(f"{FOOS}/{name}", json=body), 400, "BadRequest")
+    assert status["message"] == NS_MISMATCH
     assert get_foo(http, name) == existing
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("apiVersion", "hello.zeng.dev/v2"),
-    ("apiVersion", "other.group/v1"),
-    ("kind", "Bar"),
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("apiVersion", "hello.zeng.dev/v2", "no kind \"Foo\" is registered for version \"hello.zeng.dev/v2\""),
+    ("apiVersion", "other.group/v1", "no kind \"Foo\" is registered for version \"other.group/v1\""),
+    ("kind", "Bar", "converting (v1.Bar) to (hello.Foo): unknown conversion"),
 ])
-def test_api_version_kind_mismatch_is_422(http, existing, unchanged, field: str, value: str) -> None:
+def test_api_version_kind_mismatch_is_400(http, existing, unchanged, field: str, value: str, message: str) -> None:
+    """A compiled kind's decoder refuses a body of another kind or version, in Go's words."""
     body = {**foo("mismatch"), field: value}
-    status = assert_status(http.post(FOOS, json=body), 422, "Invalid")
-    assert field in cause_fields(status)
+    status = assert_status(http.post(FOOS, json=body), 400, "BadRequest")
+    assert message in status["message"]
     name = existing["metadata"]["name"]
     body = {**existing, field: value}
-    status = assert_status(http.put(f"{FOOS}/{name}", json=body), 422, "Invalid")
-    assert field in cause_fields(status)
+    status = assert_status(http.put(f"{FOOS}/{name}", json=body), 400, "BadRequest")
+    assert message in status["message"]
     assert get_foo(http, name) == existing
 
 

@@ -314,7 +314,9 @@ def test_unknown_top_level_field_and_patches_are_pruned(client) -> None:
     assert warnings(patched) == ['unknown field "spec.later"']
     strict = client.patch(f"{PATH}/prune-top", params={"fieldValidation": "Strict"}, json={"spec": {"l": 2}},
                           headers=MERGE)
-    assert strict.status_code == 400 and 'unknown field "spec.l"' in strict.json()["message"]
+    # kube's patch handler names the patched object: a 422 on the field `patch`
+    assert strict.status_code == 422 and 'unknown field "spec.l"' in strict.json()["message"]
+    assert [c["field"] for c in strict.json()["details"]["causes"]] == ["patch"]
 
 
 # -- defaulting (server/scheme/defaulting.py) ------------------------------------------------------------------
