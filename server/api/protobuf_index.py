@@ -26,6 +26,11 @@ SCALARS = frozenset({
 })
 
 
+META_V1 = "k8s.io.apimachinery.pkg.apis.meta.v1"
+META_OPTION_KINDS = frozenset({"DeleteOptions", "CreateOptions", "UpdateOptions", "PatchOptions", "GetOptions",
+                               "ListOptions"})
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One field of a message, as the decoder needs it."""
@@ -50,7 +55,11 @@ class ProtoIndex:
     kinds: dict[str, dict[str, str]]  # apiVersion → kind → message
 
     def message_for(self, api_version: str, kind: str) -> Optional[str]:
-        """The message of a top-level kind; without an apiVersion, core first."""
+        """The message of a top-level kind; without an apiVersion, core first. The options kinds of
+        meta.k8s.io/v1 are registered in every group version (a typed client's DeleteOptions says
+        apps/v1), so they are found under any apiVersion."""
+        if kind in META_OPTION_KINDS:
+            return f"{META_V1}.{kind}"
         if api_version:
             return self.kinds.get(api_version, {}).get(kind)
         for version in ["v1", *sorted(self.kinds)]:

@@ -33,12 +33,11 @@ CACHE_DIR = Path.home() / ".cache" / "kapi-clients" / "go"
 WATCH_EVENT_WINDOW = 20
 
 # Known kapi gaps the program steps around when told to (each is a --kapi-workaround name, and
-# the program says so on stderr). "protobuf-bodies": client-go >= 0.35 sends typed request bodies
-# as protobuf and kapi answers 415 to a protobuf DeleteOptions (every typed Delete and
-# DeleteCollection, any group) and to a protobuf apiextensions.k8s.io/v1 CustomResourceDefinition.
-# With it the clients send JSON, and typed/protobuf leaves out its protobuf delete. Remove it once
-# kapi decodes those bodies: the whole program then runs on client-go's defaults.
-KAPI_WORKAROUNDS = ["protobuf-bodies"]
+# the program says so on stderr). "protobuf-crds": client-go >= 0.35 sends typed request bodies as
+# protobuf, and kapi's protobuf index has no apiextensions.k8s.io/v1 messages (it answers 415 to a
+# protobuf CustomResourceDefinition); with it the apiextensions clientset sends JSON. Every other
+# client in the program runs on client-go's defaults, protobuf DeleteOptions included.
+KAPI_WORKAROUNDS = ["protobuf-crds"]
 
 # The checks each subcommand must pass, in order.
 EXPECTED: dict[str, list[str]] = {

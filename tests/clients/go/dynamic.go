@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -75,6 +77,11 @@ func crdFor(group, plural, kind string) *apiextv1.CustomResourceDefinition {
 
 // createCRD creates the CRD and waits until it is Established and its names are accepted.
 func createCRD(ctx context.Context, cfg *rest.Config, check string, crd *apiextv1.CustomResourceDefinition) apiextclient.Interface {
+	if workarounds[protobufCRDs] {
+		cfg = rest.CopyConfig(cfg)
+		cfg.ContentType = runtime.ContentTypeJSON // an explicit ContentType turns client-go's protobuf default off
+		fmt.Fprintf(os.Stderr, "NOTE: --kapi-workaround %s: the apiextensions clientset sends JSON\n", protobufCRDs)
+	}
 	ext, err := apiextclient.NewForConfig(cfg)
 	must(check, err, "apiextensions clientset")
 	_, err = ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{})

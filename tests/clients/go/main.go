@@ -22,7 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -107,13 +106,12 @@ func (g *switchableGates) Enabled(key clientfeatures.Feature) bool {
 
 var gates *switchableGates
 
-// protobufBodies names a known kapi gap: client-go >= 0.35 sends the request bodies of its
-// generated clientsets as protobuf, and kapi answers 415 to two kinds of them: DeleteOptions (the
-// body of every typed Delete and DeleteCollection, in every group version) and
-// apiextensions.k8s.io/v1 CustomResourceDefinition.
-const protobufBodies = "protobuf-bodies"
+// protobufCRDs names a known kapi gap: client-go >= 0.35 sends the request bodies of its generated
+// clientsets as protobuf, and kapi's protobuf index has no apiextensions.k8s.io/v1 messages, so it
+// answers 415 to a protobuf CustomResourceDefinition. With it the apiextensions clientset sends JSON.
+const protobufCRDs = "protobuf-crds"
 
-const knownWorkarounds = protobufBodies
+const knownWorkarounds = protobufCRDs
 
 // workarounds holds the --kapi-workaround names given; each one is reported in the output.
 var workarounds = map[string]bool{}
@@ -159,12 +157,6 @@ func main() {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	must("setup", err, "load kubeconfig "+kubeconfig)
 	cfg.UserAgent = "kapi-client-go/" + current
-	if workarounds[protobufBodies] {
-		// JSON everywhere (an explicit ContentType turns client-go's protobuf default off), except in
-		// the typed/protobuf check, until kapi decodes those bodies.
-		cfg.ContentType = runtime.ContentTypeJSON
-		fmt.Fprintf(os.Stderr, "NOTE: --kapi-workaround %s: clients send JSON instead of client-go's default protobuf\n", protobufBodies)
-	}
 	cfg.QPS, cfg.Burst = 200, 400 // the checks write quickly on purpose; client-side throttling only adds time
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)

@@ -230,17 +230,12 @@ func runTyped(ctx context.Context, cfg *rest.Config) {
 	pcm, err = pcs.CoreV1().ConfigMaps(ns).Update(ctx, pcm, metav1.UpdateOptions{})
 	must("protobuf", err, "update configmap in protobuf")
 	expect("protobuf", pcm.Data["more"] == "yes", "protobuf update lost data: %v", pcm.Data)
-	deleted := "deleted"
-	if workarounds[protobufBodies] {
-		deleted = "delete LEFT OUT (--kapi-workaround " + protobufBodies + ")"
-	} else {
-		must("protobuf", pcs.CoreV1().ConfigMaps(ns).Delete(ctx, "cm-proto", metav1.DeleteOptions{}), "delete configmap in protobuf (DeleteOptions body)")
-		_, err = pcs.CoreV1().ConfigMaps(ns).Get(ctx, "cm-proto", metav1.GetOptions{})
-		expect("protobuf", apierrors.IsNotFound(err), "protobuf-deleted configmap: want NotFound, got %v", err)
-		must("protobuf", pcs.CoreV1().ConfigMaps(ns).DeleteCollection(ctx, metav1.DeleteOptions{},
-			metav1.ListOptions{LabelSelector: "tier=none"}), "deletecollection in protobuf")
-	}
-	pass("protobuf", "create, list, update, %s with Content-Type application/vnd.kubernetes.protobuf", deleted)
+	must("protobuf", pcs.CoreV1().ConfigMaps(ns).Delete(ctx, "cm-proto", metav1.DeleteOptions{}), "delete configmap in protobuf (DeleteOptions body)")
+	_, err = pcs.CoreV1().ConfigMaps(ns).Get(ctx, "cm-proto", metav1.GetOptions{})
+	expect("protobuf", apierrors.IsNotFound(err), "protobuf-deleted configmap: want NotFound, got %v", err)
+	must("protobuf", pcs.CoreV1().ConfigMaps(ns).DeleteCollection(ctx, metav1.DeleteOptions{},
+		metav1.ListOptions{LabelSelector: "tier=none"}), "deletecollection in protobuf")
+	pass("protobuf", "create, list, update, delete with Content-Type application/vnd.kubernetes.protobuf")
 
 	// Delete and NotFound.
 	must("delete", cms.Delete(ctx, "cm-b", metav1.DeleteOptions{}), "delete cm-b")
