@@ -418,5 +418,7 @@ async def _delete(request: Request, ctx: ApiContext, store: Store, info: Request
             return respond(request, deleted)
         return respond(request, _deleted_status(store, deleted))
     list_opts = parse_list_options(request.query_params, store.definition, watch=False)
-    return respond(request, await store.delete_collection(ns, version, opts, list_opts,
-                                                          grace_period=asked.grace_period))
+    deleted = await store.delete_collection(ns, version, opts, list_opts, grace_period=asked.grace_period)
+    if store.definition.builtin:
+        deleted = {**deleted, "items": [without_type_meta(o) for o in deleted["items"]]}
+    return respond(request, deleted)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from server.api import errors
 from server.api.errors import Cause
+from server.api.meta import now_rfc3339
 from server.registry.builtin_strategy import BuiltinStrategy, as_dict
 from server.registry.strategy import Object
 
@@ -43,7 +44,10 @@ class PersistentVolumeStrategy(BuiltinStrategy):
         if isinstance(spec, dict):
             spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
             spec.setdefault("volumeMode", "Filesystem")
+            host_path = spec.get("hostPath")
+            if isinstance(host_path, dict):
+                host_path.setdefault("type", "")
 
     def prepare_for_create(self, obj: Object) -> None:
         super().prepare_for_create(obj)
-        obj["status"] = {"phase": "Pending"}
+        obj["status"] = {"phase": "Pending", "lastPhaseTransitionTime": now_rfc3339()}

@@ -20,6 +20,7 @@ from server.api.meta import drop_empty_metadata
 from server.api.user import UserInfo
 from server.registry.decoding import type_mismatch, undecodable
 from server.registry.identity import check_identity
+from server.registry.kind_defaults import default_kind
 from server.registry.strategy import Strategy
 from server.registry.zero_values import fill_zero_status
 from server.scheme.cel import has_rules, validate_rules_after
@@ -83,6 +84,8 @@ class WriteSteps:
         vdef = self.definition.version(version)
         apply_defaults(obj, vdef.schema if vdef else None)
         self.strategy.default(obj)
+        if self.definition.builtin:
+            default_kind(self.definition.group, self.definition.plural, obj)
 
     async def _to_storage(self, obj: Object) -> Object:
         return await self._as(obj, self.definition.storage_version.name)
