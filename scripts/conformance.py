@@ -76,7 +76,7 @@ def replay(corpus: ModuleType, backend: str = "memory", etcd_servers: str | None
     flat = {name: answers for group in results.values() for name, answers in group.items()}
     accepted = corpus.load_accepted()
     outcomes, used = corpus.judge(scenarios, recorded, flat, accepted)
-    return corpus.summary(outcomes), outcomes, [a for a in accepted if a not in used]
+    return corpus.summary(outcomes), outcomes, corpus.stale_entries(accepted, used)
 
 
 def report(args: argparse.Namespace, corpus: ModuleType) -> int:

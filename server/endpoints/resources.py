@@ -39,12 +39,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing anything over `limit` bytes with 413 before reading it all."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise errors.RequestEntityTooLarge(f"the request body is too large: limit is {limit} bytes")
+        raise errors.RequestEntityTooLarge(f"Request entity too large: limit is {limit}")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise errors.RequestEntityTooLarge(f"the request body is too large: limit is {limit} bytes")
+            raise errors.RequestEntityTooLarge(f"Request entity too large: limit is {limit}")
         chunks.append(chunk)
     return b"".join(chunks)
 

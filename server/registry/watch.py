@@ -20,6 +20,7 @@ then yields `(type, object)` pairs:
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
@@ -56,6 +57,17 @@ def _transition(event: WatchEvent, matches: Callable[[Object | None], bool]) -> 
             return "ADDED"
         return "DELETED" if before else None
     return event.type if matches(event.object) else None
+
+
+def _shown(kind: str, event: WatchEvent) -> Object:
+    """The object an event carries: one that left the selection is shown as it was while it matched, at
+    the event's resourceVersion (kube's watchers do the same)."""
+    if kind == "DELETED" and event.type == "MODIFIED" and event.prev is not None:
+        prev = copy.deepcopy(event.prev)
+        prev.setdefault("metadata", {})["resourceVersion"] = (event.object.get("metadata") or {}).get(
+            "resourceVersion")
+        return prev
+    return event.object
 
 
 class WatchStream:
@@ -136,7 +148,7 @@ class WatchStream:
                 self._revision = event.revision
                 kind = _transition(event, self._matches)
                 if kind is not None:
-                    yield kind, await self._store.output(event.object, self._version)
+                    yield kind, await self._store.output(_shown(kind, event), self._version)
 
     async def _next(self, watcher: Watcher) -> WatchEvent | None:
         """The next event; None when bookmarks are wanted and the stream was idle for an interval.

@@ -146,6 +146,9 @@ class Accepted:
     path: str
     reason: str
     step: str = "*"
+    # The difference depends on how far kapi's controllers got before the next request (a namespace or a
+    # Foreground deletion finishing): it may be absent from a run, so it is never reported stale.
+    racy: bool = False
 
     def covers(self, scenario: str, step: int, path: str) -> bool:
         return (fnmatch.fnmatchcase(scenario, self.scenario) and fnmatch.fnmatchcase(str(step), self.step)
@@ -154,8 +157,13 @@ class Accepted:
 
 def load_accepted(path: Path = ACCEPTED_FILE) -> list[Accepted]:
     entries = yaml.safe_load(path.read_text()) or []
-    return [Accepted(scenario=e["scenario"], path=e["path"], reason=e["reason"], step=str(e.get("step", "*")))
-            for e in entries]
+    return [Accepted(scenario=e["scenario"], path=e["path"], reason=e["reason"], step=str(e.get("step", "*")),
+                     racy=bool(e.get("racy", False))) for e in entries]
+
+
+def stale_entries(accepted: list[Accepted], used: set[Accepted]) -> list[Accepted]:
+    """Accepted entries that covered nothing in a run (racy ones aside): they must go."""
+    return [a for a in accepted if a not in used and not a.racy]
 
 
 def namespace_for(scenario: dict[str, Any]) -> str:
