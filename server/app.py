@@ -54,6 +54,7 @@ from server.controllers.simulation.simulator import Simulation
 from server.endpoints.context import ApiContext
 from server.endpoints.pod_actions import POD_ACTIONS
 from server.endpoints.router import make_api_handler
+from server.endpoints.websocket_watch import serve_websocket
 from server.endpoints.token_request import register_token_action
 from server.plugins.apiexts import ApiextsApp, prefix_problem
 from server.plugins.api import AdmissionFactory
@@ -328,7 +329,8 @@ def create_app(config: ServerConfig) -> KapiApp:
 
 
 class KapiApp:
-    """The ASGI app: API requests go straight to the handler chain, the rest through Starlette.
+    """The ASGI app: API requests go straight to the handler chain (WebSocket watches too), the rest through
+    Starlette.
 
     The chain already turns every error into a Status, so Starlette's
     routing and exception middleware would only add cost (about a tenth of
@@ -343,6 +345,8 @@ class KapiApp:
         if scope["type"] == "http" and scope["path"] not in _STARLETTE_PATHS:
             response = await self._handler(Request(scope, receive, send))
             await response(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await serve_websocket(scope, receive, send, self._handler)
         else:
             await self.starlette(scope, receive, send)
 

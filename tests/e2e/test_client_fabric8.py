@@ -6,8 +6,8 @@ fabric8 program (tests/clients/java/src/main/java/Main.java) is built here with 
 subcommand. Every check the program passes prints one `ok <subcommand>: <check>` line; the first failing
 one ends it with `FAIL ...` and a non-zero exit, and the test shows the whole output.
 
-fabric8 watches over WebSocket by default; kapi refuses WebSocket upgrades, so the program runs with HTTP
-watches (see Main.java, FABRIC8_WATCH_TRANSPORT) until kapi accepts them.
+fabric8 watches over WebSocket by default; the watch and informer checks run once with that and once with plain
+HTTP watches (FABRIC8_WATCH_TRANSPORT=http, see Main.java), the two transports kube-apiserver serves.
 """
 from __future__ import annotations
 
@@ -88,10 +88,11 @@ class Fabric8Program:
     java: str
     classpath: str
 
-    def run(self, subcommand: str, kubeconfig: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    def run(self, subcommand: str, kubeconfig: Path, timeout: float = 180,
+            transport: str = "websocket") -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "FABRIC8_WATCH_TRANSPORT": transport}
         # fabric8 would also honour these; the kubeconfig alone must configure it.
-        for name in ("KUBERNETES_MASTER", "KUBERNETES_SERVICE_HOST", "KUBERNETES_NAMESPACE", "FABRIC8_WATCH_TRANSPORT"):
+        for name in ("KUBERNETES_MASTER", "KUBERNETES_SERVICE_HOST", "KUBERNETES_NAMESPACE"):
             env.pop(name, None)
         return subprocess.run([self.java, *JVM_FLAGS, "-cp", self.classpath, "Main", subcommand],
                               capture_output=True, text=True, timeout=timeout, env=env)
@@ -152,11 +153,12 @@ current-context: kapi
     yield path
 
 
-def _assert_passes(program: Fabric8Program, subcommand: str, kubeconfig: Path) -> None:
-    result = program.run(subcommand, kubeconfig)
+def _assert_passes(program: Fabric8Program, subcommand: str, kubeconfig: Path, transport: str = "websocket") -> None:
+    result = program.run(subcommand, kubeconfig, transport=transport)
     output = f"exit code {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     assert result.returncode == 0, output
     lines = result.stdout.splitlines()
+    assert f"watches over {transport}" in result.stdout, output
     passed = {line.removeprefix(f"ok {subcommand}: ") for line in lines if line.startswith(f"ok {subcommand}: ")}
     missing = [check for check in EXPECTED[subcommand] if check not in passed]
     assert not missing, f"checks not reported as passed: {missing}\n{output}"
@@ -167,9 +169,11 @@ def test_fabric8_crud(fabric8: Fabric8Program, kubeconfig: Path) -> None:
     _assert_passes(fabric8, "crud", kubeconfig)
 
 
-def test_fabric8_watch(fabric8: Fabric8Program, kubeconfig: Path) -> None:
-    _assert_passes(fabric8, "watch", kubeconfig)
+@pytest.mark.parametrize("transport", ["websocket", "http"])
+def test_fabric8_watch(fabric8: Fabric8Program, kubeconfig: Path, transport: str) -> None:
+    _assert_passes(fabric8, "watch", kubeconfig, transport)
 
 
-def test_fabric8_informer(fabric8: Fabric8Program, kubeconfig: Path) -> None:
-    _assert_passes(fabric8, "informer", kubeconfig)
+@pytest.mark.parametrize("transport", ["websocket", "http"])
+def test_fabric8_informer(fabric8: Fabric8Program, kubeconfig: Path, transport: str) -> None:
+    _assert_passes(fabric8, "informer", kubeconfig, transport)
