@@ -196,10 +196,7 @@ def test_namespaced_path_is_404(widgets) -> None:
                              ("POST", f"/apis/{API}/namespaces/default/widgets")]:
             body = yaml.safe_load(widget("w-ns2", "x")) if method == "POST" else None
             resp = http.request(method, path, json=body)
-            assert resp.status_code == 404, (method, path, resp.text)
-            status = resp.json()
-            assert status["kind"] == "Status" and status["code"] == 404
-            assert status["reason"] == "NotFound"
-            assert "Traceback" not in resp.text
+            # kube's CRD handler leaves a path in the wrong scope to the mux: a plain-text 404
+            assert (resp.status_code, resp.text) == (404, "404 page not found\n"), (method, path, resp.text)
         assert http.get(f"/apis/{API}/widgets/w-ns").status_code == 200
         assert http.get(f"/apis/{API}/widgets/w-ns2").status_code == 404
