@@ -43,10 +43,10 @@ from server.registry.write_steps import WriteOptions, WriteSteps, copy_object
 from server.storage import keys
 from server.storage.interfaces import (
     ConflictError,
-    PreconditionError,
     InvalidKeyError,
     KeyExistsError,
     KeyNotFoundError,
+    PreconditionError,
     Preconditions,
     RevisionNotYetError,
     RevisionTooOldError,
