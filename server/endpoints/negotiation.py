@@ -7,7 +7,6 @@ that ask for it always list JSON as well.
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -20,7 +20,7 @@ from server.endpoints.context import ApiContext
 from server.endpoints.filters import request_user
 from server.endpoints.params import QueryOptions, check_dry_run, parse_list_options, parse_query
 from server.endpoints.watch import serve_watch
-from server.registry.decoding import undecodable
+from server.registry.decoding import go_json_type, undecodable
 from server.registry.field_manager import manager_from
 from server.registry.store import Store, WriteOptions
 from server.registry.scale import replicas_of, to_scale, with_replicas
@@ -304,15 +304,6 @@ def _patch_type(content_type: str | None, q: QueryOptions | None = None) -> str:
     return kind
 
 
-def _go_json_type(value: Any) -> str:
-    """encoding/json's name for a JSON value's type in its unmarshal errors."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    return {dict: "object", list: "array", str: "string"}.get(type(value), "null")
-
-
 def _patch_function(content_type: str | None, body: Any, schema: dict[str, Any] | None) -> Any:
     """The old-to-new function a patch body stands for (all patch kinds share the update path)."""
     kind = _patch_type(content_type)
@@ -320,7 +311,7 @@ def _patch_function(content_type: str | None, body: Any, schema: dict[str, Any] 
         return lambda current: json_merge_patch(current, body)
     if kind == neg.JSON_PATCH:
         if not isinstance(body, list):
-            raise errors.BadRequest(f"error decoding patch: json: cannot unmarshal {_go_json_type(body)} into Go "
+            raise errors.BadRequest(f"error decoding patch: json: cannot unmarshal {go_json_type(body)} into Go "
                                     "value of type []handlers.jsonPatchOp")
         return lambda current: json_patch(current, body)
     if not isinstance(body, dict):

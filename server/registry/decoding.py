@@ -24,6 +24,15 @@ def undecodable(d: ResourceDef, body_kind: str, version: str, detail: str) -> er
     return errors.BadRequest(f'{body_kind or d.kind} in version "{version}" cannot be handled as a {d.kind}: {detail}')
 
 
+def go_json_type(value: Any) -> str:
+    """encoding/json's name for a JSON value's type in its unmarshal errors."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {dict: "object", list: "array", str: "string"}.get(type(value), "null")
+
+
 def type_mismatch(d: ResourceDef, version: str, schema: dict[str, Any] | None, causes: list[Cause]) -> None:
     """Raise encoding/json's `cannot unmarshal` for the first wrongly typed field of one of kube's kinds."""
     if not (d.builtin and d.group in KUBE_APISERVER_GROUPS):  # kapi's typed Python groups keep schema errors
