@@ -85,7 +85,7 @@ async def serve(app: Any, config: ServerConfig, log_level: str = "info") -> None
     def stop() -> None:
         for s in servers:
             s.should_exit = True
-        app.state.api.end_watches()  # or graceful shutdown waits out its timeout for them
+        app.state.clusters.end_watches()  # or graceful shutdown waits out its timeout for them
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)

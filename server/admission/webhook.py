@@ -57,9 +57,11 @@ from server.admission.webhook_review import (
     warnings_of,
 )
 from server.api import errors
+from server.api.faults import Faults
 from server.api.attributes import AdmissionAttributes
 from server.api.errors import go_quote
 from server.webhook import ClientConfig, WebhookCallError, internal_error, post_json
+from server.webhook.client import with_timeout_query
 from server.webhook.validation import review_version
 
 log = logging.getLogger("kapi.admission.webhook")
@@ -97,9 +99,10 @@ class _WebhookPlugin(Plugin):
     resource = ""
     mutating = False
 
-    def __init__(self, reader: ObjectReader, authorize: Authorize | None = None) -> None:
+    def __init__(self, reader: ObjectReader, authorize: Authorize | None = None, faults: Faults | None = None) -> None:
         self._reader = reader
         self._authorize = authorize  # answers the `authorizer` of matchConditions
+        self._faults = faults  # a WebhookTimeout fault makes a call wait out its timeout and fail
 
     async def _namespace(self, name: str) -> Object | None:
         return await self._reader.get("", "namespaces", "", name)
@@ -146,6 +149,10 @@ class _WebhookPlugin(Plugin):
         uid = str(uuid.uuid4())
         try:
             config = ClientConfig.from_api(hook.spec.get("clientConfig") or {})
+            if self._faults is not None and self._faults.webhook_times_out(hook.name):
+                await asyncio.sleep(hook.timeout)
+                raise WebhookCallError(f'Post "{with_timeout_query(config.url, hook.timeout)}": '
+                                       "context deadline exceeded")
             body = await post_json(config, admission_review(attrs, uid, version), hook.timeout)
         except WebhookCallError as exc:
             raise _CallFailed(f"failed calling webhook {go_quote(hook.name)}: failed to call webhook: {exc}") from None

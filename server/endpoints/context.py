@@ -8,11 +8,13 @@ from typing import Any, Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from server.api.faults import Faults
 from server.api.requestinfo import RequestInfo
 from server.auth.service_account import TokenIssuer
 from server.registry.aggregated import AggregatedApis
 from server.registry.store import Store
 from server.scheme.registry import Scheme
+from server.storage.interfaces import Storage
 
 
 # (request, context, store, request info, version, namespace) -> response
@@ -49,6 +51,9 @@ class ApiContext:
     aggregated: AggregatedApis = field(default_factory=AggregatedApis)
     # The simulation (`--simulate`: describe() and advance(seconds)), None when off.
     simulation: Any = None
+    # The cluster's storage (for /kapi/faults' Compact) and the faults a test asked for (`server.api.faults`).
+    storage: Storage | None = None
+    faults: Faults = field(default_factory=Faults)
 
     @property
     def generation(self) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 
 Order, outermost first (as kube-apiserver's DefaultBuildHandlerChain):
 Status errors -> request info -> authentication -> impersonation
-(`server.endpoints.impersonation`) -> authorization -> timeout -> router.
+(`server.endpoints.impersonation`) -> authorization -> timeout -> injected
+faults (`server.endpoints.faults`) -> router.
 `/healthz`, `/livez`, `/readyz` (and their subpaths) and `/version` are
 public: they skip authentication, impersonation and authorization and run
 as the anonymous user.
@@ -182,10 +183,11 @@ def with_timeout(handler: Handler, default_seconds: float) -> Handler:
 def build_handler_chain(router: Handler, ctx: ApiContext, authenticator: Authenticator,
                         authorizer: Authorizer) -> Handler:
     """Outermost first: Status errors, request info, authentication, impersonation, authorization, timeout,
-    router."""
-    from server.endpoints.impersonation import with_impersonation  # it builds on this module's helpers
+    faults, router."""
+    from server.endpoints.faults import with_faults  # these build on this module's helpers
+    from server.endpoints.impersonation import with_impersonation
 
-    handler = with_timeout(router, ctx.request_timeout)
+    handler = with_timeout(with_faults(router, ctx), ctx.request_timeout)
     handler = with_authorization(handler, authorizer)
     handler = with_impersonation(handler, authorizer)
     handler = with_authentication(handler, authenticator)

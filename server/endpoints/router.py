@@ -1,14 +1,14 @@
 """Route a request, by its parsed RequestInfo, to a resource verb or a non-resource document."""
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api import errors
 from server.auth.interfaces import Authenticator, Authorizer
-from server.endpoints import health, nonresource, reviews, simulation
+from server.endpoints import faults, health, nonresource, reviews, simulation
 from server.api.requestinfo import RequestInfo
 from server.endpoints.context import ApiContext
 from server.endpoints.filters import Handler, build_handler_chain, request_info, request_user
@@ -53,14 +53,15 @@ def _unrouted_custom_path(ctx: ApiContext, info: RequestInfo) -> bool:
 
 
 def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: Authorizer,
-                     mount: Mount | None = None) -> Handler:
+                     mounts: Sequence[Mount] = ()) -> Handler:
     """The endpoint behind every Kubernetes path, wrapped in the filter chain."""
 
     async def route(request: Request) -> Response:
         info = request_info(request)
         path = request.scope["path"]
-        if mount is not None and mount.handles(path):
-            return _MountedResponse(mount)
+        for mount in mounts:
+            if mount.handles(path):
+                return _MountedResponse(mount)
         if info.version and info.api_prefix == "apis" and ctx.aggregated:
             backend = ctx.aggregated.get(info.group, info.version)
             if backend is not None:  # another server's group-version (an APIService with a service)
@@ -82,6 +83,8 @@ def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: 
             return await health.handle_storage_status(ctx)
         if path == simulation.CLOCK_PATH:
             return await simulation.handle_clock(request, ctx)
+        if faults.is_faults_path(path):
+            return await faults.handle_faults(request, ctx)
         if path.startswith("/openapi/"):
             return nonresource.handle_openapi(request, ctx)
         if path in nonresource.OPENID_PATHS:

@@ -40,6 +40,8 @@ async def serve_watch(store: Store, version: str, namespace: str, opts: ListOpti
     async def body() -> AsyncIterator[bytes]:
         try:
             async for kind, obj in stream.events(lifetime):
+                if ctx.faults.paused:  # the storage is "away": nothing reaches the client until it is back
+                    await ctx.faults.resumed()
                 yield encode(kind, obj)
         finally:
             stream.close()

@@ -84,6 +84,12 @@ class WatchStream:
         self._error: errors.StatusError | None = None
         self._revision = 0
         self._deadline = math.inf
+        self._expired = False
+
+    @property
+    def resource(self) -> tuple[str, str]:
+        """(group, plural) of the collection watched."""
+        return self._store.definition.group, self._store.definition.plural
 
     async def open(self) -> None:
         """Read the initial state and register the watcher; 504 for a revision not reached yet."""
@@ -137,6 +143,8 @@ class WatchStream:
                 try:
                     event = await self._next(watcher)
                 except (StopAsyncIteration, WatcherOverflowError, _Expired):
+                    if self._expired:
+                        yield "ERROR", errors.Gone(self._too_old()).to_status()
                     return
                 except RevisionTooOldError as exc:  # the backend lost the history (etcd compaction)
                     yield "ERROR", errors.Gone(str(exc)).to_status()
@@ -171,3 +179,11 @@ class WatchStream:
     def close(self) -> None:
         if self._watcher is not None:
             self._watcher.close()
+
+    def expire(self) -> None:
+        """End the stream with 410 Expired, as when the history it follows is gone (an injected fault)."""
+        self._expired = True
+        self.close()
+
+    def _too_old(self) -> str:
+        return str(RevisionTooOldError(self._prefix, self._revision, self._revision + 1))

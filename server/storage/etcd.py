@@ -39,6 +39,7 @@ from .interfaces import (
     Preconditions,
     RevisionNotYetError,
     RevisionTooOldError,
+    Snapshot,
     StorageUnavailableError,
     TryUpdate,
     dumps_kept,
@@ -48,6 +49,7 @@ __all__ = ["EtcdStorage"]
 
 log = logging.getLogger("kapi.storage.etcd")
 _KEY_ROOT = ROOT  # what every storage key starts with
+_MAX_TXN_OPS = 128  # etcd's default --max-txn-ops
 _CREATE = rpc.Compare.CompareTarget.Value("CREATE")
 _MOD = rpc.Compare.CompareTarget.Value("MOD")
 _EQUAL = rpc.Compare.CompareResult.Value("EQUAL")
@@ -297,3 +299,30 @@ class EtcdStorage:
 
     def watcher_count(self) -> int:
         return self._events.watcher_count()
+
+    # ----- whole-store operations (logical clusters) -------------------------------------------------------
+
+    async def snapshot(self) -> Snapshot:
+        root, end = self._etcd_range(_KEY_ROOT + "/")
+        response = await self._range(_KEY_ROOT + "/", root, end)
+        entries = {self._storage_key(kv.key): (kv.mod_revision, bytes(kv.value)) for kv in response.kvs}
+        return Snapshot(response.header.revision, entries)
+
+    async def restore(self, snapshot: Snapshot) -> None:
+        """Put the snapshot's objects in transactions of etcd's default limit (128 operations each)."""
+        puts = [rpc.RequestOp(request_put=rpc.PutRequest(key=self._etcd_key(key), value=data))
+                for key, (_revision, data) in sorted(snapshot.entries.items())]
+        for start in range(0, len(puts), _MAX_TXN_OPS):
+            response = await self._client.txn(compare=[], success=puts[start:start + _MAX_TXN_OPS], failure=[])
+            self._saw(response.header)
+
+    async def compact(self) -> int:
+        """Compact etcd itself (its history is global: every prefix's) and this server's event log."""
+        revision = await self.current_revision()
+        await self._client.compact(revision)
+        self._events.forget()
+        return revision
+
+    async def drop(self) -> None:
+        root, end = self._etcd_range(_KEY_ROOT + "/")
+        await self._client.delete_range(root, end)

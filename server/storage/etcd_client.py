@@ -215,6 +215,13 @@ class EtcdClient:
         """A plain put (kapi writes through `txn`; tools and the benchmark's raw baseline use this)."""
         return await self._unary("Put", rpc.PutRequest(key=key, value=value))
 
+    async def compact(self, revision: int) -> Any:
+        """Compact etcd's history up to `revision` (every key's, not only one prefix's)."""
+        return await self._unary("Compact", rpc.CompactionRequest(revision=revision))
+
+    async def delete_range(self, key: bytes, range_end: bytes) -> Any:
+        return await self._unary("DeleteRange", rpc.DeleteRangeRequest(key=key, range_end=range_end))
+
     def watch_call(self) -> Any:
         """A new bidirectional Watch stream (write requests, read responses)."""
         self._connect()

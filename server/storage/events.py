@@ -101,6 +101,10 @@ class EventLog:
         self._count = 0
         self._oldest = self._newest = revision
 
+    def forget(self) -> None:
+        """Drop the kept records (a compaction): only what comes after the newest revision is served."""
+        self.reset(self._newest)
+
     def publish(self, record: Record) -> None:
         """Append the record of the newest revision and hand it to every watcher.
 

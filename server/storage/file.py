@@ -21,10 +21,12 @@ Unreadable files found at load are skipped with a warning, never fatal.
 """
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import os
 import pathlib
+import shutil
 import sys
 from typing import Any
 
@@ -36,7 +38,7 @@ from certs.files import PRIVATE_MODE, fsync_dir, write_temp
 from .events import DEFAULT_EVENT_WINDOW, DEFAULT_WATCH_QUEUE
 from .commit import DiskDiverged
 from .index import IndexedStorage
-from .interfaces import InvalidKeyError, dumps_kept
+from .interfaces import InvalidKeyError, Snapshot, dumps_kept
 from .keys import ROOT, is_safe_key
 
 __all__ = ["FileStorage"]
@@ -169,6 +171,16 @@ class FileStorage(IndexedStorage):
                     self._prune(path.parent)
         except BaseException as exc:
             raise DiskDiverged(f"writing {len(writes)} objects: {exc}") from exc
+
+    async def restore(self, snapshot: Snapshot) -> None:
+        await super().restore(snapshot)
+        writes = [(key, data, snapshot.revision) for key, (_revision, data) in sorted(snapshot.entries.items())]
+        if writes:
+            await asyncio.to_thread(self._persist_batch, writes)
+
+    async def drop(self) -> None:
+        await super().drop()
+        await asyncio.to_thread(shutil.rmtree, self._root, True)
 
     def _sync(self) -> None:
         """Flush the file system holding the root (syncfs), where that call exists."""

@@ -38,6 +38,7 @@ from .interfaces import (
     ListResult,
     Object,
     Preconditions,
+    Snapshot,
     TryUpdate,
     dumps_kept,
 )
@@ -273,6 +274,26 @@ class IndexedStorage(GroupCommit):
         """Finish the writes in flight, then end every watch; the index itself is plain memory."""
         await self._finish_writes()
         self._events.close_all()
+
+    async def snapshot(self) -> Snapshot:
+        await self._finish_writes()
+        return Snapshot(self._revision, dict(self._entries))
+
+    async def restore(self, snapshot: Snapshot) -> None:
+        if self._entries or self._revision:
+            raise ValueError("only a new, empty store can be restored from a snapshot")
+        self._entries = dict(snapshot.entries)
+        self._keys = sorted(self._entries)
+        self._set_loaded_revision(snapshot.revision)
+
+    async def compact(self) -> int:
+        await self._finish_writes()
+        self._events.forget()
+        return self._revision
+
+    async def drop(self) -> None:
+        await self._finish_writes()
+        self._entries, self._keys = {}, []
 
     # ----- reading an older revision -----------------------------------------
 

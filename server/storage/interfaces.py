@@ -161,6 +161,19 @@ class ListResult:
     remaining: int | None = None
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Every object of a store at one revision: key → (revision of its last write, the bytes the backend keeps).
+
+    The bytes are immutable and shared, never copied: a store restored from a
+    snapshot holds the same bytes until it writes its own (copy-on-write), so
+    forking a prepared cluster costs a dictionary copy.
+    """
+
+    revision: int
+    entries: dict[str, tuple[int, bytes]]
+
+
 class WatchEvent:
     """One committed write, as a watcher sees it.
 
@@ -376,3 +389,16 @@ class Storage(Protocol):
 
     async def close(self) -> None:
         """Release files, connections and tasks."""
+
+    async def snapshot(self) -> Snapshot:
+        """Every object, as of now (a logical cluster's saved state)."""
+
+    async def restore(self, snapshot: Snapshot) -> None:
+        """Fill this new, empty, started store with `snapshot`'s objects (a fork); history starts here."""
+
+    async def compact(self) -> int:
+        """Drop the history up to the current revision, as etcd's compaction: a watch, get, list or list
+        continuation at an older revision then gets RevisionTooOldError (410). Returns that revision."""
+
+    async def drop(self) -> None:
+        """Remove every object and whatever holds them (the store's cluster is deleted); then `close()`."""

@@ -90,7 +90,7 @@ async def serve(tmp_path: Path, authorizer: RuleTable) -> AsyncIterator[httpx.As
     tokens.write_text("alice-token,alice,1001,\"admins\"\nbob-token,bob,1002\n")
     app = create_app(ServerConfig(backend="memory", file_rootpath=tmp_path / "root", token_auth_file=tokens,
                                   load_examples=False, authorization_modes=("AlwaysAllow",)))
-    handler = make_api_handler(app.state.api, build_authenticator(token_auth_file=tokens), authorizer, EchoHeaders())
+    handler = make_api_handler(app.state.api, build_authenticator(token_auth_file=tokens), authorizer, [EchoHeaders()])
     chained = Starlette(routes=[Route("/{path:path}", handler, methods=["GET", "POST", "DELETE"])])
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=chained), base_url="http://kapi") as http:
