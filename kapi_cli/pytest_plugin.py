@@ -7,6 +7,15 @@ Fixtures (nothing starts unless a test asks for one of them):
   imported `kubernetes` client, which reads it only at import, is pointed there too).
 - `kapi_namespace` (function): the name of a fresh namespace in it, deleted after the test.
 - `kapi_kubeconfig` (session): the kubeconfig path, for tests that only need that.
+- `kapi_cluster` (function): a `server.testing.LogicalCluster` of `kapi_server` for this test alone (its own
+  objects, CRDs, namespaces, RBAC and resourceVersions; a few milliseconds to make), deleted after the test;
+  `KUBECONFIG` points at it during the test, so the `kubernetes` client and kopf's default login reach it
+  (`kapi_cluster.api_client()`, `kapi_cluster.connection_info()` for an explicit kopf login).
+  `@pytest.mark.kapi_snapshot("name")` forks it from a saved snapshot; when no snapshot of that name exists
+  yet, a fixture of that name is requested first (it prepares a cluster and saves the snapshot, once).
+- `kapi_faults` (function): the faults of the test's cluster (`kapi_cluster` when the test uses it, else
+  `kapi_server`): `fail`, `delay`, `conflict`, `webhook_timeout`, `pause_storage`, `expire_watches`,
+  `compact` (`server.testing_client.FaultInjector`); every fault is taken back when the test ends.
 - `kapi_api_client` (function): a factory: `kapi_api_client(service_account="ns/name")` gives a
   `kubernetes` ApiClient acting with that ServiceAccount's real token, `kapi_api_client(user="bob")`
   one with a `--kapi-user` user's token, `kapi_api_client()` the administrator; closed after the test.
@@ -24,7 +33,8 @@ Deployment becomes Available), with `--kapi-simulate-nodes N`, `--kapi-simulate-
 Markers: `@pytest.mark.kapi_resources("crds/", ...)` applies CRD manifests (paths relative to the
 test file) to the session server before the test, and waits until they are Established;
 `@pytest.mark.kapi_objects("rbac.yaml", ...)` creates (or replaces) any objects, such as an
-operator's ServiceAccount, Role and RoleBinding, before the test; `@pytest.mark.kapi_simulate` says a
+operator's ServiceAccount, Role and RoleBinding, before the test (both go to `kapi_cluster` when the test uses
+it, else to the session server); `@pytest.mark.kapi_simulate` says a
 test needs the simulation: when any collected test has it, the session server simulates.
 
 This module imports only pytest at import time, so pytest start-up pays nothing for it.
@@ -41,11 +51,13 @@ import pytest
 
 if TYPE_CHECKING:
     from kapi_cli.etcd_local import LocalEtcd
-    from server.testing import RunningServer
+    from server.testing import LogicalCluster, RunningServer
+    from server.testing_client import FaultInjector
 
 MARKER = "kapi_resources"
 OBJECTS_MARKER = "kapi_objects"
 SIMULATE_MARKER = "kapi_simulate"
+SNAPSHOT_MARKER = "kapi_snapshot"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,6 +102,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{OBJECTS_MARKER}(*paths): create or replace the objects of YAML manifests (relative to the "
                    "test file) in the kapi_server fixture before the test")
+    config.addinivalue_line(
+        "markers", f"{SNAPSHOT_MARKER}(name): fork the test's kapi_cluster from the saved snapshot `name` (made "
+                   "first by the fixture of that name when it does not exist yet)")
     config.addinivalue_line(
         "markers", f"{SIMULATE_MARKER}: the test needs simulated workloads (nodes, kubelets, controllers): "
                    "the session's kapi_server simulates when any collected test has this marker")
@@ -210,13 +225,58 @@ def kapi_api_client(kapi_server: RunningServer) -> Iterator[Any]:
             api_client.close()
 
 
+@pytest.fixture
+def kapi_cluster(request: pytest.FixtureRequest, kapi_server: RunningServer) -> Iterator[LogicalCluster]:
+    """An isolated cluster of `kapi_server` for this test; `KUBECONFIG` points at it while the test runs."""
+    cluster = kapi_server.create_cluster(snapshot=_snapshot(request, kapi_server))
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            _point_kubeconfig_at(patch, str(cluster.kubeconfig))
+            yield cluster
+    finally:
+        cluster.delete()
+
+
+def _snapshot(request: pytest.FixtureRequest, server: RunningServer) -> str | None:
+    """The snapshot `@pytest.mark.kapi_snapshot(name)` names, made by the fixture `name` if it is missing."""
+    marker = request.node.get_closest_marker(SNAPSHOT_MARKER)
+    if marker is None:
+        return None
+    if len(marker.args) != 1 or not isinstance(marker.args[0], str):
+        raise pytest.UsageError(f"@pytest.mark.{SNAPSHOT_MARKER} takes one snapshot name")
+    name = marker.args[0]
+    if not server.has_snapshot(name):
+        try:
+            request.getfixturevalue(name)
+        except pytest.FixtureLookupError:
+            pytest.fail(f"no snapshot {name!r} was saved, and no fixture {name!r} saves it", pytrace=False)
+        if not server.has_snapshot(name):
+            pytest.fail(f"the fixture {name!r} did not save snapshot {name!r} "
+                        f"(kapi_server.save_snapshot({name!r}, cluster=...))", pytrace=False)
+    return name
+
+
+@pytest.fixture
+def kapi_faults(request: pytest.FixtureRequest, kapi_server: RunningServer) -> Iterator[FaultInjector]:
+    """The faults of this test's cluster (`kapi_cluster` if the test uses it, else `kapi_server`), all taken
+    back when the test ends."""
+    target: Any = request.getfixturevalue("kapi_cluster") if "kapi_cluster" in request.fixturenames else kapi_server
+    faults = target.faults
+    try:
+        yield faults
+    finally:
+        faults.clear()
+
+
 @pytest.fixture(autouse=True)
 def _kapi_markers(request: pytest.FixtureRequest) -> None:
     """Apply the CRDs of `@pytest.mark.kapi_resources(...)` (waiting until Established), then create the
-    objects of `@pytest.mark.kapi_objects(...)`; does nothing (starts nothing) without them."""
+    objects of `@pytest.mark.kapi_objects(...)`, in the test's `kapi_cluster` if it uses one, else in
+    `kapi_server`; does nothing (starts nothing) without them."""
     base = Path(str(request.node.fspath)).parent
     for marker_name, method in ((MARKER, "apply_crds"), (OBJECTS_MARKER, "apply")):
         markers = list(request.node.iter_markers(marker_name))
         if markers:
-            server: Any = request.getfixturevalue("kapi_server")
-            getattr(server, method)(*[base / p for marker in reversed(markers) for p in marker.args])
+            name = "kapi_cluster" if "kapi_cluster" in request.fixturenames else "kapi_server"
+            target: Any = request.getfixturevalue(name)
+            getattr(target, method)(*[base / p for marker in reversed(markers) for p in marker.args])

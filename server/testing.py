@@ -23,6 +23,16 @@ act as its identity:
         kapi.api_client(user="bob")                               # bob's bearer token
         kapi.kubeconfig_for(service_account="operators/my-operator")  # kubectl, by impersonation
 
+Every test can have a cluster of its own, in the same server, in a few milliseconds; a prepared state
+is saved once and forked per test; faults are asked for on purpose:
+
+    base = kapi.create_cluster("base"); base.apply_crds("crds/"); base.apply("fixtures.yaml")
+    kapi.save_snapshot("prepared", cluster="base")
+    with kapi.create_cluster(snapshot="prepared") as cluster:   # deleted at the end of the block
+        cluster.kubeconfig, cluster.api_client()                # as for the server itself
+        cluster.faults.conflict("configmaps", count=2)          # the next 2 writes get 409
+        cluster.faults.expire_watches()                         # open watches end with 410 Expired
+
 This module is public; its surface is `__all__`. It never imports `kapi_cli`.
 """
 from __future__ import annotations
@@ -30,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
-import json
 import logging
 import shutil
 import socket
@@ -46,19 +55,18 @@ import uvicorn
 
 from server.app import create_app
 from server.config import ServerConfig
+from server.testing_client import ApiEndpoint
 from server.testing_files import (
     KapiStartError,
-    documents,
     staged_resource_dirs,
     user_tokens,
     write_kubeconfig,
     write_token_file,
 )
 
-__all__ = ["KapiStartError", "RunningServer", "start_server", "write_kubeconfig"]
+__all__ = ["KapiStartError", "LogicalCluster", "RunningServer", "start_server", "write_kubeconfig"]
 
 _log = logging.getLogger(__name__)
-CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
 class _ThreadServer(uvicorn.Server):
@@ -80,7 +88,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 @dataclass
-class RunningServer:
+class RunningServer(ApiEndpoint):
     """A kapi server running in a background thread of this process. Use `stop()` or `with`."""
 
     config: ServerConfig
@@ -129,175 +137,88 @@ class RunningServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- clients ------------------------------------------------------------------------------------------------
-    def api_client(self, *, user: str | None = None, service_account: str | None = None) -> Any:
-        """A `kubernetes.client.ApiClient` for this server (needs the `kubernetes` package). Close it after use.
+    # -- logical clusters -----------------------------------------------------------------------------------
+    def create_cluster(self, name: str | None = None, *, snapshot: str | None = None) -> LogicalCluster:
+        """A new isolated cluster in this server (`/clusters/<name>/`), empty or forked from a saved `snapshot`.
 
-        Without arguments it is `system:masters`. `user` is one of the `users=` given to `start_server`
-        (its bearer token); `service_account` ("namespace/name", created when missing) gets a real
-        token from the TokenRequest API, so RBAC sees exactly what it would see in production.
-        """
-        try:
-            from kubernetes import client
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise RuntimeError("api_client() needs the `kubernetes` package: pip install kubernetes") from exc
-        configuration = client.Configuration()
-        configuration.host = self.url
-        token = self.token(user=user, service_account=service_account)
-        if token is not None:
-            configuration.api_key = {"authorization": f"Bearer {token}"}
-        return client.ApiClient(configuration)
-
-    def token(self, *, user: str | None = None, service_account: str | None = None) -> str | None:
-        """The bearer token `api_client` uses for `user` or `service_account` (None for neither)."""
-        if user is not None and service_account is not None:
-            raise ValueError("give user or service_account, not both")
-        if user is not None:
-            if user not in self._tokens:
-                raise ValueError(f"unknown user {user!r}: declare it with start_server(users={{{user!r}: [groups]}})")
-            return self._tokens[user]
-        if service_account is None:
-            return None
-        namespace, _, name = service_account.partition("/")
-        if not namespace or not name:
-            raise ValueError(f"service_account must be 'namespace/name', not {service_account!r}")
-        self.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}})
-        status, body = self.request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
-                                    {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
+        Its objects, CRDs, namespaces, RBAC and resourceVersions are its own; delete it with `delete()` (or
+        use it as a context manager)."""
+        body = {"name": name or f"test-{uuid.uuid4().hex[:10]}", **({"snapshot": snapshot} if snapshot else {})}
+        status, answer = self.request("POST", "/kapi/clusters", body)
         if status != 201:
-            raise RuntimeError(f"a token for {service_account} was refused ({status}): {body}")
-        return str(body["status"]["token"])
+            raise RuntimeError(f"creating cluster {body['name']!r} failed ({status}): {answer}")
+        return self.cluster(answer["name"])
 
-    def kubeconfig_for(self, *, user: str | None = None, groups: Sequence[str] = (),
-                       service_account: str | None = None, path: str | Path | None = None) -> Path:
-        """A kubeconfig in which kubectl (and client-go) act as `user` (with `groups`) or as
-        `service_account` ("namespace/name"), by kube's impersonation: no credential is needed over
-        loopback HTTP, and RBAC decides every request as for that identity."""
-        if (user is None) == (service_account is None):
-            raise ValueError("give exactly one of user or service_account")
-        if service_account is not None:
-            namespace, _, name = service_account.partition("/")
-            user = f"system:serviceaccount:{namespace}:{name}"
-        assert user is not None
-        target = Path(path) if path is not None else self.root / f"kubeconfig-{uuid.uuid4().hex[:8]}"
-        return write_kubeconfig(target, self.url, impersonate=user, impersonate_groups=tuple(groups))
+    def cluster(self, name: str) -> LogicalCluster:
+        """The client side of existing cluster `name` (its kubeconfig written under the server's root)."""
+        url = f"{self.url}/clusters/{name}"
+        return LogicalCluster(self, name, url, write_kubeconfig(self.root / f"kubeconfig-cluster-{name}", url,
+                                                                name=f"kapi-{name}"), self._tokens)
 
-    def apply(self, *objects: dict[str, Any] | str | Path) -> list[dict[str, Any]]:
-        """Create each object (dicts, or YAML files of one or more documents), replacing one that exists.
-
-        Objects are written as `system:masters`, in order: a Role before its RoleBinding.
-        """
-        written = []
-        for obj in documents(objects):
-            path = self._collection_path(obj)
-            name = obj["metadata"]["name"]
-            status, body = self.request("POST", path, obj)
-            if status == 409:
-                status, current = self.request("GET", f"{path}/{name}")
-                if status == 200:
-                    replacement = {**obj, "metadata": {**obj["metadata"],
-                                                       "resourceVersion": current["metadata"]["resourceVersion"]}}
-                    status, body = self.request("PUT", f"{path}/{name}", replacement)
-            if status not in (200, 201):
-                raise RuntimeError(f"applying {obj.get('kind')} {name!r} failed ({status}): {body}")
-            written.append(body)
-        return written
-
-    def _collection_path(self, obj: dict[str, Any]) -> str:
-        """The collection URL of `obj`'s kind, found through discovery."""
-        api_version, kind = str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
-        base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-        status, listing = self.request("GET", base)
-        found = [r for r in (listing or {}).get("resources", []) if r.get("kind") == kind and "/" not in r["name"]]
-        if status != 200 or not found:
-            raise RuntimeError(f"this server does not serve {kind} in {api_version or 'no apiVersion'}")
-        resource = found[0]
-        if not resource.get("namespaced"):
-            return f"{base}/{resource['name']}"
-        namespace = obj["metadata"].setdefault("namespace", "default")
-        return f"{base}/namespaces/{namespace}/{resource['name']}"
-
-    def request(self, method: str, path: str, body: Any = None, *,
-                content_type: str = "application/json", timeout: float = 10.0,
-                token: str | None = None) -> tuple[int, Any]:
-        """One HTTP request with a JSON body (or none); returns (status, decoded JSON body or None).
-
-        Without `token` the request is the test's own, `system:masters`."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        try:
-            payload = None if body is None else json.dumps(body).encode()
-            headers = {"Accept": "application/json"}
-            if token is not None:
-                headers["Authorization"] = f"Bearer {token}"
-            if payload is not None:
-                headers["Content-Type"] = content_type
-            conn.request(method, path, body=payload, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-        finally:
-            conn.close()
-        try:
-            decoded = json.loads(data) if data else None
-        except ValueError:
-            decoded = data.decode(errors="replace")
-        return response.status, decoded
-
-    # -- conveniences -------------------------------------------------------------------------------------------
-    def clock(self) -> dict[str, Any]:
-        """The simulated clock (`simulate=True`): now, speed, and whether it is manual."""
-        return self._simulation_clock("GET")
-
-    def advance(self, seconds: float) -> dict[str, Any]:
-        """Move the simulated clock forward (`simulate=True`; with `simulate_manual_clock=True` it moves only
-        so): due CronJobs fire, grace periods and minReadySeconds end. Returns the clock after the move."""
-        return self._simulation_clock("POST", {"advance": seconds})
-
-    def _simulation_clock(self, method: str, body: Any = None) -> dict[str, Any]:
-        status, answer = self.request(method, "/kapi/simulation/clock", body)
-        if status != 200:
-            raise RuntimeError(f"the simulated clock refused ({status}): {answer}")
+    def save_snapshot(self, name: str, *, cluster: str = "root") -> dict[str, Any]:
+        """Save `cluster`'s objects (and CRDs) as snapshot `name`, to fork clusters from."""
+        status, answer = self.request("POST", "/kapi/snapshots", {"name": name, "cluster": cluster})
+        if status != 201:
+            raise RuntimeError(f"saving snapshot {name!r} failed ({status}): {answer}")
         return dict(answer)
 
-    def create_namespace(self, name: str | None = None, *, prefix: str = "test-") -> str:
-        """Create a namespace (default: a random name with `prefix`) and return its name."""
-        name = name or f"{prefix}{uuid.uuid4().hex[:8]}"
-        status, body = self.request("POST", "/api/v1/namespaces",
-                                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        if status != 201:
-            raise RuntimeError(f"creating namespace {name!r} failed ({status}): {body}")
-        return name
+    def has_snapshot(self, name: str) -> bool:
+        return self.request("GET", f"/kapi/snapshots/{name}")[0] == 200
 
-    def delete_namespace(self, name: str) -> None:
-        """Delete a namespace; a missing one is fine. Does not wait for it to go away."""
-        status, body = self.request("DELETE", f"/api/v1/namespaces/{name}")
-        if status not in (200, 202, 404):
-            raise RuntimeError(f"deleting namespace {name!r} failed ({status}): {body}")
+    def delete_snapshot(self, name: str) -> None:
+        status, answer = self.request("DELETE", f"/kapi/snapshots/{name}")
+        if status not in (200, 404):
+            raise RuntimeError(f"deleting snapshot {name!r} failed ({status}): {answer}")
 
-    def apply_crds(self, *paths: str | Path, timeout: float = 10.0) -> list[str]:
-        """Create (or replace) the CRDs in manifest files or directories; wait until each is Established.
 
-        Returns the CRD names. For a session-wide server this is how a test adds definitions late.
-        """
-        from server.scheme.crd import crd_files, load_crd_manifests
+@dataclass
+class LogicalCluster(ApiEndpoint):
+    """One isolated cluster of a `RunningServer`: its own objects, CRDs, RBAC and faults, at `url`."""
 
-        manifests = []
-        for p in map(Path, paths):
-            for f in crd_files(p) if p.is_dir() else [p]:
-                manifests.extend(load_crd_manifests(f))
-        names = [crd["metadata"]["name"] for crd in self.apply(*manifests)]
-        deadline = time.monotonic() + timeout
-        for name in names:
-            while not self._established(name):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"CRD {name!r} was not Established within {timeout}s")
-                time.sleep(0.01)
-        return names
+    server: RunningServer = field(repr=False)
+    name: str
+    url: str
+    kubeconfig: Path
+    _tokens: dict[str, str] = field(default_factory=dict, repr=False)
 
-    def _established(self, name: str) -> bool:
-        status, body = self.request("GET", f"{CRDS}/{name}")
-        conditions = ((body or {}).get("status", {}).get("conditions") or []) if status == 200 else []
-        return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+    @property
+    def host(self) -> str:
+        return self.server.host
 
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def root(self) -> Path:
+        return self.server.root
+
+    @property
+    def prefix(self) -> str:
+        return f"/clusters/{self.name}"
+
+    def save_snapshot(self, name: str) -> dict[str, Any]:
+        """Save this cluster's state as snapshot `name` (fork it with `create_cluster(snapshot=name)`)."""
+        return self.server.save_snapshot(name, cluster=self.name)
+
+    def connection_info(self) -> Any:
+        """A `kopf.ConnectionInfo` for this cluster, for an operator's `@kopf.on.login()` handler."""
+        import kopf
+
+        return kopf.ConnectionInfo(server=self.url, default_namespace="default")
+
+    def delete(self) -> None:
+        """Delete the cluster and everything in it; a missing one is fine."""
+        status, answer = self.server.request("DELETE", f"/kapi/clusters/{self.name}")
+        if status not in (200, 404):
+            raise RuntimeError(f"deleting cluster {self.name!r} failed ({status}): {answer}")
+        self.kubeconfig.unlink(missing_ok=True)
+
+    def __enter__(self) -> LogicalCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.delete()
 
 
 

@@ -29,18 +29,24 @@ from server.storage.interfaces import Snapshot, Storage
 
 ROOT = "root"
 CLUSTERS_DIR = "clusters"
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # clusters: a path segment and a directory name
+_SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9]([-_.A-Za-z0-9]*[A-Za-z0-9])?$")  # also a fixture's name
 
 
 def check_name(name: Any, what: str) -> str:
-    """A DNS label (as kube's namespace names), or 400/422 saying why not."""
+    """A cluster's name is a DNS label (as kube's namespace names), a snapshot's may also hold '_', '.' and
+    capitals; else 400/422 saying why not."""
     if not isinstance(name, str) or not name:
-        raise errors.BadRequest(f"a {what} needs a name: a lowercase DNS label such as 'test-1'")
-    if len(name) > 63 or not _NAME.match(name):
-        raise errors.invalid("kapi.dev", what, name, [errors.field_invalid(
-            "name", name, "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-            "and must start and end with an alphanumeric character (at most 63)")])
-    return name
+        raise errors.BadRequest(f"a {what} needs a name, such as 'test-1'")
+    if what == "cluster" and (len(name) > 63 or not _NAME.match(name)):
+        detail = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+                  "and must start and end with an alphanumeric character (at most 63)")
+    elif what != "cluster" and (len(name) > 253 or not _SNAPSHOT_NAME.match(name)):
+        detail = ("a snapshot name must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+                  "end with an alphanumeric character (at most 253)")
+    else:
+        return name
+    raise errors.invalid("kapi.dev", what, name, [errors.field_invalid("name", name, detail)])
 
 
 @dataclass(frozen=True)
