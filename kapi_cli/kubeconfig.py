@@ -102,8 +102,11 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def kubeconfig_for(target: Target, *, client_cert: bool = False, insecure_http: bool = False,
-                   server: Optional[str] = None) -> dict[str, Any]:
-    """Read the CA, token or client certificate under the instance's root and build its kubeconfig."""
+                   server: Optional[str] = None, cluster: Optional[str] = None) -> dict[str, Any]:
+    """Read the CA, token or client certificate under the instance's root and build its kubeconfig.
+
+    With `cluster`, it points at that logical cluster (`<server>/clusters/<cluster>`), its entries named
+    `kapi-<instance>-<cluster>`."""
     paths = CertPaths(target.root / "cert")
     if server is None:
         if insecure_http:
@@ -117,10 +120,13 @@ def kubeconfig_for(target: Target, *, client_cert: bool = False, insecure_http: 
             server = st.https_url(target.bind_address, target.secure_port)
     https = server.startswith("https://")
     ca_pem = _read(paths.ca_crt, "CA certificate") if https else None
+    name = target.name
+    if cluster is not None:
+        server, name = f"{server.rstrip('/')}/clusters/{_cluster_name(cluster)}", f"{target.name}-{cluster}"
     if client_cert:
         if not https:
             raise KubeconfigError("--client-cert needs HTTPS: a client certificate means nothing over plain HTTP")
-        return build_kubeconfig(target.name, server, ca_pem=ca_pem,
+        return build_kubeconfig(name, server, ca_pem=ca_pem,
                                 client_cert_pem=_read(paths.client_crt, "client certificate"),
                                 client_key_pem=_read(paths.client_key, "client key"))
     token_path = target.root / "kubectl.token"
@@ -133,7 +139,17 @@ def kubeconfig_for(target: Target, *, client_cert: bool = False, insecure_http: 
         raise KubeconfigError(
             f"no kubectl token at {token_path} (was the instance started with --kubectl-disabled?); "
             "use --client-cert for a certificate kubeconfig")
-    return build_kubeconfig(target.name, server, ca_pem=ca_pem, token=token)
+    return build_kubeconfig(name, server, ca_pem=ca_pem, token=token)
+
+
+def _cluster_name(cluster: str) -> str:
+    from server.clusters.clusterset import check_name
+    from server.api.errors import StatusError
+
+    try:
+        return check_name(cluster, "cluster")
+    except StatusError as exc:
+        raise KubeconfigError(f"--cluster: {exc.message}") from None
 
 
 # -- merging ------------------------------------------------------------------------------------------------
@@ -234,14 +250,17 @@ def kubeconfig(
     merge: bool = typer.Option(False, "--merge",
                                help="Add or replace kapi-<name> in $KUBECONFIG (first path) or ~/.kube/config."),
     server: Optional[str] = typer.Option(None, "--server", help="Server URL to put in the kubeconfig instead."),
+    cluster: Optional[str] = typer.Option(None, "--cluster",
+                                          help="A logical cluster of the instance (POST /kapi/clusters makes one)."),
 ) -> None:
     """Print, write or merge a kubeconfig for a kapi instance (HTTPS + token by default)."""
     try:
         if name is not None:
             st.validate_name(name)
         target = resolve_target(name, file_rootpath, server)
-        config = kubeconfig_for(target, client_cert=client_cert, insecure_http=insecure_http, server=server)
-        entry = entry_name(target.name)
+        config = kubeconfig_for(target, client_cert=client_cert, insecure_http=insecure_http, server=server,
+                                cluster=cluster)
+        entry = config["current-context"]
         if merge:
             path = output or default_merge_path()
             set_current = merge_into(path, config)

@@ -79,6 +79,7 @@ class BackendReport:
     scale: list[ScalePoint] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rollouts: list[dict[str, Any]] = field(default_factory=list)  # simulated Deployment rollouts (simulation.py)
+    clusters: dict[str, Any] | None = None  # 100 logical clusters' lives (clusters.py)
 
     def add(self, key: str, result: Result, section: str = "kapi") -> Result:
         self.rows[key] = Row(key, result, section)
@@ -98,6 +99,7 @@ class BackendReport:
             "memory": self._memory_json(),
             "scale": self._scale_json(),
             "rollouts": self.rollouts,
+            "clusters": self.clusters,
             "notes": self.notes,
         }
 

@@ -96,6 +96,20 @@ def rollout_table(backend: str, rollouts: list[dict[str, Any]]) -> Table:
     return table
 
 
+def clusters_table(backend: str, data: dict[str, Any]) -> Table:
+    table = Table(title=f"kapi on {backend}: {data['clusters']} logical clusters, each created, given a CRD and "
+                        f"{data['objects_each']} objects, listed, deleted (one client, in order)")
+    for col in ("total s", "create p50 ms", "CRD served p50 ms", "objects + reads p50 ms", "delete p50 ms",
+                "server CPU s", "RSS with all alive"):
+        table.add_column(col, justify="right")
+    rss = data["rss_all_alive_bytes"]
+    table.add_row(f"{data['total_s']:.2f}", _ms(data["create"]["p50_ms"]), _ms(data["crd_until_served"]["p50_ms"]),
+                  _ms(data["objects_and_reads"]["p50_ms"]), _ms(data["delete"]["p50_ms"]),
+                  NO if data["server_cpu_s"] is None else f"{data['server_cpu_s']:.2f}",
+                  NO if rss is None else f"{rss / 2**20:.0f} MiB")
+    return table
+
+
 def print_report(report: dict[str, Any], console: Console) -> None:
     client = report["client"]
     machine = report["machine"]
@@ -109,5 +123,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             console.print(scale_table(backend, data["scale"]))
         if data.get("rollouts"):
             console.print(rollout_table(backend, data["rollouts"]))
+        if data.get("clusters"):
+            console.print(clusters_table(backend, data["clusters"]))
         for note in data["notes"]:
             console.print(f"note ({backend}): {note}")

@@ -9,12 +9,12 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from kapi_cli.bench.rbac import write_token_file
+from kapi_cli.bench.rbac import ADMIN_TOKEN, write_token_file
 from kapi_cli.bench import plans as p
 from kapi_cli.bench import growth, suites
 from kapi_cli.bench.client import Target, run
@@ -104,6 +104,7 @@ class BackendRun:
         if self.options.scale:
             out.append((f"scale to {self.sizes.scale[-1]} objects (fresh kapi)", self._scale))
         out.append((f"simulated rollouts of {', '.join(map(str, self.sizes.rollouts))} replicas", self._rollouts))
+        out.append(("100 logical clusters (fresh kapi)", self._clusters))
         return out
 
     def _target_steps(self, target: Target) -> list[Step]:
@@ -196,6 +197,15 @@ class BackendRun:
             server.extra_args += args
             return server
         self.report.rollouts = rollouts(make, self.sizes.rollouts)
+
+    def _clusters(self) -> None:
+        from kapi_cli.bench.clusters import many_clusters
+
+        server = self._kapi("clusters")
+        try:
+            self.report.clusters = many_clusters(server, replace(server.http, token=ADMIN_TOKEN))
+        finally:
+            server.stop()
 
     def _scale(self) -> None:
         server = self._kapi("scale")
