@@ -45,6 +45,9 @@ POD_UID_KEY = "authentication.kubernetes.io/pod-uid"
 NODE_NAME_KEY = "authentication.kubernetes.io/node-name"
 NODE_UID_KEY = "authentication.kubernetes.io/node-uid"
 PRIVATE_CLAIMS = "kubernetes.io"
+# kapi's private claim: the logical cluster (`/clusters/<name>/`) whose ServiceAccount a token names. Clusters
+# forked from one snapshot hold accounts with the same uid; the claim keeps a token to the cluster it came from.
+CLUSTER_CLAIM = "kapi.dev/cluster"
 LEEWAY_SECONDS = 60  # go-jose's default leeway, which kube's validator uses
 KEY_SIZE = 2048
 ALGORITHM = "RS256"
@@ -173,9 +176,10 @@ class TokenIssuer:
     # -- bound service-account tokens ---------------------------------------------------------------
     def claims(self, service_account: Mapping[str, Any], audiences: Sequence[str], expiration_seconds: int, *,
                pod: Mapping[str, Any] | None = None, secret: Mapping[str, Any] | None = None,
-               node: Mapping[str, Any] | None = None, warn_after: int = 0, now: int | None = None) -> Object:
+               node: Mapping[str, Any] | None = None, warn_after: int = 0, now: int | None = None,
+               cluster: str = "") -> Object:
         """kube's claims for a token of `service_account`, bound to at most a pod (with its node) or a
-        secret or a node."""
+        secret or a node; and to the logical `cluster` that holds the account (kapi's own claim)."""
         now = self.now() if now is None else now
         meta = service_account.get("metadata") or {}
         namespace = meta.get("namespace", "")
@@ -190,6 +194,8 @@ class TokenIssuer:
             private["node"] = _ref(node)
         if warn_after:
             private["warnafter"] = now + warn_after
+        if cluster:
+            private[CLUSTER_CLAIM] = cluster
         return {
             "aud": list(audiences),
             "exp": now + expiration_seconds,
@@ -251,8 +257,10 @@ class ServiceAccountAuthenticator:
     """An `Authenticator` for bearer tokens `issuer` signed (see the module docstring)."""
 
     def __init__(self, issuer: TokenIssuer, get_service_account: ServiceAccountGetter,
-                 get_object: ObjectGetter | None = None, api_audiences: Sequence[str] | None = None) -> None:
+                 get_object: ObjectGetter | None = None, api_audiences: Sequence[str] | None = None,
+                 cluster: str = "") -> None:
         self._issuer = issuer
+        self._cluster = cluster
         self._get_service_account = get_service_account
         self._get_object = get_object
         self.api_audiences = tuple(api_audiences) if api_audiences is not None else (issuer.issuer,)
@@ -284,6 +292,8 @@ class ServiceAccountAuthenticator:
         private = claims.get(PRIVATE_CLAIMS)
         if not isinstance(private, dict):
             raise Unauthorized("service account token claims could not be validated due to unexpected validation error")
+        if private.get(CLUSTER_CLAIM, "") != self._cluster:
+            raise Unauthorized("service account token was issued by another cluster")
         namespace = str(private.get("namespace") or "")
         sa_ref = _claim_ref(private, "serviceaccount") or {}
         sa_name, sa_uid = sa_ref.get("name", ""), sa_ref.get("uid", "")

@@ -145,11 +145,12 @@ class Shared:
 
 
 def service_account_authenticator(issuer: TokenIssuer, audiences: tuple[str, ...],
-                                  reader: Callable[[], StoreReader]) -> ServiceAccountAuthenticator:
-    """Tokens of `issuer` whose ServiceAccount (and bound object) `reader()`'s cluster holds."""
+                                  reader: Callable[[], StoreReader], cluster: str = "") -> ServiceAccountAuthenticator:
+    """Tokens of `issuer` for logical cluster `cluster` ("" the root) whose ServiceAccount (and bound object)
+    `reader()`'s cluster holds."""
     return ServiceAccountAuthenticator(
         issuer, lambda ns, name: reader().get("", "serviceaccounts", ns, name), lambda *ref: reader().get(*ref),
-        audiences)
+        audiences, cluster)
 
 
 class Cluster:
@@ -184,7 +185,7 @@ class Cluster:
 
         self.reader = reader = StoreReader(stores, lambda group, resource: lifecycle_ref[0].collection(group, resource))
         service_accounts = shared.service_accounts if root else service_account_authenticator(
-            shared.issuer, config.api_audiences, lambda: reader)
+            shared.issuer, config.api_audiences, lambda: reader, name)
         self.authenticator: Authenticator = UnionAuthenticator(
             [service_accounts if part is shared.service_accounts else part
              for part in shared.authenticator.authenticators])
@@ -247,7 +248,7 @@ class Cluster:
         ctx.simulation = self._simulation
         ctx.actions.update(POD_ACTIONS)
         ctx.token_issuer, ctx.api_audiences = shared.issuer, config.api_audiences
-        register_token_action(ctx.actions, shared.issuer, config.api_audiences)
+        register_token_action(ctx.actions, shared.issuer, config.api_audiences, "" if root else name)
         apiexts = ApiextsApp(config.apiexts_prefix, plugins.routers, stores) if root else None
         mounts = [m for m in (mount, apiexts) if m]
         self.handler: Handler = make_api_handler(ctx, self.authenticator, authorizer, mounts)

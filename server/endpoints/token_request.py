@@ -41,13 +41,14 @@ Object = dict[str, Any]
 
 
 def register_token_action(actions: dict[tuple[str, str, str], ActionHandler], issuer: TokenIssuer,
-                          api_audiences: Sequence[str]) -> None:
-    """Serve `serviceaccounts/token` with tokens `issuer` signs."""
+                          api_audiences: Sequence[str], cluster: str = "") -> None:
+    """Serve `serviceaccounts/token` with tokens `issuer` signs, bound to logical cluster `cluster` ("" for the
+    server's own)."""
     audiences = tuple(api_audiences)
 
     async def token(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str,
                     namespace: str) -> Response:
-        return await handle_token_request(request, ctx, store, info, namespace, issuer, audiences)
+        return await handle_token_request(request, ctx, store, info, namespace, issuer, audiences, cluster)
 
     actions[("", "serviceaccounts", "token")] = token
 
@@ -149,7 +150,7 @@ async def _bound_objects(ctx: ApiContext, ref: Object, sa_name: str,
 
 
 async def handle_token_request(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, namespace: str,
-                               issuer: TokenIssuer, api_audiences: tuple[str, ...]) -> Response:
+                               issuer: TokenIssuer, api_audiences: tuple[str, ...], cluster: str = "") -> Response:
     body = neg.decode_body(request.headers.get("content-type"), await read_body(request, ctx.max_body_bytes))
     if not isinstance(body, dict):
         raise errors.BadRequest(f"the body of the request must be a {KIND} object")
@@ -179,7 +180,7 @@ async def handle_token_request(request: Request, ctx: ApiContext, store: Store, 
     if pod is not None and expiration == WARN_ONLY_EXPIRATION_SECONDS and set(spec["audiences"]) <= set(api_audiences):
         warn_after, lifetime = expiration, EXTENDED_EXPIRATION_SECONDS
     claims = issuer.claims(service_account, spec["audiences"], lifetime, pod=pod, secret=secret, node=node,
-                           warn_after=warn_after, now=now)
+                           warn_after=warn_after, now=now, cluster=cluster)
     metadata.update({"name": name, "namespace": namespace, "creationTimestamp": _timestamp(now)})
     answer = {
         "kind": KIND,
