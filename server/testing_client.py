@@ -261,7 +261,7 @@ class FaultInjector:
         return self.inject({"type": "PauseStorage"})
 
     def resume_storage(self) -> None:
-        for fault in self.list():
+        for fault in self.in_force():
             if fault["type"] == "PauseStorage":
                 self.remove(fault["id"])
 
@@ -273,7 +273,7 @@ class FaultInjector:
         """Drop the history: watches and list continuations from an older resourceVersion get 410."""
         return int(self._action({"type": "Compact"})["revision"])
 
-    def list(self) -> list[dict[str, Any]]:
+    def in_force(self) -> list[dict[str, Any]]:
         status, body = self._endpoint.request("GET", "/kapi/faults")
         if status != 200:
             raise RuntimeError(f"listing faults failed ({status}): {body}")

@@ -149,7 +149,7 @@ class Faults:
         self._faults.clear()
         self._wake_if_resumed()
 
-    def list(self) -> list[dict[str, Any]]:
+    def describe(self) -> list[dict[str, Any]]:
         return [f.to_dict() for f in self._faults.values()]
 
     def __bool__(self) -> bool:

@@ -59,7 +59,7 @@ class AdminApi:
     async def _cluster(self, method: str, name: str, request: Request) -> Response:
         clusters = self._clusters
         if not name and method == "GET":
-            return _json({"clusters": clusters.list()})
+            return _json({"clusters": clusters.describe_all()})
         if not name and method == "POST":
             body = await _body(request, {"name", "snapshot"})
             created = await clusters.create(body.get("name") or f"c-{uuid.uuid4().hex[:10]}",

@@ -82,7 +82,7 @@ class ClusterSet:
             out["snapshot"] = self._origins[cluster.name]
         return out
 
-    def list(self) -> list[dict[str, Any]]:
+    def describe_all(self) -> list[dict[str, Any]]:
         return [self.describe(c) for c in (self.root, *self._clusters.values())]
 
     async def create(self, name: str, snapshot: str = "") -> Cluster:
@@ -124,13 +124,13 @@ class ClusterSet:
         """Close cluster `name` and remove its data; 404 if there is none, 405 for the root."""
         if name == ROOT:
             raise errors.MethodNotSupported("the root cluster is the server's own: it cannot be deleted")
-        async with self._lock:
+        async with self._lock:  # held until the data is gone: a new cluster of that name must not see it go
             cluster = self._clusters.pop(name, None)
             if cluster is None:
                 raise errors.NotFound(f'clusters "{name}" not found',
                                       details=errors.QualifiedKind(name=name, kind="clusters"))
             self._origins.pop(name, None)
-        await cluster.close(drop=True)
+            await cluster.close(drop=True)
         return cluster
 
     async def save(self, name: str, cluster_name: str) -> SavedSnapshot:

@@ -41,7 +41,7 @@ async def handle_faults(request: Request, ctx: ApiContext) -> Response:
     fault_id = request.scope["path"][len(FAULTS_PATH):].strip("/")
     method = request.method
     if fault_id:
-        found = next((f for f in ctx.faults.list() if f["id"] == fault_id), None)
+        found = next((f for f in ctx.faults.describe() if f["id"] == fault_id), None)
         if found is None:
             raise errors.NotFound(f'fault "{fault_id}" not found')
         if method == "GET":
@@ -51,7 +51,7 @@ async def handle_faults(request: Request, ctx: ApiContext) -> Response:
             return _json(found)
         raise errors.method_not_allowed()
     if method == "GET":
-        return _json({"faults": ctx.faults.list()})
+        return _json({"faults": ctx.faults.describe()})
     if method == "DELETE":
         ctx.faults.clear()
         return _json({"faults": []})
