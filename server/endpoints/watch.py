@@ -44,6 +44,7 @@ async def serve_watch(store: Store, version: str, namespace: str, opts: ListOpti
                     await ctx.faults.resumed()
                 yield encode(kind, obj)
         finally:
+            ctx.watches.discard(stream)  # ended: no longer counted among the open watches (ExpireWatches)
             stream.close()
 
     return StreamingResponse(body(), media_type="application/json")

@@ -30,7 +30,8 @@ def port_is_free(port: int) -> bool:
 
 
 def test_public_surface() -> None:
-    assert sorted(testing.__all__) == ["KapiStartError", "RunningServer", "start_server", "write_kubeconfig"]
+    assert sorted(testing.__all__) == ["KapiStartError", "LogicalCluster", "RunningServer", "start_server",
+                                       "write_kubeconfig"]
     for name in testing.__all__:
         assert hasattr(testing, name)
 
@@ -139,3 +140,33 @@ def test_api_client_needs_no_credentials() -> None:
         names = [ns.metadata.name for ns in kubernetes.client.CoreV1Api(api).list_namespace().items]
     assert "default" in names
 
+
+
+def test_logical_clusters_snapshots_and_faults_through_the_testing_api() -> None:
+    with start_server() as kapi:
+        with kapi.create_cluster("base") as base:
+            assert base.url == f"{kapi.url}/clusters/base" and base.kubeconfig.is_file()
+            base.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "seed"}, "data": {"a": "1"}})
+            assert kapi.save_snapshot("seeded", cluster="base")["cluster"] == "base"
+        assert kapi.request("GET", "/kapi/clusters/base")[0] == 404  # the with block deleted it
+        assert kapi.has_snapshot("seeded") and not kapi.has_snapshot("nope")
+        fork = kapi.create_cluster(snapshot="seeded")
+        try:
+            assert fork.request("GET", "/api/v1/namespaces/default/configmaps/seed")[1]["data"] == {"a": "1"}
+            assert kapi.request("GET", "/api/v1/namespaces/default/configmaps/seed")[0] == 404
+            fault = fork.faults.fail(500, verbs=["get"], resource="configmaps", count=1)
+            assert [f["id"] for f in fork.faults.in_force()] == [fault]
+            assert fork.request("GET", "/api/v1/namespaces/default/configmaps/seed")[0] == 500
+            assert fork.request("GET", "/api/v1/namespaces/default/configmaps/seed")[0] == 200  # count was 1
+            fork.faults.pause_storage()
+            assert fork.request("GET", "/api/v1/namespaces")[0] == 503
+            assert kapi.request("GET", "/api/v1/namespaces")[0] == 200  # the fault is the fork's alone
+            fork.faults.resume_storage()
+            assert fork.request("GET", "/api/v1/namespaces")[0] == 200
+            assert fork.faults.expire_watches() == 0 and fork.faults.compact() > 0
+        finally:
+            fork.delete()
+        with pytest.raises(RuntimeError, match="snapshots"):
+            kapi.create_cluster(snapshot="nope")
+        kapi.delete_snapshot("seeded")
+        assert not kapi.has_snapshot("seeded")
