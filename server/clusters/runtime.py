@@ -279,6 +279,8 @@ class Cluster:
         data = self._shared.authentication_data
         if not seeded and ("", "configmaps") in stores and data:
             await publish_authentication_configmap(stores[("", "configmaps")], data)
+        if not seeded:
+            await self._apiservices.register_local()
         apiservices_from = await storage.current_revision()
         self._tasks = [asyncio.create_task(coro) for coro in (
             self._apiservices.run(apiservices_from), self._crd_controller.run(), self._lifecycle.run(),

@@ -95,10 +95,15 @@ class APIServiceController:
         self._wake.set()
         return await self._storage.current_revision()
 
-    async def reconcile_all(self) -> None:
+    async def register_local(self) -> None:
+        """Autoregister the group-versions served here, if the scheme changed since the last time (also called
+        at start, so that a freshly bootstrapped state already holds them)."""
         if self._registered_generation != self._scheme.generation:
             self._registered_generation = self._scheme.generation
             await self._register_local()
+
+    async def reconcile_all(self) -> None:
+        await self.register_local()
         items = (await self._apiservices.list("", "v1"))["items"]
         seen: set[tuple[str, str]] = set()
         for obj in items:
