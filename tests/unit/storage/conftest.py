@@ -16,6 +16,7 @@ one; it never skips them.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import pathlib
 import uuid
@@ -25,6 +26,8 @@ import pytest
 
 from kapi_cli.etcd_local import EtcdNotFound, LocalEtcd, TLSFiles, etcd_binary
 from server.storage.etcd import EtcdStorage
+from server.storage.file import FileStorage
+from server.storage.memory import MemoryStorage
 from server.storage.etcd_client import EtcdClient, parse_endpoints
 
 MakeEtcd = Callable[..., Awaitable[EtcdStorage]]
@@ -137,3 +140,34 @@ async def caught_up(storage: Any, timeout: float = 5.0) -> None:
 def settle() -> Callable[[Any], Awaitable[None]]:
     """`await settle(storage)`: `caught_up` for tests (conftest modules are not importable)."""
     return caught_up
+
+
+@pytest.fixture(params=["memory", "file", "etcd"])
+async def make(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Any:
+    """A factory of started stores of the parametrised backend, all closed at teardown.
+
+    Keyword arguments (`event_window`, `watch_queue_size`) go to the backend;
+    each etcd store is on the session's etcd, under a prefix of its own.
+    """
+    new_etcd = request.getfixturevalue("new_etcd_storage") if request.param == "etcd" else None
+    made: list[Any] = []
+    counter = itertools.count()
+
+    async def build(**kwargs: Any) -> Any:
+        store: Any
+        if request.param == "memory":
+            store = MemoryStorage(**kwargs)
+        elif request.param == "file":
+            store = FileStorage(tmp_path / f"data{next(counter)}", **kwargs)
+        else:
+            assert new_etcd is not None
+            store = new_etcd(**kwargs)
+        made.append(store)
+        await store.start()
+        return store
+
+    try:
+        yield build
+    finally:
+        for store in made:
+            await store.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import itertools
 import pathlib
 import uuid
 from typing import Any, Awaitable, Callable
@@ -88,33 +87,6 @@ async def take(watcher: Watcher, n: int, timeout: float = 5.0) -> list[WatchEven
     except asyncio.TimeoutError:
         raise AssertionError(f"wanted {n} events within {timeout}s, got {out}") from None
     return out
-
-
-@pytest.fixture(params=["memory", "file", "etcd"])
-async def make(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Any:
-    """A factory of started, empty stores of the parametrised backend, closed at teardown."""
-    new_etcd = request.getfixturevalue("new_etcd_storage") if request.param == "etcd" else None
-    made: list[AnyStorage] = []
-    counter = itertools.count()
-
-    async def build(**kwargs: Any) -> AnyStorage:
-        store: AnyStorage
-        if request.param == "memory":
-            store = MemoryStorage(**kwargs)
-        elif request.param == "file":
-            store = FileStorage(tmp_path / f"data{next(counter)}", **kwargs)
-        else:
-            assert new_etcd is not None
-            store = new_etcd(**kwargs)
-        made.append(store)
-        await store.start()
-        return store
-
-    try:
-        yield build
-    finally:
-        for store in made:
-            await store.close()
 
 
 async def filled(make: Make) -> AnyStorage:

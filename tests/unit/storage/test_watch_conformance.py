@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
 import pathlib
 import time
 from typing import Any, Awaitable, Callable
@@ -26,7 +25,6 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 from server.storage.factory import create_storage
-from server.storage.file import FileStorage
 from server.storage.interfaces import (
     KeyNotFoundError,
     Object,
@@ -64,37 +62,6 @@ def set_size(size: int) -> Callable[[Object | None], Object]:
 
 def names(objs: list[Object]) -> list[str]:
     return [o["metadata"]["name"] for o in objs]
-
-
-@pytest.fixture(params=["memory", "file", "etcd"])
-async def make(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Any:
-    """A factory of started stores of the parametrised backend, all closed at teardown.
-
-    Keyword arguments (`event_window`, `watch_queue_size`) go to the backend;
-    each etcd store is on the session's etcd, under a prefix of its own.
-    """
-    new_etcd = request.getfixturevalue("new_etcd_storage") if request.param == "etcd" else None
-    made: list[AnyStorage] = []
-    counter = itertools.count()
-
-    async def build(**kwargs: Any) -> AnyStorage:
-        store: AnyStorage
-        if request.param == "memory":
-            store = MemoryStorage(**kwargs)
-        elif request.param == "file":
-            store = FileStorage(tmp_path / f"data{next(counter)}", **kwargs)
-        else:
-            assert new_etcd is not None
-            store = new_etcd(**kwargs)
-        made.append(store)
-        await store.start()
-        return store
-
-    try:
-        yield build
-    finally:
-        for store in made:
-            await store.close()
 
 
 @pytest.fixture
