@@ -21,7 +21,7 @@ from server.auth.factory import Delegation, build_authenticator, request_header_
 from server.auth.service_account import ServiceAccountAuthenticator, TokenIssuer
 from server.auth.union import UnionAuthenticator
 from server.clusters.admin import AdminApi
-from server.clusters.clusterset import CLUSTERS_DIR, ROOT, ClusterSet, kept_cluster_names
+from server.clusters.clusterset import ROOT, ClusterSet
 from server.clusters.runtime import (  # noqa: F401 - build_scheme and build_admission are part of this API
     Cluster,
     ConfigError,
@@ -37,7 +37,7 @@ from server.endpoints.websocket_watch import serve_websocket
 from server.plugins.apiexts import prefix_problem
 from server.plugins.loader import PluginSet, installed_plugin_modules
 from server.scheme.crd import crd_files, load_crd_manifests
-from server.storage.factory import create_storage
+from server.storage.factory import cluster_location, create_storage, kept_cluster_names
 from server.storage.interfaces import Storage
 
 DOCS_URL = "/kapi/docs"
@@ -105,11 +105,19 @@ def build_authentication(config: ServerConfig, service_accounts: ServiceAccountA
 
 def cluster_storage(config: ServerConfig, name: str) -> Storage:
     """Logical cluster `name`'s own storage: fresh memory, `<root>/clusters/<name>` or an etcd prefix of its own."""
+    root, prefix = cluster_location(config.file_rootpath, config.etcd_prefix, name)
     return create_storage(
-        config.backend, config.file_rootpath / CLUSTERS_DIR / name, event_window=config.event_window,
-        etcd_servers=config.etcd_servers, etcd_prefix=f"{config.etcd_prefix.rstrip('/')}-clusters/{name}",
-        etcd_cafile=config.etcd_cafile, etcd_certfile=config.etcd_certfile, etcd_keyfile=config.etcd_keyfile,
+        config.backend, root, event_window=config.event_window, etcd_servers=config.etcd_servers,
+        etcd_prefix=prefix, etcd_cafile=config.etcd_cafile, etcd_certfile=config.etcd_certfile,
+        etcd_keyfile=config.etcd_keyfile,
     )
+
+
+async def kept_clusters(config: ServerConfig) -> list[str]:
+    """The logical clusters the backend kept from an earlier run (file and etcd)."""
+    return await kept_cluster_names(
+        config.backend, config.file_rootpath, etcd_servers=config.etcd_servers, etcd_prefix=config.etcd_prefix,
+        etcd_cafile=config.etcd_cafile, etcd_certfile=config.etcd_certfile, etcd_keyfile=config.etcd_keyfile)
 
 
 def create_app(config: ServerConfig) -> KapiApp:
@@ -143,8 +151,7 @@ def create_app(config: ServerConfig) -> KapiApp:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await root.start()
         try:
-            if config.backend == "file":
-                await clusters.reopen(kept_cluster_names(config.file_rootpath))
+            await clusters.reopen(await kept_clusters(config))
             yield
         finally:
             await clusters.close()

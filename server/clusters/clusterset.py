@@ -20,7 +20,6 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 from server.api import errors
@@ -28,7 +27,6 @@ from server.clusters.runtime import Cluster, Shared
 from server.storage.interfaces import Snapshot, Storage
 
 ROOT = "root"
-CLUSTERS_DIR = "clusters"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # clusters: a path segment and a directory name
 _SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9]([-_.A-Za-z0-9]*[A-Za-z0-9])?$")  # also a fixture's name
 
@@ -171,10 +169,4 @@ class ClusterSet:
         """Close every logical cluster (their data stays where the backend keeps it)."""
         clusters, self._clusters = list(self._clusters.values()), {}
         await asyncio.gather(*(c.close() for c in clusters))
-
-
-def kept_cluster_names(file_rootpath: Path) -> list[str]:
-    """The clusters a file backend server kept under `<root>/clusters/`."""
-    base = file_rootpath / CLUSTERS_DIR
-    return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 

@@ -14,6 +14,7 @@ from .keys import ROOT
 
 BACKENDS = ("memory", "file", "etcd")
 DEFAULT_ETCD_PREFIX = ROOT  # kube-apiserver's --etcd-prefix default: its keys, unchanged
+CLUSTERS = "clusters"  # logical clusters live in <file-rootpath>/clusters/<name> or under <etcd-prefix>-clusters/<name>
 
 
 def create_storage(
@@ -58,3 +59,38 @@ def create_storage(
     raise ValueError(
         f"unknown storage backend {backend!r}; expected one of: {', '.join(BACKENDS)}"
     )
+
+
+def cluster_location(file_rootpath: pathlib.Path, etcd_prefix: str, name: str) -> tuple[pathlib.Path, str]:
+    """Where logical cluster `name` keeps its objects: its file root, and its etcd prefix (beside the server's
+    own, never inside it, so the server's watch on its prefix does not see the clusters' writes)."""
+    return file_rootpath / CLUSTERS / name, f"{etcd_prefix.rstrip('/')}-{CLUSTERS}/{name}"
+
+
+async def kept_cluster_names(
+    backend: str,
+    file_rootpath: pathlib.Path,
+    *,
+    etcd_servers: Sequence[str] = (),
+    etcd_prefix: str = DEFAULT_ETCD_PREFIX,
+    etcd_cafile: pathlib.Path | None = None,
+    etcd_certfile: pathlib.Path | None = None,
+    etcd_keyfile: pathlib.Path | None = None,
+) -> list[str]:
+    """The logical clusters a persistent backend still holds from an earlier run (none on memory)."""
+    if backend == "file":
+        base = file_rootpath / CLUSTERS
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    if backend != "etcd":
+        return []
+    from .etcd_client import EtcdClient, EtcdTLS, parse_endpoints
+    from .index import prefix_end
+
+    tls = EtcdTLS(etcd_cafile, etcd_certfile, etcd_keyfile) if etcd_cafile or etcd_certfile or etcd_keyfile else None
+    client = EtcdClient(parse_endpoints(etcd_servers), tls)
+    root = cluster_location(file_rootpath, etcd_prefix, "")[1]
+    try:
+        response = await client.range(root.encode(), str(prefix_end(root)).encode(), keys_only=True)
+    finally:
+        await client.close()
+    return sorted({kv.key.decode()[len(root):].split("/", 1)[0] for kv in response.kvs} - {""})

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from server.app import create_app
-from server.clusters.clusterset import check_name, kept_cluster_names
+from server.clusters.clusterset import check_name
+from server.storage.factory import kept_cluster_names
 from server.api import errors
 from server.config import ServerConfig
 
@@ -379,7 +380,7 @@ async def test_file_backend_clusters_survive_a_restart(tmp_path: Path) -> None:
         assert (tmp_path / "clusters" / "dropped").is_dir()
         assert (await http.delete(f"{CLUSTERS}/dropped")).status_code == 200
         assert not (tmp_path / "clusters" / "dropped").exists()
-    assert kept_cluster_names(tmp_path) == ["kept"]
+    assert await kept_cluster_names("file", tmp_path) == ["kept"]
 
     async with serve(tmp_path, backend="file") as http:
         assert [c["name"] for c in (await http.get(CLUSTERS)).json()["clusters"]] == ["root", "kept"]
