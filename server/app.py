@@ -122,8 +122,7 @@ async def kept_clusters(config: ServerConfig) -> list[str]:
 
 def create_app(config: ServerConfig) -> KapiApp:
     issuer = TokenIssuer.load_or_create(config.service_account_key_path, config.service_account_issuer)
-    root_ref: list[Cluster] = []
-    service_accounts = service_account_authenticator(issuer, config.api_audiences, lambda: root_ref[0].reader)
+    service_accounts = service_account_authenticator(issuer, config.api_audiences, lambda: root.reader)
     delegation = build_delegation(config)
     authenticator = build_authentication(config, service_accounts, delegation)  # before storage opens
     try:
@@ -141,11 +140,8 @@ def create_app(config: ServerConfig) -> KapiApp:
         plugins=PluginSet(config.plugin_modules + installed_plugin_modules()),
         always_allow=tuple(always_allow), delegated=delegated,
         authentication_data=published_authentication(config, delegation))
-    admin: list[AdminApi] = []
-    root = Cluster(ROOT, shared, build_storage(config), root=True, mount=_Deferred(admin))
-    root_ref.append(root)
-    clusters = ClusterSet(shared, root, lambda name: cluster_storage(config, name))
-    admin.append(AdminApi(clusters))
+    clusters = ClusterSet(shared, lambda name: cluster_storage(config, name))
+    root = clusters.root = Cluster(ROOT, shared, build_storage(config), root=True, mount=AdminApi(clusters))
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -164,19 +160,6 @@ def create_app(config: ServerConfig) -> KapiApp:
     app.state.config = config
     app.state.trusted_client_ca_pem = delegation.trusted_client_ca_pem  # the TLS layer accepts these too
     return KapiApp(app, clusters)
-
-
-class _Deferred:
-    """The admin API as the root cluster's mount, though it is made after the root (it needs the ClusterSet)."""
-
-    def __init__(self, holder: list[AdminApi]) -> None:
-        self._holder = holder
-
-    def handles(self, path: str) -> bool:
-        return bool(self._holder) and self._holder[0].handles(path)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self._holder[0](scope, receive, send)
 
 
 class KapiApp:

@@ -63,8 +63,10 @@ class SavedSnapshot:
 class ClusterSet:
     """Create, find, fork and delete logical clusters; save and forget snapshots."""
 
-    def __init__(self, shared: Shared, root: Cluster, make_storage: Callable[[str], Storage]) -> None:
-        self._shared, self.root, self._make_storage = shared, root, make_storage
+    root: Cluster  # the server's own, set once it is built (its admin API needs this set first)
+
+    def __init__(self, shared: Shared, make_storage: Callable[[str], Storage]) -> None:
+        self._shared, self._make_storage = shared, make_storage
         self._clusters: dict[str, Cluster] = {}
         self._origins: dict[str, str] = {}  # cluster → the snapshot it was forked from
         self._snapshots: dict[str, SavedSnapshot] = {}

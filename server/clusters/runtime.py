@@ -172,10 +172,9 @@ class Cluster:
         self.scheme = scheme = build_scheme(shared.manifests, config.core_resources, config.api_groups)
         plugins.add_to(scheme)
         self.stores = stores = {}  # type: dict[tuple[str, str], Store]
-        lifecycle_ref: list[LifecycleController] = []
 
         async def get_namespace(name: str) -> dict[str, Any] | None:
-            known = lifecycle_ref[0].namespace(name)  # the controller's watch-fed view, as kube's informer
+            known = self._lifecycle.namespace(name)  # the controller's watch-fed view, as kube's informer
             if known is not None:
                 return known
             try:
@@ -183,7 +182,7 @@ class Cluster:
             except errors.NotFound:
                 return None
 
-        self.reader = reader = StoreReader(stores, lambda group, resource: lifecycle_ref[0].collection(group, resource))
+        self.reader = reader = StoreReader(stores, lambda group, resource: self._lifecycle.collection(group, resource))
         service_accounts = shared.service_accounts if root else service_account_authenticator(
             shared.issuer, config.api_audiences, lambda: reader, name)
         self.authenticator: Authenticator = UnionAuthenticator(
@@ -221,10 +220,8 @@ class Cluster:
         self._crd_controller = CRDController(scheme, stores, stores[CRD_KEY], make_store)
         self._rbac_feed = RbacIndexFeed(stores, storage, rbac_index)
         self._rbac_bootstrap, self._aggregator = RbacBootstrap(stores), ClusterRoleAggregator(stores, storage)
-        lifecycle = LifecycleController(scheme, stores, storage,
-                                        kept=[(d.group, d.plural) for d in ADMISSION_REGISTRATION])
-        lifecycle_ref.append(lifecycle)
-        self._lifecycle = lifecycle
+        self._lifecycle = LifecycleController(scheme, stores, storage,
+                                              kept=[(d.group, d.plural) for d in ADMISSION_REGISTRATION])
         ca_file = config.cert_paths.ca_crt
         self._namespace_defaults = NamespaceDefaults(
             stores, storage, root_ca=ca_file.read_text() if ca_file.is_file() else "",
