@@ -250,6 +250,8 @@ class TcpProxy:
                 continue
             client.settimeout(None)
             upstream.settimeout(None)
+            for sock in (client, upstream):  # relay each gRPC frame at once: Nagle would add ~40 ms per call
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._conns.update((client, upstream))
             for src, dst in ((client, upstream), (upstream, client)):
