@@ -19,13 +19,16 @@ from certs.files import ensure_dir
 from kapi_cli import state as st
 from kapi_cli.aggregation_flags import aggregation_flags_of
 from kapi_cli.api_flags import api_flags_of
+from kapi_cli.audit_flags import audit_flags_of
 from kapi_cli.authz_flags import AuthorizationFlags
+from kapi_cli.logging_flags import logging_flags_of
 from kapi_cli.plugin_flags import PluginFlags
 from kapi_cli.probe import is_ready
 from kapi_cli.process import stop_process
 from kapi_cli.service_account_flags import ServiceAccountFlags
 from kapi_cli.simulate_flags import simulate_flags_of
 from server.config import ServerConfig
+from server.logsetup import remove_backups
 
 LOG_TAIL_LINES = 40
 console = Console(stderr=True, soft_wrap=True)
@@ -78,7 +81,7 @@ def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> li
         config.api_groups, config.service_cluster_ip_range, config.service_node_port_range).args() + \
         ServiceAccountFlags(config.service_account_issuer, config.service_account_key_file).args() + \
         AuthorizationFlags(",".join(config.authorization_modes)).args() + aggregation_flags_of(config).args() + \
-        simulate_flags_of(config).args()
+        simulate_flags_of(config).args() + logging_flags_of(config).args() + audit_flags_of(config).args()
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES, start: int = 0) -> str:
@@ -102,6 +105,7 @@ def start_detached(config: ServerConfig, args: list[str], ready_timeout: float) 
         console.print(f"note: {note}")
     log = st.log_path(config.name)
     ensure_dir(log.parent)
+    remove_backups(log)  # the log starts afresh below: so does its rotation history
     cmd = [sys.executable, "-m", "kapi_cli.main", "start", *args, "--log-file", str(log)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as out:

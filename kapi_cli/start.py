@@ -8,6 +8,7 @@ returns once `/readyz` answers (kapi_cli/detached.py).
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -19,6 +20,8 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
 
 from certs.bundle import CertError, ensure_certs
 from certs.files import write_private
@@ -27,14 +30,18 @@ from kapi_cli.backend import BackendUnreachable, EtcdFlags, reach_backend
 from kapi_cli.kubeconfig import KubeconfigError, Target, kubeconfig_for, to_yaml
 from kapi_cli.api_flags import ApiFlags
 from kapi_cli.aggregation_flags import AggregationFlags
+from kapi_cli.audit_flags import DEFAULT_BATCH_MAX_SIZE as AUDIT_BATCH_SIZE, AuditFlags
 from kapi_cli.authz_flags import AuthorizationFlags
 from kapi_cli.plugin_flags import PluginFlags
 from kapi_cli.detached import child_argv, start_detached, urls
+from kapi_cli.logging_flags import LoggingFlags
 from kapi_cli.service_account_flags import DEFAULT_ISSUER as DEFAULT_SA_ISSUER, ServiceAccountFlags
 from kapi_cli.simulate_flags import DEFAULT_CAPACITY_TEXT, DEFAULT_NODES, SimulateFlags
 from server.auth.modes import DEFAULT_MODES
 from server.api.duration import parse_duration
+from server.api.klog import KV_ATTR
 from server.config import ServerConfig
+from server.logsetup import configure_logging, log_startup
 from server.storage.factory import BACKENDS, DEFAULT_ETCD_PREFIX as ETCD_PREFIX
 
 DEFAULT_ROOT = Path.home() / ".kapi" / "data"
@@ -42,26 +49,47 @@ DEFAULT_READY_TIMEOUT = 30.0
 console = Console(stderr=True, soft_wrap=True)
 
 
-def _banner(config: ServerConfig, resources: int, kubeconfig: Optional[Path]) -> Panel:
+def _banner_rows(config: ServerConfig, resources: int, kubeconfig: Optional[Path]) -> list[tuple[str, Text]]:
+    """What the banner says, as (label, value) rows: values are Text (never markup), commands green."""
     where = config.backend + (f" at {config.file_rootpath}" if config.backend == "file" else "")
     if config.backend == "etcd":
-        where += f" at {','.join(config.etcd_servers)} (prefix {config.etcd_prefix})"
-    lines = [f"[bold]kapi[/bold] [cyan]{config.name}[/cyan] serving " + ", ".join(urls(config)),
-             f"storage: {where}   resources: {resources}   request timeout: {config.request_timeout:g}s", ""]
+        where += f" (prefix {config.etcd_prefix}) at\n" + "\n".join(config.etcd_servers)
+    rows = [("serving", Text("\n".join(urls(config)))), ("storage", Text(where)),
+            ("resources", Text(str(resources))), ("request timeout", Text(f"{config.request_timeout:g}s"))]
     if kubeconfig is not None and config.secure_port:
-        lines.append(f"kubeconfig (kubectl token over HTTPS): {kubeconfig}")
-        lines.append(f"try:  [green]kubectl --kubeconfig {kubeconfig} get foos -A[/green]")
-        lines.append(f"      [green]export KUBECONFIG={kubeconfig}[/green]")
-        lines.append(f"      [green]kapi kubeconfig --name {config.name} --merge[/green]   "
-                     "(adds it to ~/.kube/config)")
+        rows.append(("kubeconfig", Text(f"{kubeconfig} (kubectl token over HTTPS)")))
+        rows.append(("try", Text.assemble((f"kubectl --kubeconfig {kubeconfig} get foos -A", "green"), "\n",
+                                          (f"export KUBECONFIG={kubeconfig}", "green"), "\n",
+                                          (f"kapi kubeconfig --name {config.name} --merge", "green"),
+                                          " (adds it to ~/.kube/config)")))
     elif config.insecure_port and config.authn_allow_localhost:
-        lines.append(f"try:  [green]kubectl --server {urls(config)[-1]} api-resources[/green]")
+        rows.append(("try", Text(f"kubectl --server {urls(config)[-1]} api-resources", "green")))
     elif config.secure_port:
-        lines.append("kubectl: [green]kapi kubeconfig --name "
-                     f"{config.name} --client-cert --output FILE[/green] (no kubectl token: --kubectl-disabled)")
+        rows.append(("kubectl", Text.assemble((f"kapi kubeconfig --name {config.name} --client-cert --output FILE",
+                                               "green"), " (no kubectl token: --kubectl-disabled)")))
     else:
-        lines.append("kubectl over plain HTTP sends no credentials: use HTTPS, or --authn-allow-localhost=true")
-    return Panel("\n".join(lines), title="kapi start", expand=False)
+        rows.append(("kubectl", Text("plain HTTP sends no credentials: use HTTPS, or --authn-allow-localhost=true")))
+    return rows
+
+
+def _banner(config: ServerConfig, resources: int, kubeconfig: Optional[Path]) -> Panel:
+    """The start-up panel, within 80 columns: labels never wrap; values wrap under themselves (a long path
+    folds), so no value, and no number such as the request timeout, is ever cut."""
+    grid = Table.grid(padding=(0, 2, 0, 0))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(overflow="fold")
+    for label, value in _banner_rows(config, resources, kubeconfig):
+        grid.add_row(label, value)
+    return Panel(grid, title=f"[bold]kapi start[/bold]: [cyan]{config.name}[/cyan]", expand=False)
+
+
+def _log_banner(config: ServerConfig, resources: int, kubeconfig: Optional[Path]) -> None:
+    """With --logging-format=json every line is JSON: the banner is one structured log line instead."""
+    fields = {label.replace(" ", "_"): value.plain for label, value in _banner_rows(config, resources, kubeconfig)}
+    logging.getLogger("kapi.server").info("Serving", extra={KV_ATTR: {
+        "name": config.name, "urls": urls(config), "storage": fields["storage"].replace("\n", " "),
+        "resources": resources, "requestTimeout": fields["request_timeout"],
+        "kubeconfig": str(kubeconfig) if kubeconfig is not None else ""}})
 
 
 def _positive_duration(text: str, hint: str) -> float:
@@ -85,6 +113,8 @@ def build_config(
     service_accounts: ServiceAccountFlags = ServiceAccountFlags(),
     authorization: AuthorizationFlags = AuthorizationFlags(),
     aggregation: AggregationFlags = AggregationFlags(), simulation: SimulateFlags = SimulateFlags(),
+    audit: AuditFlags = AuditFlags(),
+    log_flags: LoggingFlags = LoggingFlags(),
 ) -> ServerConfig:
     """Validate flags and turn them into the one ServerConfig."""
     try:
@@ -143,6 +173,8 @@ def build_config(
         **authorization.checked(),  # type: ignore[arg-type]
         **aggregation.checked(),  # type: ignore[arg-type]
         **simulation.checked(),  # type: ignore[arg-type]
+        **audit.checked(),  # type: ignore[arg-type]
+        **log_flags.checked(),  # type: ignore[arg-type]
     )
 
 
@@ -194,6 +226,11 @@ def _exit_on_sigterm(signum: int, _frame: Optional[FrameType]) -> None:
 
 
 def serve_foreground(config: ServerConfig, log_level: str, log_file: Optional[Path]) -> None:
+    try:  # first: with a log file, everything from here on (notes, banner, records) goes into it
+        configure_logging(log_level, config.verbosity, config.logging_format, log_file, config.log_file_max_size,
+                          config.log_file_max_backups)
+    except (ValueError, OSError) as exc:
+        raise _fail(f"logging: {exc}") from None
     try:
         notes = st.check_can_start(config.name, config.bind_address, (config.secure_port, config.insecure_port),
                                    config.file_rootpath, config.backend)
@@ -235,7 +272,11 @@ def serve_foreground(config: ServerConfig, log_level: str, log_file: Optional[Pa
         if kubeconfig != config.kubeconfig_path and record.kubeconfig is not None:
             record.kubeconfig = None  # not written (no token): do not point `kapi status` at it
             st.write_state(record)
-        console.print(_banner(config, len(app.state.api.scheme.definitions), kubeconfig))
+        if config.logging_format == "json":
+            _log_banner(config, len(app.state.api.scheme.definitions), kubeconfig)
+        else:
+            console.print(_banner(config, len(app.state.api.scheme.definitions), kubeconfig))
+        log_startup(config, len(app.state.api.scheme.definitions))
         try:
             run(app, config, log_level)
         except OSError as exc:
@@ -278,7 +319,16 @@ def start(
     watch_event_window: int = typer.Option(
         10000, help="Past events kept for watch resumption and paging; older revisions get 410 Gone."),
     watch_bookmark_interval: str = typer.Option("10s", help="How often an idle watch gets a bookmark (e.g. 1s, 10s)."),
-    log_level: str = typer.Option("info", help="uvicorn log level."),
+    log_level: str = typer.Option(
+        "info", help="Python log level of kapi's and uvicorn's loggers: critical, error, warning, info, debug."),
+    verbosity: str = typer.Option(
+        "0", "-v", "--v", metavar="N", help="klog verbosity as kube's: 2 logs start-up details and requests slower "
+                                           "than 1s, 3+ every request (kube's httplog line); 0-1 no request lines."),
+    logging_format: str = typer.Option("text", help="Log line format: text (klog's) or json (kube's JSON lines)."),
+    log_file_max_size: float = typer.Option(
+        LoggingFlags.log_file_max_size, help="With --detach: rotate the log file past this many MB (0 = never)."),
+    log_file_max_backups: int = typer.Option(
+        LoggingFlags.log_file_max_backups, help="With --detach: rotated log files kept (NAME.log.1 newest)."),
     detach: bool = typer.Option(False, "--detach/--no-detach",
                                 help="Run in the background (log in $KAPI_HOME/logs/NAME.log); return once ready."),
     ready_timeout: float = typer.Option(DEFAULT_READY_TIMEOUT, help="With --detach: seconds to wait for /readyz."),
@@ -338,9 +388,22 @@ def start(
     simulate_node_capacity: str = typer.Option(
         DEFAULT_CAPACITY_TEXT, help="With --simulate: each node's capacity, NAME=QUANTITY comma-separated "
                                     "(unnamed resources keep their default)."),
+    audit_policy_file: Optional[Path] = typer.Option(
+        None, help="Audit policy (audit.k8s.io/v1 Policy, as kube-apiserver's): which requests are recorded, at "
+                   "which level (None, Metadata, Request, RequestResponse). Needs a backend below."),
+    audit_log_path: str = typer.Option("", help="Write audit events here as JSON lines ('-' = stdout)."),
+    audit_log_maxage: int = typer.Option(0, help="Days to keep rotated audit logs (0 = any age)."),
+    audit_log_maxbackup: int = typer.Option(0, help="Rotated audit logs kept (0 = all)."),
+    audit_log_maxsize: int = typer.Option(0, help="MB before the audit log is rotated (0 = 100, as kube)."),
+    audit_webhook_config_file: Optional[Path] = typer.Option(
+        None, help="A kubeconfig naming the server that receives audit events (batched audit.k8s.io/v1 EventLists)."),
+    audit_webhook_batch_max_size: int = typer.Option(AUDIT_BATCH_SIZE, help="Most events in one webhook batch."),
+    audit_webhook_batch_max_wait: str = typer.Option("30s", help="Longest a webhook batch waits before it is sent."),
     log_file: Optional[Path] = typer.Option(None, hidden=True, help="Where this process's output goes (recorded)."),
 ) -> None:
     """Start a Kubernetes-style API server (HTTPS with generated certificates, and/or HTTP)."""
+    log_flags = LoggingFlags(verbosity, logging_format, log_file_max_size, log_file_max_backups, log_level)
+    log_flags.check_rotation_has_a_file(detach or log_file is not None)
     config = build_config(name, backend, etcd_servers, file_rootpath, bind_address, secure_port, insecure_port,
                           resources or [], examples, request_timeout, unrestricted_update, token_auth_file,
                           kubectl_disabled, kubectl_ephemeral_token, authn_allow_localhost, san or [],
@@ -360,7 +423,11 @@ def start(
                                            authorization_always_allow_paths, proxy_client_cert_file,
                                            proxy_client_key_file, apiservice_check_interval),
                           SimulateFlags(simulate, simulate_nodes, simulate_speed, simulate_manual_clock,
-                                        simulate_node_capacity))
+                                        simulate_node_capacity),
+                          audit=AuditFlags(audit_policy_file, audit_log_path, audit_log_maxage, audit_log_maxbackup,
+                                           audit_log_maxsize, audit_webhook_config_file, audit_webhook_batch_max_size,
+                                           audit_webhook_batch_max_wait),
+                          log_flags=log_flags)
     if detach:
         raise typer.Exit(start_detached(config, child_argv(config, request_timeout, log_level), ready_timeout))
     serve_foreground(config, log_level, log_file)

@@ -9,7 +9,9 @@ import json
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
 
 from kapi_cli import state as st
 from kapi_cli.probe import probe
@@ -30,16 +32,29 @@ def not_running(name: str) -> dict[str, Any]:
     return {"name": name, "status": NOT_RUNNING, "ready": False, "pid": None, "urls": [], "objects": None}
 
 
-def _details(record: dict[str, Any]) -> None:
+def _row(label: str, value: Text) -> Table:
+    """`label value`, the value wrapping under itself (a grid per row: labels are not padded to one width,
+    so `storage: etcd ok` reads as one phrase)."""
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(label, value)
+    return grid
+
+
+def details(record: dict[str, Any]) -> Group:
+    """The lines under `kapi status`'s table, within 80 columns: paths fold, lists wrap at their commas,
+    numbers stay whole; values are Text, never markup."""
+    rows = []
     for label, key in (("root", "file_rootpath"), ("kubeconfig", "kubeconfig"), ("log", "log_file"),
                        ("started", "started_at"), ("version", "kapi_version")):
         if record.get(key):
-            console.print(f"  {label}: {record[key]}", highlight=False, soft_wrap=True)
+            rows.append(_row(f"  {label}:", Text(str(record[key]))))
     objects = record.get("objects")
     if objects:
-        console.print("  objects: " + ", ".join(f"{k} {v}" for k, v in objects.items()), highlight=False, soft_wrap=True)
-    for line in storage_lines(record.get("storage")):
-        console.print(line, highlight=False, soft_wrap=True)
+        rows.append(_row("  objects:", Text(", ".join(f"{k} {v}" for k, v in objects.items()))))
+    rows += [_row(label, value) for label, value in storage_rows(record.get("storage"))]
+    return Group(*rows)
 
 
 def _size(n: int) -> str:
@@ -50,25 +65,29 @@ def _size(n: int) -> str:
     return str(n)
 
 
-def storage_lines(report: Any) -> list[str]:
-    """The backend's health as `kapi status` prints it: one line, plus one per etcd endpoint."""
+def storage_rows(report: Any) -> list[tuple[str, Text]]:
+    """The backend's health as `kapi status` shows it: one row, plus one per etcd endpoint."""
     if not isinstance(report, dict):
         return []
-    state = "[green]ok[/green]" if report.get("ok") else "[red]unavailable[/red]"
-    head = f"  storage: {report.get('backend')} {state}, revision {report.get('revision')}"
+    head = Text(f"{report.get('backend')} ")
+    head.append("ok" if report.get("ok") else "unavailable", "green" if report.get("ok") else "red")
+    head.append(f", revision {report.get('revision')}")
     if report.get("prefix"):
-        head += f", prefix {report['prefix']}"
+        head.append(f", prefix {report['prefix']}")
     if report.get("error"):
-        head += f" ({report['error']})"
-    lines = [head]
+        head.append(f" ({report['error']})")
+    rows = [("  storage:", head)]  # endpoints indented under it
     for member in report.get("endpoints") or []:
+        line = Text(f"{member.get('endpoint')}: ")
         if not member.get("ok"):
-            lines.append(f"    {member.get('endpoint')}: [red]unreachable[/red] ({member.get('error')})")
-            continue
-        role = "leader" if member.get("isLeader") else "follower"
-        lines.append(f"    {member.get('endpoint')}: ok, {role}, etcd {member.get('version')}, "
-                     f"revision {member.get('revision')}, db {_size(int(member.get('dbSize') or 0))}")
-    return lines
+            line.append("unreachable", "red")
+            line.append(f" ({member.get('error')})")
+        else:
+            role = "leader" if member.get("isLeader") else "follower"
+            line.append(f"ok, {role}, etcd {member.get('version')}, revision {member.get('revision')}, "
+                        f"db {_size(int(member.get('dbSize') or 0))}")
+        rows.append(("   ", line))
+    return rows
 
 
 def status(
@@ -97,6 +116,6 @@ def status(
         err.print(f"instance {name!r} is not running (no state under {st.instances_dir()})")
     else:
         console.print(table([record]))
-        _details(record)
+        console.print(details(record), highlight=False)
     if record["status"] != RUNNING or not record["ready"]:
         raise typer.Exit(1)

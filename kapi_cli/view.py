@@ -8,6 +8,7 @@ from typing import Any, Iterable, Optional
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from kapi_cli.probe import Probe, probe
 from kapi_cli.state import InstanceState
@@ -48,27 +49,34 @@ def probe_all(states: Iterable[InstanceState]) -> list[Probe]:
 
 
 def _objects_cell(objects: Optional[dict[str, int]]) -> str:
-    if objects is None:
-        return "-"
-    parts = [f"{name.split('.')[0]} {n}" for name, n in objects.items() if n]
-    return "\n".join(parts) or "0"
+    """The total: the count per resource would not fit 80 columns beside the URLs (`kapi status NAME` and
+    `-o json` show it)."""
+    return "-" if objects is None else str(sum(objects.values()))
 
 
-def _status_cell(record: dict[str, Any]) -> str:
+def _status_cell(record: dict[str, Any]) -> Text:
     if record["status"] == RUNNING:
-        return "[green]ready[/green]" if record["ready"] else "[yellow]not ready[/yellow]"
+        return Text("ready", "green") if record["ready"] else Text("not ready", "yellow")
     if record["status"] == STALE:
-        return "[red]stale (cleaned)[/red]"
-    return "[red]not running[/red]"
+        return Text("stale (cleaned)", "red")
+    return Text("not running", "red")
 
 
 def table(records: list[dict[str, Any]], title: Optional[str] = None) -> Table:
+    """Instances, one row each, fitting 80 columns: only the name and the status wrap (the name may fold);
+    numbers, URLs and the backend are never wrapped or cut. Values are Text, never markup (an IPv6 URL's
+    `[...]` would otherwise be read as a style)."""
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-              collapse_padding=True)
-    for column in ("name", "pid", "urls", "backend", "uptime", "status", "objects"):
-        t.add_column(column, no_wrap=column != "objects", overflow="fold")
+              padding=(0, 1, 0, 0))
+    t.add_column("name", overflow="fold", min_width=4)
+    t.add_column("pid", no_wrap=True, justify="right")
+    t.add_column("urls", no_wrap=True)
+    t.add_column("backend", no_wrap=True)
+    t.add_column("uptime", no_wrap=True, justify="right")
+    t.add_column("status", overflow="fold", min_width=9)  # "not ready", "stale" / "(cleaned)"
+    t.add_column("objects", no_wrap=True, justify="right")
     for r in records:
         uptime = human_duration(r["uptime_seconds"]) if r["uptime_seconds"] is not None else "-"
-        t.add_row(r["name"], str(r["pid"] or "-"), "\n".join(r["urls"]) or "-", r["backend"], uptime,
-                  _status_cell(r), _objects_cell(r["objects"]))
+        t.add_row(Text(r["name"]), str(r["pid"] or "-"), Text("\n".join(r["urls"]) or "-"), Text(r["backend"] or "-"),
+                  uptime, _status_cell(r), _objects_cell(r["objects"]))
     return t

@@ -15,6 +15,8 @@ from starlette.routing import Route
 
 from certs.layout import CertPaths
 from server.api import errors
+from server.api.metrics import ServerMetrics
+from server.audit.auditor import AuditConfigError, build_auditor
 from server.auth import kubectl_token
 from server.auth.delegated import SubjectAccessReviewAuthorizer, check_always_allow_paths
 from server.auth.factory import Delegation, build_authenticator, request_header_settings, resolve_delegation
@@ -54,10 +56,11 @@ def startup_manifests(config: ServerConfig) -> list[dict[str, Any]]:
     return [m for d in config.definition_dirs for path in crd_files(d) for m in load_crd_manifests(path)]
 
 
-def build_storage(config: ServerConfig) -> Storage:
-    """The configured backend, not yet started (`Storage.start()` connects)."""
+def build_storage(config: ServerConfig, metrics: ServerMetrics | None = None) -> Storage:
+    """The configured backend, not yet started (`Storage.start()` connects); etcd requests are timed into
+    `metrics`."""
     return create_storage(
-        config.backend, config.file_rootpath, event_window=config.event_window,
+        config.backend, config.file_rootpath, event_window=config.event_window, metrics=metrics,
         etcd_servers=config.etcd_servers, etcd_prefix=config.etcd_prefix, etcd_cafile=config.etcd_cafile,
         etcd_certfile=config.etcd_certfile, etcd_keyfile=config.etcd_keyfile,
     )
@@ -103,11 +106,11 @@ def build_authentication(config: ServerConfig, service_accounts: ServiceAccountA
     )
 
 
-def cluster_storage(config: ServerConfig, name: str) -> Storage:
+def cluster_storage(config: ServerConfig, name: str, metrics: ServerMetrics | None = None) -> Storage:
     """Logical cluster `name`'s own storage: fresh memory, `<root>/clusters/<name>` or an etcd prefix of its own."""
     root, prefix = cluster_location(config.file_rootpath, config.etcd_prefix, name)
     return create_storage(
-        config.backend, root, event_window=config.event_window, etcd_servers=config.etcd_servers,
+        config.backend, root, event_window=config.event_window, metrics=metrics, etcd_servers=config.etcd_servers,
         etcd_prefix=prefix, etcd_cafile=config.etcd_cafile, etcd_certfile=config.etcd_certfile,
         etcd_keyfile=config.etcd_keyfile,
     )
@@ -134,24 +137,36 @@ def create_app(config: ServerConfig) -> KapiApp:
     delegated = None if delegation.authorization is None else SubjectAccessReviewAuthorizer(
         delegation.authorization, config.authorization_webhook_cache_authorized_ttl,
         config.authorization_webhook_cache_unauthorized_ttl)
+    try:
+        auditor = build_auditor(config)  # the policy read and the log file created before anything is served
+    except AuditConfigError as exc:
+        raise ConfigError(str(exc)) from None
     shared = Shared(
         config=config, issuer=issuer, authenticator=authenticator, service_accounts=service_accounts,
         delegation=delegation, manifests=startup_manifests(config),
         plugins=PluginSet(config.plugin_modules + installed_plugin_modules()),
         always_allow=tuple(always_allow), delegated=delegated,
-        authentication_data=published_authentication(config, delegation))
-    clusters = ClusterSet(shared, lambda name: cluster_storage(config, name))
-    root = clusters.root = Cluster(ROOT, shared, build_storage(config), root=True, mount=AdminApi(clusters))
+        authentication_data=published_authentication(config, delegation), auditor=auditor)
+    clusters = ClusterSet(shared, lambda name: cluster_storage(config, name, shared.metrics))
+    root = clusters.root = Cluster(ROOT, shared, build_storage(config, shared.metrics), root=True,
+                                   mount=AdminApi(clusters))
+    shared.metrics.object_counts = clusters.object_counts  # apiserver_storage_objects, read when scraped
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        await root.start()
+        if auditor is not None:
+            await auditor.start()
         try:
-            await clusters.reopen(await kept_clusters(config))
-            yield
+            await root.start()
+            try:
+                await clusters.reopen(await kept_clusters(config))
+                yield
+            finally:
+                await clusters.close()
+                await root.close()
         finally:
-            await clusters.close()
-            await root.close()
+            if auditor is not None:  # after the clusters: the last watches' ResponseComplete is written too
+                await auditor.close()
 
     docs = LazyDocs()
     app = Starlette(routes=[Route(DOCS_URL, docs), Route(OPENAPI_URL, docs)], lifespan=lifespan)

@@ -101,6 +101,26 @@ class ServerConfig:
     simulate_speed: float = 1.0
     simulate_manual_clock: bool = False
     simulate_node_capacity: tuple[tuple[str, str], ...] = (("cpu", "32"), ("memory", "256Gi"), ("pods", "110"))
+    # Issue 23, logging as kube's: klog's -v (2: start-up details and requests slower than 1 s, 3+: every
+    # request, as kube's httplog), text or JSON lines (--logging-format), and for a server writing its own
+    # log file (`kapi start --detach`) rotation past `log_file_max_size` MB keeping `log_file_max_backups`
+    # older files (0 MB: never rotated).
+    verbosity: int = 0
+    logging_format: str = "text"
+    log_file_max_size: float = 100.0
+    log_file_max_backups: int = 5
+    # Issue 23, audit as kube's (kube-apiserver's --audit-* flags): nothing is recorded without a policy
+    # and a backend. The log ("-" = stdout) rotates past `audit_log_maxsize` MB (0: lumberjack's 100),
+    # keeping `audit_log_maxbackup` files (0: all) no older than `audit_log_maxage` days (0: any age);
+    # the webhook (a kubeconfig) gets EventLists of up to `batch_max_size` events, `batch_max_wait` s apart.
+    audit_policy_file: Path | None = None
+    audit_log_path: str = ""
+    audit_log_maxage: int = 0
+    audit_log_maxbackup: int = 0
+    audit_log_maxsize: int = 0
+    audit_webhook_config_file: Path | None = None
+    audit_webhook_batch_max_size: int = 400
+    audit_webhook_batch_max_wait: float = 30.0
 
     @property
     def definition_dirs(self) -> tuple[Path, ...]:

@@ -52,8 +52,10 @@ class _Server(uvicorn.Server):
 
 
 def _configs(app: Any, config: ServerConfig, log_level: str) -> list[uvicorn.Config]:
+    # No uvicorn logging config and no access log: kapi's handler (server.logsetup) writes uvicorn's lines,
+    # and requests are logged as kube's httplog does, only at -v=2/3 (server.endpoints.httplog).
     common: dict[str, Any] = dict(host=config.bind_address, log_level=log_level, loop="uvloop", proxy_headers=False,
-                                  timeout_graceful_shutdown=5)
+                                  timeout_graceful_shutdown=5, log_config=None, access_log=False)
     out = []
     if config.insecure_port:
         out.append(uvicorn.Config(app, port=config.insecure_port, http="httptools", **common))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,7 @@ from server.api import errors
 from server.api.faults import Faults
 from server.api.attributes import AdmissionAttributes
 from server.api.errors import go_quote
+from server.api.metrics import ServerMetrics
 from server.webhook import ClientConfig, WebhookCallError, internal_error, post_json
 from server.webhook.client import with_timeout_query
 from server.webhook.validation import review_version
@@ -98,11 +100,14 @@ class Hook:
 class _WebhookPlugin(Plugin):
     resource = ""
     mutating = False
+    metric_type = "validating"  # kube's `type` label of apiserver_admission_webhook_admission_duration_seconds
 
-    def __init__(self, reader: ObjectReader, authorize: Authorize | None = None, faults: Faults | None = None) -> None:
+    def __init__(self, reader: ObjectReader, authorize: Authorize | None = None, faults: Faults | None = None,
+                 metrics: ServerMetrics | None = None) -> None:
         self._reader = reader
         self._authorize = authorize  # answers the `authorizer` of matchConditions
         self._faults = faults  # a WebhookTimeout fault makes a call wait out its timeout and fail
+        self._metrics = metrics  # each call's duration, as kube's webhook admission latency
 
     async def _namespace(self, name: str) -> Object | None:
         return await self._reader.get("", "namespaces", "", name)
@@ -168,21 +173,34 @@ class _WebhookPlugin(Plugin):
         return response
 
     async def _ask(self, hook: Hook, attrs: AdmissionAttributes) -> dict[str, Any] | None:
-        """`_call` under the hook's failurePolicy: None when a failure is ignored."""
+        """`_call` under the hook's failurePolicy: None when a failure is ignored.
+
+        Timed as kube times a webhook: rejected when it denied the request or
+        failed under `failurePolicy: Fail`, not when a failure was ignored.
+        """
+        start, rejected = time.perf_counter(), True
         try:
-            return await self._call(hook, attrs)
+            response = await self._call(hook, attrs)
+            rejected = False
+            return response
         except _CallFailed as exc:
             if hook.ignore_failures:
+                rejected = False
                 log.warning("Failed calling webhook, failing open %s: %s", hook.name, exc)
                 return None
             log.warning("Failed calling webhook, failing closed %s: %s", hook.name, exc)
             raise internal_error(str(exc)) from None
+        finally:
+            if self._metrics is not None:
+                self._metrics.observe_webhook(hook.name, self.metric_type, attrs.operation, rejected,
+                                              time.perf_counter() - start)
 
 
 class MutatingAdmissionWebhook(_WebhookPlugin):
     name = "MutatingAdmissionWebhook"
     resource = "mutatingwebhookconfigurations"
     mutating = True
+    metric_type = "admit"
 
     async def admit(self, attributes: AdmissionAttributes) -> None:
         hooks = await self._hooks(attributes)

@@ -162,6 +162,14 @@ class ClusterSet:
         del self._snapshots[name]
         return saved
 
+    async def object_counts(self) -> dict[str, int]:
+        """Stored objects per resource, summed over the root and every logical cluster (apiserver_storage_objects)."""
+        totals: dict[str, int] = {}
+        for counts in await asyncio.gather(*(c.object_counts() for c in (self.root, *self._clusters.values()))):
+            for resource, count in counts.items():
+                totals[resource] = totals.get(resource, 0) + count
+        return totals
+
     def end_watches(self) -> None:
         """Shutting down: every cluster's open watches end now."""
         for cluster in (self.root, *self._clusters.values()):

@@ -23,6 +23,8 @@ from server.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissi
 from server.admission.webhook_conditions import Authorize
 from server.api import errors
 from server.api.faults import Faults
+from server.api.metrics import ServerMetrics
+from server.audit.auditor import Auditor
 from server.auth.delegated import SubjectAccessReviewAuthorizer, authentication_configmap_data
 from server.auth.factory import Delegation, build_authorizer
 from server.auth.interfaces import Authenticator
@@ -93,7 +95,8 @@ def build_scheme(manifests: list[dict[str, Any]], core_resources: bool = True,
 
 def build_admission(names: tuple[str, ...] | None, reader: ObjectReader, get_namespace: NamespaceGetter,
                     extra: dict[str, AdmissionFactory] | None = None,
-                    authorize: Authorize | None = None, faults: Faults | None = None) -> AdmissionChain:
+                    authorize: Authorize | None = None, faults: Faults | None = None,
+                    metrics: ServerMetrics | None = None) -> AdmissionChain:
     """The admission chain: the named plugins in that order, or all of them in kube's order.
 
     Plugin modules' own plugins (`extra`) run after the built-in ones and before the webhooks,
@@ -103,8 +106,8 @@ def build_admission(names: tuple[str, ...] | None, reader: ObjectReader, get_nam
         NamespaceLifecycle.name: lambda _reader: NamespaceLifecycle(get_namespace),
         JenkinsServiceLimit.name: JenkinsServiceLimit,
         **(extra or {}),
-        MutatingAdmissionWebhook.name: lambda reader: MutatingAdmissionWebhook(reader, authorize, faults),
-        ValidatingAdmissionWebhook.name: lambda reader: ValidatingAdmissionWebhook(reader, authorize, faults),
+        MutatingAdmissionWebhook.name: lambda reader: MutatingAdmissionWebhook(reader, authorize, faults, metrics),
+        ValidatingAdmissionWebhook.name: lambda reader: ValidatingAdmissionWebhook(reader, authorize, faults, metrics),
     }
     chosen = list(known) if names is None else list(names)
     unknown = [n for n in chosen if n not in known]
@@ -142,6 +145,8 @@ class Shared:
     always_allow: tuple[str, ...] = ()
     delegated: SubjectAccessReviewAuthorizer | None = None
     authentication_data: dict[str, str] = field(default_factory=dict)
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)  # one registry for every cluster of the server
+    auditor: Auditor | None = None  # one audit log (or webhook) for every cluster of the server
 
 
 def service_account_authenticator(issuer: TokenIssuer, audiences: tuple[str, ...],
@@ -195,7 +200,7 @@ class Cluster:
         except ValueError as exc:
             raise ConfigError(f"--authorization-mode: {exc}") from None
         admission = build_admission(config.admission_plugins, reader, get_namespace, plugins.admission,
-                                    authorizer.authorize, self.faults)
+                                    authorizer.authorize, self.faults, shared.metrics)
         options = StoreOptions(
             unrestricted_update=config.unrestricted_update,
             continue_key=secrets.token_bytes(32),  # continue tokens are valid for this process only
@@ -235,6 +240,10 @@ class Cluster:
             storage_health=self._health,
             storage=storage,
             faults=self.faults,
+            log_verbosity=config.verbosity,
+            auditor=shared.auditor,
+            metrics=shared.metrics,
+            serves_metrics=root,
         )
         ctx.aggregated = AggregatedApis(config.proxy_client_pair, config.request_timeout)
         self._apiservices = APIServiceController(stores, storage, ctx.aggregated, scheme,
@@ -249,6 +258,14 @@ class Cluster:
         apiexts = ApiextsApp(config.apiexts_prefix, plugins.routers, stores) if root else None
         mounts = [m for m in (mount, apiexts) if m]
         self.handler: Handler = make_api_handler(ctx, self.authenticator, authorizer, mounts)
+
+    async def object_counts(self) -> dict[str, int]:
+        """Objects stored per resource, labelled as kube's apiserver_storage_objects ("pods", "deployments.apps");
+        a resource whose storage cannot answer is left out."""
+        stores = list(self.stores.items())  # CRDs come and go while the counts are read
+        counts = await asyncio.gather(*(store.count() for _, store in stores), return_exceptions=True)
+        return {f"{plural}.{group}" if group else plural: count for ((group, plural), _), count in zip(stores, counts)
+                if isinstance(count, int)}
 
     async def _health(self) -> dict[str, Any]:
         report = await self.storage.health()

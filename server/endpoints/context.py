@@ -9,7 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.api.faults import Faults
+from server.api.metrics import ServerMetrics
 from server.api.requestinfo import RequestInfo
+from server.audit.auditor import Auditor
 from server.auth.service_account import TokenIssuer
 from server.registry.aggregated import AggregatedApis
 from server.registry.store import Store
@@ -54,6 +56,13 @@ class ApiContext:
     # The cluster's storage (for /kapi/faults' Compact) and the faults a test asked for (`server.api.faults`).
     storage: Storage | None = None
     faults: Faults = field(default_factory=Faults)
+    # The server's metrics, shared by its clusters (None: nothing measured); `/metrics` is served by the root only.
+    metrics: ServerMetrics | None = None
+    serves_metrics: bool = False
+    # klog verbosity (`kapi start -v`): 2 logs requests slower than a second, 3+ every request (httplog).
+    log_verbosity: int = 0
+    # The server's auditing (`--audit-policy-file` with a backend), shared by its clusters; None: off.
+    auditor: Auditor | None = None
 
     @property
     def generation(self) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from server.api import errors
 from server.api.duration import parse_duration
 from server.api.requestinfo import RequestInfo, parse_request_info
 from server.api.user import ANONYMOUS, UserInfo
+from server.audit.event import AUDIT_KEY, DECISION_KEY
 from server.auth.interfaces import Authenticator, AuthRequest, Authorizer
 from server.endpoints.context import ApiContext
 from server.storage.interfaces import StorageUnavailableError
@@ -153,6 +154,8 @@ def with_authorization(handler: Handler, authorizer: Authorizer) -> Handler:
             return await handler(request)
         user, info = request_user(request), request_info(request)
         decision = await authorizer.authorize(user, info)
+        if AUDIT_KEY in request.scope:  # kube's authorization.k8s.io/decision and /reason audit annotations
+            request.scope[DECISION_KEY] = (decision.allowed, decision.reason)
         if not decision.allowed:
             raise forbidden(user, info, decision.reason)
         return await handler(request)
@@ -182,14 +185,22 @@ def with_timeout(handler: Handler, default_seconds: float) -> Handler:
 
 def build_handler_chain(router: Handler, ctx: ApiContext, authenticator: Authenticator,
                         authorizer: Authorizer) -> Handler:
-    """Outermost first: Status errors, request info, authentication, impersonation, authorization, timeout,
-    faults, router."""
+    """Outermost first: Status errors, request info, metrics, authentication, impersonation, authorization,
+    timeout, faults, router. The audit ID (`Audit-Id`) is given first of all (and failed authentications are
+    audited there); with an auditor, the audit filter runs right after authentication, as kube's WithAudit."""
+    from server.endpoints.audit_filter import with_audit, with_audit_init
     from server.endpoints.faults import with_faults  # these build on this module's helpers
+    from server.endpoints.httplog import with_http_logging
     from server.endpoints.impersonation import with_impersonation
+    from server.endpoints.metrics import with_metrics
 
     handler = with_timeout(with_faults(router, ctx), ctx.request_timeout)
     handler = with_authorization(handler, authorizer)
     handler = with_impersonation(handler, authorizer)
+    if ctx.auditor is not None:  # kube's WithAudit: after authentication, the user known
+        handler = with_audit(handler, ctx.auditor)
     handler = with_authentication(handler, authenticator)
+    handler = with_metrics(handler, ctx)  # every request after request info counts, its 401/403/429 too
     handler = with_request_info(handler)
-    return with_status_errors(handler)
+    # kube's WithLogging (`-v`): outside the Status translation, so it logs the code the client gets.
+    return with_audit_init(with_http_logging(with_status_errors(handler), ctx.log_verbosity), ctx.auditor)

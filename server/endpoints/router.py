@@ -12,6 +12,7 @@ from server.endpoints import faults, health, nonresource, reviews, simulation
 from server.api.requestinfo import RequestInfo
 from server.endpoints.context import ApiContext
 from server.endpoints.filters import Handler, build_handler_chain, request_info, request_user
+from server.endpoints.metrics import METRICS_PATH, handle_metrics
 from server.endpoints.proxy import proxy
 from server.endpoints.resources import handle_resource
 
@@ -89,6 +90,8 @@ def make_api_handler(ctx: ApiContext, authenticator: Authenticator, authorizer: 
             return nonresource.handle_openapi(request, ctx)
         if path in nonresource.OPENID_PATHS:
             return nonresource.handle_openid(request, ctx)
+        if path == METRICS_PATH and ctx.serves_metrics and ctx.metrics is not None:
+            return await handle_metrics(ctx.metrics)
         raise errors.no_such_resource()
 
     return build_handler_chain(route, ctx, authenticator, authorizer)

@@ -31,6 +31,8 @@ async def serve_watch(store: Store, version: str, namespace: str, opts: ListOpti
         lifetime = 0.0
     vdef = store.definition.version(version)
     as_table = output.format == "table" and vdef is not None
+    sent = None if ctx.metrics is None else ctx.metrics.watch_event_counter(  # apiserver_watch_events_total
+        store.definition.group, version, store.definition.kind)
 
     def encode(kind: str, obj: dict) -> bytes:  # type: ignore[type-arg]
         if as_table and kind in ("ADDED", "MODIFIED", "DELETED"):
@@ -42,6 +44,8 @@ async def serve_watch(store: Store, version: str, namespace: str, opts: ListOpti
             async for kind, obj in stream.events(lifetime):
                 if ctx.faults.paused:  # the storage is "away": nothing reaches the client until it is back
                     await ctx.faults.resumed()
+                if sent is not None:
+                    sent.inc()
                 yield encode(kind, obj)
         finally:
             ctx.watches.discard(stream)  # ended: no longer counted among the open watches (ExpireWatches)

@@ -14,6 +14,9 @@
 - Watches read from one `EventLog` fed by one etcd watch (`etcd_feed.py`).
 - An unreachable etcd is `StorageUnavailableError` (503) for each request;
   nothing is cached, so every answer is etcd's own.
+- Every request of a store operation is timed into the server's metrics
+  (kube's etcd_request_duration_seconds: operation get, list, listWithCount,
+  create, update or delete; type the resource, "deployments.apps").
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from .etcd_client import EtcdClient, EtcdCompacted, EtcdFutureRevision
 from .etcd_feed import PROGRESS_INTERVAL, EtcdFeed
 from .events import DEFAULT_EVENT_WINDOW, DEFAULT_WATCH_QUEUE, EventLog, LogWatcher, Record
 from .index import prefix_end, stamp
-from .keys import ROOT
+from .keys import ROOT, group_resource
 from .interfaces import (
     InvalidKeyError,
     KeyExistsError,
@@ -165,7 +168,7 @@ class EtcdStorage:
         return response
 
     async def _get_kv(self, key: str, etcd_key: bytes) -> Any | None:
-        response = await self._range(key, etcd_key)
+        response = await self._range(key, etcd_key, operation="get", kind=group_resource(key))
         return response.kvs[0] if response.kvs else None
 
     # ----- life cycle ---------------------------------------------------------
@@ -212,14 +215,15 @@ class EtcdStorage:
         response = await self._client.txn(
             compare=[rpc.Compare(key=etcd_key, target=_CREATE, result=_EQUAL, create_revision=0)],
             success=[rpc.RequestOp(request_put=rpc.PutRequest(key=etcd_key, value=data))],
-            failure=[],
+            failure=[], operation="create", kind=group_resource(key),
         )
         if not response.succeeded:
             raise KeyExistsError(key, f"key already exists: {key}")
         return _decode(data, self._saw(response.header))
 
     async def get(self, key: str, revision: int = 0) -> Object:
-        kv = (await self._range(key, self._etcd_key(key), revision=revision)).kvs
+        kv = (await self._range(key, self._etcd_key(key), revision=revision, operation="get",
+                                kind=group_resource(key))).kvs
         if not kv:
             raise KeyNotFoundError(key, f"key not found: {key}")
         return _decode(kv[0].value, kv[0].mod_revision)
@@ -227,7 +231,8 @@ class EtcdStorage:
     async def list(self, prefix: str, limit: int = 0, continue_key: str = "", revision: int = 0) -> ListResult:
         root, end = self._etcd_range(prefix)
         start = self._etcd_key(continue_key) + b"\0" if continue_key else root
-        response = await self._range(prefix, start, end, limit=max(limit, 0), revision=revision)
+        response = await self._range(prefix, start, end, limit=max(limit, 0), revision=revision, operation="list",
+                                     kind=group_resource(prefix))
         items = [_decode(kv.value, kv.mod_revision) for kv in response.kvs]
         more = bool(response.more) and bool(items)
         return ListResult(
@@ -239,7 +244,8 @@ class EtcdStorage:
 
     async def count(self, prefix: str) -> int:
         root, end = self._etcd_range(prefix)
-        response = await self._range(prefix, root, end, count_only=True)
+        response = await self._range(prefix, root, end, count_only=True, operation="listWithCount",
+                                     kind=group_resource(prefix))
         return int(response.count)
 
     async def guaranteed_update(self, key: str, try_update: TryUpdate,
@@ -265,6 +271,7 @@ class EtcdStorage:
                 compare=[compare],
                 success=[rpc.RequestOp(request_put=rpc.PutRequest(key=etcd_key, value=data))],
                 failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=etcd_key))],
+                operation="update", kind=group_resource(key),
             )
             revision = self._saw(response.header)
             if response.succeeded:
@@ -285,6 +292,7 @@ class EtcdStorage:
                 compare=[rpc.Compare(key=etcd_key, target=_MOD, result=_EQUAL, mod_revision=kv.mod_revision)],
                 success=[rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=etcd_key))],
                 failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=etcd_key))],
+                operation="delete", kind=group_resource(key),
             )
             revision = self._saw(response.header)
             if response.succeeded:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 from urllib.parse import urlsplit
 
 import grpc
@@ -27,7 +28,8 @@ from aetcd import rpc
 
 from .interfaces import StorageUnavailableError
 
-__all__ = ["Endpoint", "EtcdClient", "EtcdCompacted", "EtcdFutureRevision", "EtcdTLS", "parse_endpoints"]
+__all__ = ["Endpoint", "EtcdClient", "EtcdCompacted", "EtcdFutureRevision", "EtcdTLS", "RequestObserver",
+           "parse_endpoints"]
 
 DEFAULT_TIMEOUT = 5.0  # seconds for one unary request; etcd's own request timeout is 5 s too
 STATUS_TIMEOUT = 1.0
@@ -35,6 +37,12 @@ _READ_RETRIES = 2  # reads are retried on another member after a connection fail
 _UNAVAILABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 _UNAVAILABLE_MESSAGES = ("request timed out", "leader changed", "no leader", "too many requests",
                          "timed out", "not capable", "stopped")
+
+
+class RequestObserver(Protocol):
+    """Where request durations go (the server's `ServerMetrics`: kube's etcd_request_duration_seconds)."""
+
+    def observe_etcd(self, operation: str, kind: str, seconds: float) -> None: ...
 
 
 class EtcdCompacted(Exception):
@@ -162,13 +170,14 @@ class EtcdClient:
     """KV, Watch and Maintenance calls on one round-robin channel over all endpoints."""
 
     def __init__(self, endpoints: Sequence[Endpoint], tls: EtcdTLS | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, metrics: RequestObserver | None = None) -> None:
         self.endpoints = list(endpoints)
         self._tls = tls if tls is not None or endpoints[0].scheme == "http" else EtcdTLS()
         if endpoints[0].scheme == "http" and tls is not None and (tls.cafile or tls.certfile):
             raise ValueError("--etcd-cafile/--etcd-certfile need https:// etcd servers")
         self._credentials = self._tls.credentials() if self._tls else None  # fail on bad files at once
         self.timeout = timeout
+        self.metrics = metrics
         self.urls = ",".join(e.url for e in endpoints)
         self._channel: grpc.aio.Channel | None = None
         self._member_channels: dict[Endpoint, grpc.aio.Channel] = {}
@@ -188,28 +197,39 @@ class EtcdClient:
             self._kv = rpc.KVStub(self._channel)
             self._watch = rpc.WatchStub(self._channel)
 
-    async def _unary(self, method: str, request: Any, retries: int = 0) -> Any:
+    async def _unary(self, method: str, request: Any, retries: int = 0, operation: str = "", kind: str = "") -> Any:
+        """One KV call (retried `retries` times on another member when unreachable); with an `operation`
+        (kube's: get, list, create, update, delete, listWithCount) and a `kind` (the resource: "pods",
+        "deployments.apps") its duration, retries and failures included, goes to `metrics`."""
         self._connect()
         call = getattr(self._kv, method)
-        for attempt in range(retries + 1):
-            try:
-                return await call(request, timeout=self.timeout)
-            except grpc.aio.AioRpcError as exc:
-                error = translate(exc, self.urls)
-                if not isinstance(error, StorageUnavailableError) or attempt == retries:
-                    raise error from None
-                await asyncio.sleep(0.05 * (attempt + 1))
+        start = time.perf_counter()
+        try:
+            for attempt in range(retries + 1):
+                try:
+                    return await call(request, timeout=self.timeout)
+                except grpc.aio.AioRpcError as exc:
+                    error = translate(exc, self.urls)
+                    if not isinstance(error, StorageUnavailableError) or attempt == retries:
+                        raise error from None
+                    await asyncio.sleep(0.05 * (attempt + 1))
+        finally:
+            if operation and self.metrics is not None:
+                self.metrics.observe_etcd(operation, kind, time.perf_counter() - start)
 
     async def range(self, key: bytes, range_end: bytes = b"", *, limit: int = 0, revision: int = 0,
                     count_only: bool = False, keys_only: bool = False,
-                    min_mod_revision: int = 0, max_mod_revision: int = 0) -> Any:
+                    min_mod_revision: int = 0, max_mod_revision: int = 0, operation: str = "",
+                    kind: str = "") -> Any:
         request = rpc.RangeRequest(key=key, range_end=range_end, limit=limit, revision=revision,
                                    count_only=count_only, keys_only=keys_only,
                                    min_mod_revision=min_mod_revision, max_mod_revision=max_mod_revision)
-        return await self._unary("Range", request, retries=_READ_RETRIES)
+        return await self._unary("Range", request, retries=_READ_RETRIES, operation=operation, kind=kind)
 
-    async def txn(self, compare: list[Any], success: list[Any], failure: list[Any]) -> Any:
-        return await self._unary("Txn", rpc.TxnRequest(compare=compare, success=success, failure=failure))
+    async def txn(self, compare: list[Any], success: list[Any], failure: list[Any], *, operation: str = "",
+                  kind: str = "") -> Any:
+        return await self._unary("Txn", rpc.TxnRequest(compare=compare, success=success, failure=failure),
+                                 operation=operation, kind=kind)
 
     async def put(self, key: bytes, value: bytes) -> Any:
         """A plain put (kapi writes through `txn`; tools and the benchmark's raw baseline use this)."""

@@ -6,11 +6,14 @@ The only module that names the backends, so `memory.py`, `file.py` and
 from __future__ import annotations
 
 import pathlib
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .events import DEFAULT_EVENT_WINDOW
 from .interfaces import Storage
 from .keys import ROOT
+
+if TYPE_CHECKING:
+    from .etcd_client import RequestObserver
 
 BACKENDS = ("memory", "file", "etcd")
 DEFAULT_ETCD_PREFIX = ROOT  # kube-apiserver's --etcd-prefix default: its keys, unchanged
@@ -27,11 +30,13 @@ def create_storage(
     etcd_cafile: pathlib.Path | None = None,
     etcd_certfile: pathlib.Path | None = None,
     etcd_keyfile: pathlib.Path | None = None,
+    metrics: RequestObserver | None = None,
 ) -> Storage:
     """A fresh `Storage` for `backend`; `file_rootpath` is required by "file", `etcd_servers` by "etcd".
 
     `event_window` is how many events (revisions) the backend keeps for
-    watches and reads at an older revision (`Storage.oldest_revision`).
+    watches and reads at an older revision (`Storage.oldest_revision`);
+    `metrics` times every etcd request (etcd_request_duration_seconds).
 
     Raises ValueError for an unknown backend or a missing or bad setting
     (unreadable TLS files, malformed endpoints), so it fails at start-up
@@ -55,7 +60,8 @@ def create_storage(
         endpoints = parse_endpoints(etcd_servers)
         tls = (EtcdTLS(etcd_cafile, etcd_certfile, etcd_keyfile)
                if etcd_cafile or etcd_certfile or etcd_keyfile else None)
-        return EtcdStorage(EtcdClient(endpoints, tls), prefix=etcd_prefix, event_window=event_window)
+        return EtcdStorage(EtcdClient(endpoints, tls, metrics=metrics), prefix=etcd_prefix,
+                           event_window=event_window)
     raise ValueError(
         f"unknown storage backend {backend!r}; expected one of: {', '.join(BACKENDS)}"
     )

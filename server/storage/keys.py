@@ -47,6 +47,23 @@ def object_key(group: str, resource: str, namespace: str, name: str) -> str:
     return collection_prefix(group, resource, namespace) + _name(name)
 
 
+# API groups without a dot (kube's own); every other group has one (CRD groups must), so a key's first
+# segment names a group exactly when it has a dot or is one of these.
+_DOTLESS_GROUPS = frozenset({"apps", "batch", "policy", "autoscaling", "extensions"})
+
+
+def group_resource(key: str) -> str:
+    """The resource a key or prefix is under, as kube's etcd metrics name it ("pods", "deployments.apps");
+    "" for a key under no resource (the whole store)."""
+    if not key.startswith(ROOT + "/"):
+        return ""
+    first, _, rest = key[len(ROOT) + 1:].partition("/")
+    if "." in first or first in _DOTLESS_GROUPS:
+        resource = rest.partition("/")[0]
+        return f"{resource}.{first}" if resource else first
+    return first
+
+
 def is_safe_key(key: str) -> bool:
     """True when every segment of `key` is a plain DNS-style word (no '..', no empty parts) but the last,
     which may be any object name."""

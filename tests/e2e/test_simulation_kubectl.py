@@ -338,33 +338,3 @@ def test_a_pod_that_does_not_fit_waits_for_capacity(kapi_factory: Any) -> None:
                       lambda: (lambda p: is_ready(p) and p)(get_json(small, "pod", "second")))
     assert scheduled["spec"]["nodeName"] == "kapi-node-1"
 
-
-# ---------------------------------------------------------------- the README's commands
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def readme_commands() -> list[str]:
-    """The shell lines of the README's "Simulated workloads" section, minus the `kapi start` line."""
-    import re
-
-    section = README.read_text().split("## Simulated workloads", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
-    assert len(blocks) == 2, "the section shows a tour and the manual clock"
-    lines = [line for block in blocks for line in block.splitlines() if line.strip()]
-    assert lines[0].startswith("kapi start ") and "--simulate" in lines[0], lines[0]
-    return lines[1:]
-
-
-def test_the_readme_commands_run(kapi_factory: Any) -> None:
-    server = kapi_factory(*SIMULATE, name="readme")
-    lines = readme_commands()
-    assert lines[0].startswith('K="kubectl --server http://127.0.0.1:6080"'), lines[0]
-    script = "\n".join(["set -e", f'K="{_kubectl_path()} --server {server.url} --cache-dir {server.cache_dir}"',
-                        *lines[1:]])
-    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=240,
-                            env={**os.environ, "KUBECONFIG": "/dev/null"})
-    assert result.returncode == 0, f"stdout: {result.stdout}\nstderr: {result.stderr}\n{_log_tail(server)}"
-    assert 'deployment "web" successfully rolled out' in result.stdout
-    assert "job.batch/pi condition met" in result.stdout
-    assert '"manual":true' in result.stdout
