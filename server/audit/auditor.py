@@ -21,8 +21,6 @@ from server.audit.event import Answer, Decoder, Note, encode, json_decoder
 from server.audit.policy import PolicyError, PolicyEvaluator, RequestAuditConfig, load_policy
 
 
-
-
 class AuditConfigError(ValueError):
     """An `--audit-*` setting the server cannot start with."""
 

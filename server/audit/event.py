@@ -44,7 +44,7 @@ from server.audit.policy import (
 )
 
 AUDIT_KEY = "kapi.audit"  # the request's RequestAuditConfig in the ASGI scope, when it is audited
-DECISION_KEY = "kapi.audit_decision"  # (allowed, reason): what the authorizer said, for the annotations
+DECISION_KEY = "kapi.audit_decision"  # the authorizer's Decision (allowed, reason), for the annotations
 BODY_KEY = "kapi.audit_body"  # the request body's chunks as the handler read them (levels Request and up)
 AUDIT_ID_KEY = "kapi.audit_id"  # its audit ID (every request has one, audited or not)
 RECEIVED_KEY = "kapi.received_ns"  # when the request came in (time.time_ns())
@@ -227,11 +227,11 @@ def _common_bytes(user: UserInfo | None, scope: Mapping[str, Any]) -> bytes:
         if key == b"user-agent":
             if agent is None:
                 agent = value
-        elif key[:2] == b"x-":
-            if key == b"x-forwarded-for" and forwarded is None:
+        elif key == b"x-forwarded-for":
+            if forwarded is None:
                 forwarded = value
-            elif key == b"x-real-ip" and real is None:
-                real = value
+        elif key == b"x-real-ip" and real is None:
+            real = value
     client = scope.get("client")
     info = scope[INFO_KEY]
     root, raw, path, query = scope.get("root_path", ""), scope.get("raw_path"), scope["path"], scope.get("query_string")
@@ -267,6 +267,17 @@ def _status_like(body: Any) -> bool:
     if type(body) is bytes:
         return body.find(b'"kind":"Status"', 0, 40) >= 0
     return b'"kind":"Status"' in bytes(body[:40])
+
+
+def _annotations(decision: Any) -> bytes:
+    """The end of a later stage's line: kube's authorization annotations from the authorizer's Decision (its
+    `allowed` and `reason`), when one was made."""
+    if decision is None:
+        return b"}\n"
+    if not decision.reason:
+        return _ALLOW_NO_REASON if decision.allowed else _FORBID_NO_REASON
+    return b',"annotations":' + orjson.dumps({DECISION_ANNOTATION: "allow" if decision.allowed else "forbid",
+                                              REASON_ANNOTATION: decision.reason}) + b"}\n"
 
 
 def json_decoder(content_type: str | None, body: bytes) -> Any:
@@ -387,6 +398,13 @@ class AuditRecord:
         scope = self.scope
         common = self._common_part or self._make_common()
         level = self.config.level
+        if (level == METADATA and self.status is None and BODY_KEY not in scope
+                and scope.get(USER_KEY) in (self.user, None) and not _status_like(self.response_body)):
+            # the common case (Metadata, no body read, not impersonating, not a Status): no encoder needed
+            later = self._later_part = b"%s,%s%s" % (common, _CODE_STATUS.get(self.code) or (
+                b'"responseStatus":{"metadata":{},"code":%d},"requestReceivedTimestamp":"' % self.code),
+                self._received_ts)
+            return later
         request_object = self.request_object() if BODY_KEY in scope else None
         info = scope[INFO_KEY]
         now_user = scope.get(USER_KEY)
@@ -395,21 +413,15 @@ class AuditRecord:
         if impersonated is not None or completes:
             ref = object_ref(info)
             common = self._common(impersonated, completed_ref(ref, request_object) if ref and completes else ref)
-        body = self.response_body
-        if self.status is None and level == METADATA and not _status_like(body):
-            # the common case (Metadata, not a Status): no encoder needed
-            rest = _CODE_STATUS.get(self.code) or \
-                b'"responseStatus":{"metadata":{},"code":%d},"requestReceivedTimestamp":"' % self.code
-        else:
-            rank, omit = RANK[level], self.config.omit_managed_fields
-            ev: dict[str, Any] = {"responseStatus": self.response_status()}
-            if request_object is not None and rank >= _REQUEST_RANK:
-                ev["requestObject"] = without_managed_fields(request_object) if omit else request_object
-            response_object = self.response_object() if rank >= _REQUEST_RESPONSE_RANK else None
-            if response_object is not None:
-                ev["responseObject"] = without_managed_fields(response_object) if omit else response_object
-            rest = orjson.dumps(ev)[1:-1] + b',"requestReceivedTimestamp":"'
-        later = self._later_part = b"%s,%s%s" % (common, rest, self._received_ts)
+        rank, omit = RANK[level], self.config.omit_managed_fields
+        ev: dict[str, Any] = {"responseStatus": self.response_status()}
+        if request_object is not None and rank >= _REQUEST_RANK:
+            ev["requestObject"] = without_managed_fields(request_object) if omit else request_object
+        response_object = self.response_object() if rank >= _REQUEST_RESPONSE_RANK else None
+        if response_object is not None:
+            ev["responseObject"] = without_managed_fields(response_object) if omit else response_object
+        later = self._later_part = b"%s,%s,\"requestReceivedTimestamp\":\"%s" % (
+            common, orjson.dumps(ev)[1:-1], self._received_ts)
         return later
 
     def line(self, stage: str, stage_ns: int | None = None) -> bytes:
@@ -422,14 +434,7 @@ class AuditRecord:
             common = self._common_part or self._make_common()
             received = self._received_ts
             return _RECEIVED_LINE % (head, common, received, received)
-        decision = self.scope.get(DECISION_KEY)
-        if decision is None:
-            annotations = b"}\n"
-        elif not decision[1]:
-            annotations = _ALLOW_NO_REASON if decision[0] else _FORBID_NO_REASON
-        else:
-            annotations = b',"annotations":' + orjson.dumps(
-                {DECISION_ANNOTATION: "allow" if decision[0] else "forbid", REASON_ANNOTATION: decision[1]}) + b"}\n"
+        annotations = _annotations(self.scope.get(DECISION_KEY))
         return _LATER_LINE % (head, _STAGE_BYTES[stage], self._later_part or self._make_later(),
                               _micro_time(time.time_ns() if stage_ns is None else stage_ns), annotations)
 
@@ -470,16 +475,9 @@ def encode(notes: Iterable[Note], decoder: Decoder = json_decoder,
                 received = record._received_ts
                 append(_RECEIVED_LINE % (head, common, received, received))
                 continue
-            if answer is not None:
+            if answer is not None and not record.code:
                 record.answer(answer)
-            decision = scope.get(DECISION_KEY)
-            if decision is None:
-                annotations = b"}\n"
-            elif not decision[1]:
-                annotations = _ALLOW_NO_REASON if decision[0] else _FORBID_NO_REASON
-            else:
-                annotations = b',"annotations":' + orjson.dumps({
-                    DECISION_ANNOTATION: "allow" if decision[0] else "forbid", REASON_ANNOTATION: decision[1]}) + b"}\n"
+            annotations = _annotations(scope.get(DECISION_KEY))
             append(_LATER_LINE % (head, _STAGE_BYTES[stage], record._later_part or record._make_later(),
                                   _micro_time(stamp or time.time_ns()), annotations))
         except Exception as exc:  # noqa: BLE001 - one event that cannot be encoded never stops the others

@@ -64,8 +64,6 @@ from server.endpoints import negotiation as neg
 from server.endpoints.filters import INFO_KEY, USER_KEY, Handler, status_response
 from server.storage.interfaces import StorageUnavailableError
 
-
-
 _BODY_LEVELS = frozenset({REQUEST, REQUEST_RESPONSE})  # whose events carry the request body
 
 
@@ -111,11 +109,6 @@ class _WithHeader(Response):
             await send(message)
 
         await self._inner(scope, receive, sending)
-
-
-def audit_id(request: Request) -> str:
-    """The request's audit ID (as kube's httplog and audit log show it)."""
-    return request.scope.get(AUDIT_ID_KEY, "")  # type: ignore[no-any-return]
 
 
 def with_audit(handler: Handler, auditor: Auditor) -> Handler:
@@ -250,4 +243,4 @@ class _AuditedResponse(Response):
             auditor.note(RESPONSE_COMPLETE, config, audited, user, answer)
 
 
-__all__ = ["audit_id", "with_audit", "with_audit_init"]
+__all__ = ["with_audit", "with_audit_init"]

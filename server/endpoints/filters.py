@@ -155,7 +155,7 @@ def with_authorization(handler: Handler, authorizer: Authorizer) -> Handler:
         user, info = request_user(request), request_info(request)
         decision = await authorizer.authorize(user, info)
         if AUDIT_KEY in request.scope:  # kube's authorization.k8s.io/decision and /reason audit annotations
-            request.scope[DECISION_KEY] = (decision.allowed, decision.reason)
+            request.scope[DECISION_KEY] = decision
         if not decision.allowed:
             raise forbidden(user, info, decision.reason)
         return await handler(request)

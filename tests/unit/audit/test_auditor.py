@@ -16,6 +16,7 @@ from server.audit import event
 from server.audit.auditor import Auditor
 from server.audit.backends import WRITE_DELAY, LogBackend
 from server.audit.policy import PolicyEvaluator, RequestAuditConfig, parse_policy
+from server.auth.interfaces import Decision
 from server.endpoints import filters
 
 POLICY = parse_policy({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "Metadata"}]})
@@ -66,7 +67,7 @@ def test_what_the_scope_says_by_the_end(tmp_path: Path) -> None:
     request = scope("x")
     auditor.note("RequestReceived", METADATA, request, ALICE)  # no event loop here: written at once
     request[event.USER_KEY] = UserInfo("bob")  # impersonation, then the authorizer's answer
-    request[event.DECISION_KEY] = (False, "RBAC: no")
+    request[event.DECISION_KEY] = Decision(False, "RBAC: no")
     auditor.note("ResponseComplete", METADATA, request, ALICE, (403, None, [], {"reason": "Forbidden"}))
     received, complete = map(orjson.loads, path.read_bytes().splitlines())
     assert "impersonatedUser" not in received and "annotations" not in received

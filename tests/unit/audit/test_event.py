@@ -29,6 +29,7 @@ from server.audit.event import (
     without_managed_fields,
 )
 from server.audit.policy import RequestAuditConfig
+from server.auth.interfaces import Decision
 
 ALICE = UserInfo("alice", uid="u-1", groups=("devs", "system:authenticated"), extra={"scopes": ("a", "b")})
 MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -78,7 +79,7 @@ def test_request_received_event_has_kube_fields_in_kube_order() -> None:
 
 def test_later_stages_carry_status_annotations_and_impersonation() -> None:
     rec = record()
-    rec.scope[DECISION_KEY] = (True, 'RBAC: allowed by ClusterRoleBinding "x"')
+    rec.scope[DECISION_KEY] = Decision(True, 'RBAC: allowed by ClusterRoleBinding "x"')
     rec.scope[USER_KEY] = UserInfo("bob", groups=("system:authenticated",))  # impersonation
     answered(rec, 201)
     ev = rec.event("ResponseComplete")
@@ -216,7 +217,7 @@ def test_long_running_requests() -> None:
 
 def test_log_lines_and_event_lists() -> None:
     rec = record("Request", headers=[("User-Agent", 'quote" \\ agent')])
-    rec.scope[DECISION_KEY] = (False, "RBAC: no")
+    rec.scope[DECISION_KEY] = Decision(False, "RBAC: no")
     rec.scope[BODY_KEY] = [b'{"metadata":{"name":"p"}}']
     answered(rec, 403)
     for stage in ("RequestReceived", "ResponseComplete"):
