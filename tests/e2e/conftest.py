@@ -146,6 +146,7 @@ def kapi_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[obj
 def kapi(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[KapiProcess]:
     """One server shared by a test module, once per backend: the suite runs on file and on etcd."""
     args = etcd_args(request.getfixturevalue("etcd")) if request.param == "etcd" else []
+    args += getattr(request.module, "KAPI_ARGS", [])  # a module's extra flags, e.g. -v=3 for request lines
     server = make_kapi(tmp_path_factory.mktemp(f"kapi-{request.param}"), *args)
     server.start()
     yield server

@@ -101,8 +101,9 @@ def _example_id(nodeid: str) -> str:
     return match.group(1)
 
 
-def _requests(log: str) -> list[tuple[str, str, str]]:
-    return re.findall(r'"(\w+) (\S+) HTTP/1\.1" (\d{3})', log)
+def served_requests(log: str) -> list[tuple[str, str, str]]:
+    """(verb, URI, code) of every request a `kapi start -v=3` logged (kube's httplog "HTTP" line)."""
+    return re.findall(r'"HTTP" verb="(\w+)" URI="([^"]*)" .*? resp=(\d{3})', log)
 
 
 @pytest.mark.parametrize("nodeid", list(SELECTED), ids=_example_id)
@@ -113,7 +114,7 @@ def test_kopf_example(nodeid: str, kopf_sdist: Path, python_path: str, kapi_fact
     example = _example_id(nodeid)
     assert (kopf_sdist / "examples" / example / "example.py").exists(), f"no example {example} in {kopf_sdist}"
 
-    server = kapi_factory()
+    server = kapi_factory("-v=3")  # every request logged: the checks below read them
     env = {
         "KUBECONFIG": str(suites.write_kubeconfig(tmp_path / "kubeconfig", server.url)),
         "KUBECACHEDIR": str(server.cache_dir),  # the examples' kubectl: discovery of this server only
@@ -129,14 +130,14 @@ def test_kopf_example(nodeid: str, kopf_sdist: Path, python_path: str, kapi_fact
     assert run.returncode == 0, run.report(server.log_path)
 
     log = server.log_path.read_text(errors="replace")
-    failed = [r for r in _requests(log) if r[2].startswith("5")]
+    failed = [r for r in served_requests(log) if r[2].startswith("5")]
     assert not failed and "Traceback" not in log, f"kapi answered with server errors: {failed}\n{server.log_path}"
     if example != "10-builtins":
         with server.client() as c:
             assert c.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD}").status_code == 200
     if example == "02-children":
         # The operator's child, created through pykube ...
-        assert ("POST", "/api/v1/namespaces/default/pods", "201") in _requests(log), server.log_path
+        assert ("POST", "/api/v1/namespaces/default/pods", "201") in served_requests(log), server.log_path
         # ... and garbage-collected by kapi once its owner, the KopfExample, was deleted.
         deadline = time.monotonic() + 10
         with server.client() as c:

@@ -168,9 +168,17 @@ def assert_clean_kopf_log(run: KopfRun) -> None:
     assert not bad, "kopf logged errors:\n" + "\n".join(bad) + "\n\nfull log:\n" + log
 
 
+def served_requests(log: str) -> list[tuple[str, str, str]]:
+    """(verb, URI, code) of every request a `kapi start -v=3` logged (kube's httplog "HTTP" line)."""
+    return re.findall(r'"HTTP" verb="(\w+)" URI="([^"]*)" .*? resp=(\d{3})', log)
+
+
+KAPI_ARGS = ["-v=3"]  # the shared `kapi` servers log every request, which the checks below read
+
+
 def assert_kopf_requests_served(server_log: str) -> None:
     """Every request kopf made was answered without a server error and without a missing route."""
-    statuses = re.findall(r'"(\w+) (\S+) HTTP/1\.1" (\d{3})', server_log)
+    statuses = served_requests(server_log)
     assert statuses, server_log
     failed = [s for s in statuses if s[2].startswith("5")
               or (s[2] in ("404", "405", "415") and "/foos/" not in s[1])]  # a just-deleted Foo may 404
@@ -237,14 +245,18 @@ def test_kopf_operator_reacts_to_create_update_delete(kapi: Any, kopf_run: Calla
     run = kopf_run(kapi.url, flags, OPERATOR + ON_DELETED_EVENT, ns)
     run_lifecycle(kapi, run, ns)
     assert_clean_kopf_log(run)
-    requests = server_log_since(kapi, offset)
+    run.stop()  # its watches end, and a watch is logged when it ends
+    watch = (r'"HTTP" verb="WATCH" URI="/apis/hello\.zeng\.dev/v1/(namespaces/\S+/)?foos\?watch=true'
+             r'&allowWatchBookmarks=true&resourceVersion=\d+')
+    deadline = time.monotonic() + 10
+    while not re.search(watch, requests := server_log_since(kapi, offset)) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert_kopf_requests_served(requests)
     # kopf listed, then watched with bookmarks from the list's revision.
-    assert re.search(r"GET /apis/hello\.zeng\.dev/v1/(namespaces/\S+/)?foos\?watch=true&allowWatchBookmarks=true"
-                     r"&resourceVersion=\d+", requests), requests
+    assert re.search(watch, requests), requests
     if scope == "namespace":
-        assert "GET /api/v1/namespaces?watch=true" in requests, requests
-    assert re.search(rf'"POST /api/v1/namespaces/{ns}/events HTTP/1\.1" 201', requests), requests
+        assert 'verb="WATCH" URI="/api/v1/namespaces?watch=true' in requests, requests
+    assert ("POST", f"/api/v1/namespaces/{ns}/events", "201") in served_requests(requests), requests
 
 
 def test_kopf_on_delete_handler_runs_through_its_finalizer(kapi: Any, kopf_run: Callable[..., KopfRun]) -> None:
