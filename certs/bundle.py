@@ -19,10 +19,10 @@ from typing import Callable, Literal, Sequence, TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from certs import pki
-from certs.files import dir_lock, ensure_dir, write_private, write_public
-from certs.layout import DEFAULT_CLIENT_GROUPS, DEFAULT_CLIENT_USER, FRONT_PROXY_CLIENT_CN, CertPaths
-from certs.pki import CertInfo, cert_info  # re-exported: the status display's entry point
+from kapi_certs import pki
+from kapi_certs.files import dir_lock, ensure_dir, write_private, write_public
+from kapi_certs.layout import DEFAULT_CLIENT_GROUPS, DEFAULT_CLIENT_USER, FRONT_PROXY_CLIENT_CN, CertPaths
+from kapi_certs.pki import CertInfo, cert_info  # re-exported: the status display's entry point
 
 RENEW_BEFORE = timedelta(days=30)
 PASSWORD_FILE = "client.p12.password"

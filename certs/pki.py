@@ -1,7 +1,7 @@
 """Pure PKI building blocks on `cryptography`: keys, a CA, serving and client certificates, PKCS#12.
 
 Nothing here touches the file system (except reading the host name for the
-default SANs); `certs.bundle` decides what to write and when.
+default SANs); `kapi_certs.bundle` decides what to write and when.
 
 Key type: RSA 2048. EC P-256 would be smaller and faster, but RSA is the one
 key type every consumer of these files accepts without surprises: curl and

@@ -8,10 +8,10 @@ from typing import Optional
 
 import typer
 
-from server.api.duration import parse_duration
-from server.auth.delegated import DEFAULT_ALWAYS_ALLOW_PATHS, check_always_allow_paths
-from server.auth.main_server import IN_CLUSTER
-from server.auth.request_header import DEFAULT_EXTRA_PREFIXES, DEFAULT_GROUP_HEADERS, DEFAULT_USERNAME_HEADERS
+from kapi.api.duration import parse_duration
+from kapi.auth.delegated import DEFAULT_ALWAYS_ALLOW_PATHS, check_always_allow_paths
+from kapi.auth.main_server import IN_CLUSTER
+from kapi.auth.request_header import DEFAULT_EXTRA_PREFIXES, DEFAULT_GROUP_HEADERS, DEFAULT_USERNAME_HEADERS
 
 
 def _csv(text: str) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from server.scheme.catalogue import group_versions
+from kapi.scheme.catalogue import group_versions
 
 
 @dataclass(frozen=True)

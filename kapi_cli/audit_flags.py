@@ -1,7 +1,7 @@
 """`kapi start --audit-*`: kube-apiserver's audit flags, under its names and with its defaults and checks.
 
 `--audit-policy-file` is read (and a bad policy refused) when the server is
-built (`server.audit.auditor`); here the numbers are checked as kube checks them
+built (`kapi.audit.auditor`); here the numbers are checked as kube checks them
 (no negative log limits, a positive batch size and wait) and the paths made
 absolute, so a detached child reads the same files. `--audit-log-path -` is
 standard output.
@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import typer
 
-from server.api.duration import parse_duration
+from kapi.api.duration import parse_duration
 
 DEFAULT_BATCH_MAX_SIZE = 400
 DEFAULT_BATCH_MAX_WAIT = "30s"

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import typer
 
-from server.auth.modes import DEFAULT_MODES, check_modes
+from kapi.auth.modes import DEFAULT_MODES, check_modes
 
 
 @dataclass(frozen=True)

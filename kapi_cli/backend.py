@@ -14,9 +14,9 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from server.config import ServerConfig
-from server.storage.factory import DEFAULT_ETCD_PREFIX
-from server.storage.interfaces import StorageUnavailableError
+from kapi.config import ServerConfig
+from kapi.storage.factory import DEFAULT_ETCD_PREFIX
+from kapi.storage.interfaces import StorageUnavailableError
 
 WAIT_INTERVAL = 1.0
 
@@ -63,7 +63,7 @@ def reach_backend(config: ServerConfig, console: Console) -> None:
 
 
 async def _reach_etcd(config: ServerConfig, console: Console) -> None:
-    from server.app import build_storage  # imported by `kapi start` anyway
+    from kapi.app import build_storage  # imported by `kapi start` anyway
 
     storage = build_storage(config)
     waiting = False

@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from certs.files import ensure_dir
+from kapi_certs.files import ensure_dir
 from kapi_cli import state as st
 from kapi_cli.aggregation_flags import aggregation_flags_of
 from kapi_cli.api_flags import api_flags_of
@@ -27,8 +27,8 @@ from kapi_cli.probe import is_ready
 from kapi_cli.process import stop_process
 from kapi_cli.service_account_flags import ServiceAccountFlags
 from kapi_cli.simulate_flags import simulate_flags_of
-from server.config import ServerConfig
-from server.logsetup import remove_backups
+from kapi.config import ServerConfig
+from kapi.logsetup import remove_backups
 
 LOG_TAIL_LINES = 40
 console = Console(stderr=True, soft_wrap=True)

@@ -57,8 +57,8 @@ class TLSFiles:
 
 def make_tls_files(directory: Path) -> TLSFiles:
     """A throwaway CA, a serving certificate for 127.0.0.1/localhost and a client certificate."""
-    from certs import pki
-    from certs.files import write_private, write_public
+    from kapi_certs import pki
+    from kapi_certs.files import write_private, write_public
 
     directory.mkdir(parents=True, exist_ok=True)
     ca, ca_key = pki.make_ca("kapi-etcd-test-ca", days=2)

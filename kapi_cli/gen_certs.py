@@ -8,9 +8,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from certs.bundle import CertReport, ensure_certs
-from certs.layout import DEFAULT_CLIENT_GROUPS, DEFAULT_CLIENT_USER
-from certs.pki import cert_info
+from kapi_certs.bundle import CertReport, ensure_certs
+from kapi_certs.layout import DEFAULT_CLIENT_GROUPS, DEFAULT_CLIENT_USER
+from kapi_certs.pki import cert_info
 
 # Same default as `kapi start --file-rootpath`; kept here so this command does not import the server.
 DEFAULT_ROOT = Path.home() / ".kapi" / "data"

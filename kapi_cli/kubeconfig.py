@@ -22,8 +22,8 @@ import typer
 import yaml
 from rich.console import Console
 
-from certs.files import write_private
-from certs.layout import CertPaths
+from kapi_certs.files import write_private
+from kapi_certs.layout import CertPaths
 from kapi_cli import state as st
 from kapi_cli.probe import read_token
 
@@ -143,8 +143,8 @@ def kubeconfig_for(target: Target, *, client_cert: bool = False, insecure_http: 
 
 
 def _cluster_name(cluster: str) -> str:
-    from server.clusters.clusterset import check_name
-    from server.api.errors import StatusError
+    from kapi.clusters.clusterset import check_name
+    from kapi.api.errors import StatusError
 
     try:
         return check_name(cluster, "cluster")

@@ -14,8 +14,8 @@ from typing import Any
 
 import typer
 
-from server.api.klog import FORMATS
-from server.logsetup import python_level
+from kapi.api.klog import FORMATS
+from kapi.logsetup import python_level
 
 DEFAULT_MAX_SIZE_MB = 100.0
 DEFAULT_MAX_BACKUPS = 5

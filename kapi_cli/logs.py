@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from kapi_cli import state as st
-from server.logsetup import rotated_files
+from kapi.logsetup import rotated_files
 
 console = Console(stderr=True, soft_wrap=True)
 POLL = 0.2

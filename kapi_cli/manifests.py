@@ -17,7 +17,7 @@ from typing import Any, List, Optional
 import typer
 import yaml
 
-from server.scheme.crd import CRDError, crd_files, load_crd_manifests
+from kapi.scheme.crd import CRDError, crd_files, load_crd_manifests
 
 SERVING_DIR = "/var/run/kapi/serving"
 RESOURCES_DIR = "/etc/kapi/resources"

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from server.plugins.apiexts import prefix_problem
+from kapi.plugins.apiexts import prefix_problem
 
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from certs.layout import CertPaths
+from kapi_certs.layout import CertPaths
 from kapi_cli.state import InstanceState
 
 if TYPE_CHECKING:  # httpx is imported where it is used: `kapi start` should not pay for it

@@ -2,12 +2,12 @@
 
 Fixtures (nothing starts unless a test asks for one of them):
 
-- `kapi_server` (session): a `server.testing.RunningServer` on a free loopback port, HTTP,
+- `kapi_server` (session): a `kapi.testing.RunningServer` on a free loopback port, HTTP,
   no credentials needed; `KUBECONFIG` points at its kubeconfig for the session (restored afterwards; an already
   imported `kubernetes` client, which reads it only at import, is pointed there too).
 - `kapi_namespace` (function): the name of a fresh namespace in it, deleted after the test.
 - `kapi_kubeconfig` (session): the kubeconfig path, for tests that only need that.
-- `kapi_cluster` (function): a `server.testing.LogicalCluster` of `kapi_server` for this test alone (its own
+- `kapi_cluster` (function): a `kapi.testing.LogicalCluster` of `kapi_server` for this test alone (its own
   objects, CRDs, namespaces, RBAC and resourceVersions; a few milliseconds to make), deleted after the test;
   `KUBECONFIG` points at it during the test, so the `kubernetes` client and kopf's default login reach it
   (`kapi_cluster.api_client()`, `kapi_cluster.connection_info()` for an explicit kopf login).
@@ -15,7 +15,7 @@ Fixtures (nothing starts unless a test asks for one of them):
   yet, a fixture of that name is requested first (it prepares a cluster and saves the snapshot, once).
 - `kapi_faults` (function): the faults of the test's cluster (`kapi_cluster` when the test uses it, else
   `kapi_server`): `fail`, `delay`, `conflict`, `webhook_timeout`, `pause_storage`, `expire_watches`,
-  `compact` (`server.testing_client.FaultInjector`); every fault is taken back when the test ends.
+  `compact` (`kapi.testing_client.FaultInjector`); every fault is taken back when the test ends.
 - `kapi_api_client` (function): a factory: `kapi_api_client(service_account="ns/name")` gives a
   `kubernetes` ApiClient acting with that ServiceAccount's real token, `kapi_api_client(user="bob")`
   one with a `--kapi-user` user's token, `kapi_api_client()` the administrator; closed after the test.
@@ -51,8 +51,8 @@ import pytest
 
 if TYPE_CHECKING:
     from kapi_cli.etcd_local import LocalEtcd
-    from server.testing import LogicalCluster, RunningServer
-    from server.testing_client import FaultInjector
+    from kapi.testing import LogicalCluster, RunningServer
+    from kapi.testing_client import FaultInjector
 
 MARKER = "kapi_resources"
 OBJECTS_MARKER = "kapi_objects"
@@ -113,7 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def kapi_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A kapi server for the whole session; `KUBECONFIG` points at it while it runs."""
-    from server.testing import start_server
+    from kapi.testing import start_server
 
     opts = request.config.option
     root = tmp_path_factory.mktemp("kapi")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from server.auth.service_account import DEFAULT_ISSUER
+from kapi.auth.service_account import DEFAULT_ISSUER
 
 
 @dataclass(frozen=True)

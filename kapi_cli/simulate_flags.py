@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from server.scheme.quantity import QuantityError, amount, canonical
+from kapi.scheme.quantity import QuantityError, amount, canonical
 
 DEFAULT_NODES = 3
 MAX_NODES = 1000

@@ -23,8 +23,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from certs.bundle import CertError, ensure_certs
-from certs.files import write_private
+from kapi_certs.bundle import CertError, ensure_certs
+from kapi_certs.files import write_private
 from kapi_cli import state as st
 from kapi_cli.backend import BackendUnreachable, EtcdFlags, reach_backend
 from kapi_cli.kubeconfig import KubeconfigError, Target, kubeconfig_for, to_yaml
@@ -37,12 +37,12 @@ from kapi_cli.detached import child_argv, start_detached, urls
 from kapi_cli.logging_flags import LoggingFlags
 from kapi_cli.service_account_flags import DEFAULT_ISSUER as DEFAULT_SA_ISSUER, ServiceAccountFlags
 from kapi_cli.simulate_flags import DEFAULT_CAPACITY_TEXT, DEFAULT_NODES, SimulateFlags
-from server.auth.modes import DEFAULT_MODES
-from server.api.duration import parse_duration
-from server.api.klog import KV_ATTR
-from server.config import ServerConfig
-from server.logsetup import configure_logging, log_startup
-from server.storage.factory import BACKENDS, DEFAULT_ETCD_PREFIX as ETCD_PREFIX
+from kapi.auth.modes import DEFAULT_MODES
+from kapi.api.duration import parse_duration
+from kapi.api.klog import KV_ATTR
+from kapi.config import ServerConfig
+from kapi.logsetup import configure_logging, log_startup
+from kapi.storage.factory import BACKENDS, DEFAULT_ETCD_PREFIX as ETCD_PREFIX
 
 DEFAULT_ROOT = Path.home() / ".kapi" / "data"
 DEFAULT_READY_TIMEOUT = 30.0
@@ -254,8 +254,8 @@ def serve_foreground(config: ServerConfig, log_level: str, log_file: Optional[Pa
     try:
         try:
             certs = _certificates_in_background(config)
-            from server.app import create_app  # imported while the keys are generated
-            from server.serving import run
+            from kapi.app import create_app  # imported while the keys are generated
+            from kapi.serving import run
 
             if certs is not None:
                 certs.result()

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from kapi_cli.probe import Probe, probe
 from kapi_cli.state import InstanceState
-from server.api.humanize import human_duration
+from kapi.api.humanize import human_duration
 
 RUNNING, STALE, NOT_RUNNING = "running", "stale", "not running"
 

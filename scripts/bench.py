@@ -3,15 +3,15 @@
 
     python scripts/bench.py --quick            # every figure at small sizes
     python scripts/bench.py --backend etcd     # starts its own etcd
+
+It runs kapi as installed (`pip install -e .`, the README's set-up): the checkout's folders are not
+the installed package names (`server/` installs as `kapi`).
 """
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from kapi_cli.bench import main  # noqa: E402
+from kapi_cli.bench import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,8 +24,7 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the server and certs packages, when run from a checkout
+ROOT = Path(__file__).resolve().parent.parent  # kapi itself is imported as installed (README's set-up)
 
 
 def load_corpus() -> ModuleType:
@@ -62,7 +61,7 @@ def record(args: argparse.Namespace, corpus: ModuleType) -> int:
 def replay(corpus: ModuleType, backend: str = "memory", etcd_servers: str | None = None
            ) -> tuple[dict[str, Any], list[Any], list[Any]]:
     """(summary, outcomes, stale accepted entries) of the corpus against a fresh in-process kapi."""
-    from server.testing import start_server
+    from kapi.testing import start_server
 
     files = corpus.load_scenarios()
     recorded = corpus.load_recorded()

@@ -19,9 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from kapi_cli.etcd_local import EtcdNotFound, LocalEtcd, make_tls_files  # noqa: E402
+from kapi_cli.etcd_local import EtcdNotFound, LocalEtcd, make_tls_files  # kapi as installed (README's set-up)
 
 
 def main() -> int:

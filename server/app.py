@@ -13,18 +13,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from certs.layout import CertPaths
-from server.api import errors
-from server.api.metrics import ServerMetrics
-from server.audit.auditor import AuditConfigError, build_auditor
-from server.auth import kubectl_token
-from server.auth.delegated import SubjectAccessReviewAuthorizer, check_always_allow_paths
-from server.auth.factory import Delegation, build_authenticator, request_header_settings, resolve_delegation
-from server.auth.service_account import ServiceAccountAuthenticator, TokenIssuer
-from server.auth.union import UnionAuthenticator
-from server.clusters.admin import AdminApi
-from server.clusters.clusterset import ROOT, ClusterSet
-from server.clusters.runtime import (  # noqa: F401 - build_scheme and build_admission are part of this API
+from kapi_certs.layout import CertPaths
+from kapi.api import errors
+from kapi.api.metrics import ServerMetrics
+from kapi.audit.auditor import AuditConfigError, build_auditor
+from kapi.auth import kubectl_token
+from kapi.auth.delegated import SubjectAccessReviewAuthorizer, check_always_allow_paths
+from kapi.auth.factory import Delegation, build_authenticator, request_header_settings, resolve_delegation
+from kapi.auth.service_account import ServiceAccountAuthenticator, TokenIssuer
+from kapi.auth.union import UnionAuthenticator
+from kapi.clusters.admin import AdminApi
+from kapi.clusters.clusterset import ROOT, ClusterSet
+from kapi.clusters.runtime import (  # noqa: F401 - build_scheme and build_admission are part of this API
     Cluster,
     ConfigError,
     Shared,
@@ -33,14 +33,14 @@ from server.clusters.runtime import (  # noqa: F401 - build_scheme and build_adm
     published_authentication,
     service_account_authenticator,
 )
-from server.config import ServerConfig
-from server.endpoints.filters import status_response
-from server.endpoints.websocket_watch import serve_websocket
-from server.plugins.apiexts import prefix_problem
-from server.plugins.loader import PluginSet, installed_plugin_modules
-from server.scheme.crd import crd_files, load_crd_manifests
-from server.storage.factory import cluster_location, create_storage, kept_cluster_names
-from server.storage.interfaces import Storage
+from kapi.config import ServerConfig
+from kapi.endpoints.filters import status_response
+from kapi.endpoints.websocket_watch import serve_websocket
+from kapi.plugins.apiexts import prefix_problem
+from kapi.plugins.loader import PluginSet, installed_plugin_modules
+from kapi.scheme.crd import crd_files, load_crd_manifests
+from kapi.storage.factory import cluster_location, create_storage, kept_cluster_names
+from kapi.storage.interfaces import Storage
 
 DOCS_URL = "/kapi/docs"
 OPENAPI_URL = "/kapi/openapi.json"

@@ -5,16 +5,16 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from certs.layout import CertPaths
+from kapi_certs.layout import CertPaths
 
 DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024
 # Shipped example plugins, loaded with the example CRDs: hello.zeng.dev v1/v2 and the pizza router.
-EXAMPLE_PLUGINS: tuple[str, ...] = ("configs.examples.hello_zeng_dev", "configs.examples.wukong_pizzas")
+EXAMPLE_PLUGINS: tuple[str, ...] = ("kapi_configs.examples.hello_zeng_dev", "kapi_configs.examples.wukong_pizzas")
 
 
 def shipped_resources_dir() -> Path:
     """The example CRD manifests shipped in the `configs` package."""
-    return Path(str(resources.files("configs") / "resources"))
+    return Path(str(resources.files("kapi_configs") / "resources"))
 
 
 @dataclass(frozen=True)

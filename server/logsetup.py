@@ -1,7 +1,7 @@
 """A `kapi start` process's logging: klog-style lines (text or JSON), verbosity, and a log file that rotates.
 
 kapi's own loggers, uvicorn's and Python's warnings all go through one
-handler with `server.api.klog`'s formatter; `--log-level` sets the Python
+handler with `kapi.api.klog`'s formatter; `--log-level` sets the Python
 level of kapi's and uvicorn's loggers (third-party libraries stay at
 WARNING), `-v` the klog verbosity (4+ also lets kapi's DEBUG records out).
 
@@ -22,11 +22,11 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from server.api.klog import DEBUG_V, KV_ATTR, V_ATTR, KlogFormatter
-from server.config import ServerConfig
+from kapi.api.klog import DEBUG_V, KV_ATTR, V_ATTR, KlogFormatter
+from kapi.config import ServerConfig
 
 MB = 1024 * 1024
-KAPI_LOGGERS = ("kapi", "server", "certs", "uvicorn")
+KAPI_LOGGERS = ("kapi", "kapi_certs", "uvicorn")
 LEVELS = {"critical": logging.CRITICAL, "error": logging.ERROR, "warning": logging.WARNING,
           "info": logging.INFO, "debug": logging.DEBUG, "trace": 5}
 STARTUP_V = 2

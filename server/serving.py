@@ -21,7 +21,7 @@ import uvicorn
 import uvloop
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from server.config import ServerConfig
+from kapi.config import ServerConfig
 
 TLS_SCOPE_KEY = "tls"
 

@@ -1,6 +1,6 @@
 """Start a kapi server inside the current Python process, for tests.
 
-    from server.testing import start_server
+    from kapi.testing import start_server
 
     with start_server(resources=["crds/"]) as kapi:
         kapi.url          # "http://127.0.0.1:<free port>"
@@ -53,10 +53,10 @@ from typing import Any, Callable, Sequence
 
 import uvicorn
 
-from server.app import create_app
-from server.config import ServerConfig
-from server.testing_client import ApiEndpoint
-from server.testing_files import (
+from kapi.app import create_app
+from kapi.config import ServerConfig
+from kapi.testing_client import ApiEndpoint, FaultInjector
+from kapi.testing_files import (
     KapiStartError,
     staged_resource_dirs,
     user_tokens,
@@ -64,7 +64,7 @@ from server.testing_files import (
     write_token_file,
 )
 
-__all__ = ["KapiStartError", "LogicalCluster", "RunningServer", "start_server", "write_kubeconfig"]
+__all__ = ["FaultInjector", "KapiStartError", "LogicalCluster", "RunningServer", "start_server", "write_kubeconfig"]
 
 _log = logging.getLogger(__name__)
 

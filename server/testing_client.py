@@ -1,6 +1,6 @@
 """The client side of the testing API: what a test does with a running kapi server or one of its clusters.
 
-`RunningServer` (the server itself, `server.testing`) and `LogicalCluster`
+`RunningServer` (the server itself, `kapi.testing`) and `LogicalCluster`
 (one of its `/clusters/<name>/` clusters) share it: HTTP requests as the
 administrator, manifests applied, namespaces, CRDs, clients for users and
 ServiceAccounts, and the cluster's injected faults.
@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
-from server.testing_files import documents, write_kubeconfig
+from kapi.testing_files import documents, write_kubeconfig
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
@@ -193,7 +193,7 @@ class ApiEndpoint:
 
         Returns the CRD names. For a session-wide server this is how a test adds definitions late.
         """
-        from server.scheme.crd import crd_files, load_crd_manifests
+        from kapi.scheme.crd import crd_files, load_crd_manifests
 
         manifests = []
         for p in map(Path, paths):
@@ -221,7 +221,7 @@ class ApiEndpoint:
 
 
 class FaultInjector:
-    """Ask one cluster for faults (`server.api.faults`), each scoped to it; `clear()` takes them all back.
+    """Ask one cluster for faults (`kapi.api.faults`), each scoped to it; `clear()` takes them all back.
 
     Each method that injects a lasting fault returns its id (for `remove(id)`).
     """

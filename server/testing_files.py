@@ -1,4 +1,4 @@
-"""Files and manifests for `server.testing`: kubeconfigs, staged CRD directories, test users' token
+"""Files and manifests for `kapi.testing`: kubeconfigs, staged CRD directories, test users' token
 file, and the documents of YAML manifests."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import yaml
 
-from certs.files import write_private
+from kapi_certs.files import write_private
 
 
 class KapiStartError(RuntimeError):

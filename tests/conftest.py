@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import pytest
 
-from certs import pki
+from kapi_certs import pki
 
 Reply = tuple[int, Any]
 """A route's answer: (HTTP status, payload); a payload of bytes is sent as it is, anything else as JSON."""

@@ -14,7 +14,7 @@ import json
 
 from pydantic import BaseModel, Field
 
-from server.plugins import (
+from kapi.plugins import (
     APIGroup, Column, Connect, ConnectRequest, FieldError, Invalid, KubeObject, Plugin, Resource, Version,
 )
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from server.plugins import Plugin, objects
+from kapi.plugins import Plugin, objects
 
 GROUP, VERSION, RESOURCE = "restaurant.wukong.com", "v1alpha1", "pizzas"
 
@@ -41,7 +41,7 @@ def make_router() -> Any:
     """Called on the first request under the prefix (FastAPI is imported only then)."""
     from fastapi import APIRouter, Depends
 
-    from server.plugins import Objects
+    from kapi.plugins import Objects
 
     router = APIRouter(prefix="/pizzas", tags=["pizzas"])
 

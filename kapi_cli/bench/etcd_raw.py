@@ -38,7 +38,7 @@ async def _load(name: str, concurrency: int, total: int, op: Callable[[int], Awa
 
 async def raw_etcd(endpoints: str, n: int, etcd_pid: int | None = None) -> dict[str, Result]:
     """Puts (sequential and 16 at a time), gets 16 at a time, and a range over n keys."""
-    from server.storage.etcd_client import EtcdClient, parse_endpoints
+    from kapi.storage.etcd_client import EtcdClient, parse_endpoints
 
     client = EtcdClient(parse_endpoints([endpoints]))
     value = foo_body("raw")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from server.admission.interfaces import AdmissionPlugin
-from server.api.attributes import AdmissionAttributes
+from kapi.admission.interfaces import AdmissionPlugin
+from kapi.api.attributes import AdmissionAttributes
 
 
 class AdmissionChain:

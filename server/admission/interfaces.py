@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from server.api.attributes import AdmissionAttributes
+from kapi.api.attributes import AdmissionAttributes
 
 Object = dict[str, Any]
 

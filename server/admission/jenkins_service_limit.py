@@ -6,9 +6,9 @@ that would exceed the limit with 403 Forbidden, as kube's ResourceQuota does.
 """
 from __future__ import annotations
 
-from server.admission.interfaces import ObjectReader, Plugin
-from server.api.attributes import AdmissionAttributes
-from server.api.errors import Forbidden, QualifiedKind
+from kapi.admission.interfaces import ObjectReader, Plugin
+from kapi.api.attributes import AdmissionAttributes
+from kapi.api.errors import Forbidden, QualifiedKind
 
 GROUP, RESOURCE = "autobusi.group.cicd", "jenkinsservices"
 DEFAULT_LIMIT = 10

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
-from server.admission.interfaces import Plugin
-from server.api.attributes import AdmissionAttributes
-from server.api.errors import Forbidden, QualifiedKind, not_found
+from kapi.admission.interfaces import Plugin
+from kapi.api.attributes import AdmissionAttributes
+from kapi.api.errors import Forbidden, QualifiedKind, not_found
 
 NamespaceGetter = Callable[[str], Awaitable[dict[str, Any] | None]]
 

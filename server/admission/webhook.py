@@ -17,7 +17,7 @@ applies them:
   `failed calling webhook "x": ...` under `failurePolicy: Fail` and is
   skipped under `Ignore`; a dry run reaching a webhook with side effects is
   a 400;
-- `matchConditions` (CEL, `server.admission.webhook_conditions`) are evaluated
+- `matchConditions` (CEL, `kapi.admission.webhook_conditions`) are evaluated
   when a webhook's turn comes: one false skips it, an error refuses the
   write with a 403 under `Fail` and skips the webhook under `Ignore`.
 
@@ -37,9 +37,9 @@ from typing import Any
 
 import jsonpatch
 
-from server.admission.interfaces import ObjectReader, Plugin
-from server.admission.webhook_conditions import Authorize, evaluate, forbidden
-from server.admission.webhook_match import (
+from kapi.admission.interfaces import ObjectReader, Plugin
+from kapi.admission.webhook_conditions import Authorize, evaluate, forbidden
+from kapi.admission.webhook_match import (
     GROUP,
     NamespaceLabels,
     exempt,
@@ -49,7 +49,7 @@ from server.admission.webhook_match import (
     matching_version,
     viewed_in,
 )
-from server.admission.webhook_review import (
+from kapi.admission.webhook_review import (
     InvalidResponse,
     admission_review,
     decode_patch,
@@ -57,14 +57,14 @@ from server.admission.webhook_review import (
     verify_response,
     warnings_of,
 )
-from server.api import errors
-from server.api.faults import Faults
-from server.api.attributes import AdmissionAttributes
-from server.api.errors import go_quote
-from server.api.metrics import ServerMetrics
-from server.webhook import ClientConfig, WebhookCallError, internal_error, post_json
-from server.webhook.client import with_timeout_query
-from server.webhook.validation import review_version
+from kapi.api import errors
+from kapi.api.faults import Faults
+from kapi.api.attributes import AdmissionAttributes
+from kapi.api.errors import go_quote
+from kapi.api.metrics import ServerMetrics
+from kapi.webhook import ClientConfig, WebhookCallError, internal_error, post_json
+from kapi.webhook.client import with_timeout_query
+from kapi.webhook.validation import review_version
 
 log = logging.getLogger("kapi.admission.webhook")
 Object = dict[str, Any]

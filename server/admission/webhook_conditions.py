@@ -32,15 +32,15 @@ from typing import Any, Awaitable, Callable, Mapping
 
 from cel_expr_python import cel  # type: ignore[import-untyped]
 
-from server.admission.webhook_match import request_namespace
-from server.admission.webhook_review import review_request
-from server.api.attributes import AdmissionAttributes
-from server.api.errors import Cause, Forbidden, QualifiedKind, field_duplicate, field_too_many, resource_label
-from server.api.requestinfo import RequestInfo
-from server.api.user import UserInfo
-from server.api.validation import qualified_name_errors
-from server.scheme.cel_values import _OUT_OF_BUDGET, compile_source, run_compiled, standard_extensions
-from server.webhook.validation import invalid, required
+from kapi.admission.webhook_match import request_namespace
+from kapi.admission.webhook_review import review_request
+from kapi.api.attributes import AdmissionAttributes
+from kapi.api.errors import Cause, Forbidden, QualifiedKind, field_duplicate, field_too_many, resource_label
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import UserInfo
+from kapi.api.validation import qualified_name_errors
+from kapi.scheme.cel_values import _OUT_OF_BUDGET, compile_source, run_compiled, standard_extensions
+from kapi.webhook.validation import invalid, required
 
 MAX_CONDITIONS = 64
 AUTHORIZER_TIMEOUT = 10.0  # seconds one authorizer check may take before its decision is an error

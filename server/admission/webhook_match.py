@@ -5,16 +5,16 @@ scope), `namespace.Matcher` (the labels of the object's namespace; a
 Namespace's own labels; cluster-scoped objects always match) and
 `object.Matcher` (the new or the old object's labels). Label selectors are
 `metav1.LabelSelector`s turned into the parsed selectors of
-`server.api.selectors`, so matching is the same code as `?labelSelector=`.
+`kapi.api.selectors`, so matching is the same code as `?labelSelector=`.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any, Awaitable, Callable, Mapping
 
-from server.api import errors
-from server.api.attributes import AdmissionAttributes
-from server.api.selectors import LabelSelector, Requirement
+from kapi.api import errors
+from kapi.api.attributes import AdmissionAttributes
+from kapi.api.selectors import LabelSelector, Requirement
 
 GROUP = "admissionregistration.k8s.io"
 # kube never calls webhooks for the objects that configure admission (a bad webhook could lock them out).

@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from server.admission.webhook_match import request_namespace
-from server.api.attributes import AdmissionAttributes
-from server.api.errors import go_quote
-from server.webhook import RawStatusError
+from kapi.admission.webhook_match import request_namespace
+from kapi.api.attributes import AdmissionAttributes
+from kapi.api.errors import go_quote
+from kapi.webhook import RawStatusError
 
 _OPTIONS_KIND = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
 

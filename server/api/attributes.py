@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from server.api.user import UserInfo
+from kapi.api.user import UserInfo
 
 
 @dataclass

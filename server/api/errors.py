@@ -1,7 +1,7 @@
 """Kubernetes `Status` errors: the one exception tree every layer raises.
 
 Every failure a client can see is one of these. The HTTP boundary
-(`server.endpoints`) catches `StatusError` once and renders `to_status()`;
+(`kapi.endpoints`) catches `StatusError` once and renders `to_status()`;
 anything else escaping a handler is a bug and becomes a generic 500 Status
 without a traceback.
 

@@ -24,7 +24,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.api import errors
+from kapi.api import errors
 
 FAULT_TYPES = ("Fail", "Delay", "Conflict", "WebhookTimeout", "PauseStorage")
 ACTIONS = ("ExpireWatches", "Compact")  # done once when posted, never kept

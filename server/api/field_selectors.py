@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from server.api.errors import BadRequest, go_quote
-from server.api.selectors import DOUBLE_EQUALS, EQUALS, NOT_EQUALS
+from kapi.api.errors import BadRequest, go_quote
+from kapi.api.selectors import DOUBLE_EQUALS, EQUALS, NOT_EQUALS
 
 __all__ = ["FieldRequirement", "FieldSelector", "escape_field_value", "fields_of", "parse_field_selector"]
 

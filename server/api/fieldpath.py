@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from server.api.errors import go_float, go_quote
+from kapi.api.errors import go_float, go_quote
 
 PathElement = tuple[str, Any]
 Path = tuple[PathElement, ...]

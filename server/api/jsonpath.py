@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Union
 
-from server.api.humanize import age
+from kapi.api.humanize import age
 
 _SLICE_RE = re.compile(r"(-?\d*)(:-?\d*)?(:-?\d*)?")
 _DICT_KEY_RE = re.compile(r"'([^']*)'")

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import jsonpatch
 import orjson
 
-from server.api.errors import BadRequest, Invalid, QualifiedKind
+from kapi.api.errors import BadRequest, Invalid, QualifiedKind
 
 DIRECTIVE = "$patch"
 RETAIN_KEYS = "$retainKeys"

@@ -8,10 +8,10 @@ the server must read them (it may answer in JSON).
 A body is the magic `k8s\\x00` followed by a `runtime.Unknown`: field 1 a
 TypeMeta (apiVersion = 1, kind = 2), field 2 the object's own message,
 3 content encoding, 4 content type. Every message of the stable Kubernetes
-1.32 API is described by the index `server.api.protobuf_index` loads on the
+1.32 API is described by the index `kapi.api.protobuf_index` loads on the
 first protobuf body (not at start-up), generated from the public
 `generated.proto` files by `scripts/gen_kube_proto.py`; the wire reader is
-`server.api.protobuf_wire` (hand-written: no protobuf dependency).
+`kapi.api.protobuf_wire` (hand-written: no protobuf dependency).
 
 Messages with their own JSON form map to it: Time and MicroTime to RFC 3339
 strings, Duration to Go's duration string, Quantity to its string,
@@ -49,9 +49,9 @@ from typing import Any, Callable, Union
 
 import orjson
 
-from server.api.errors import BadRequest, UnsupportedMediaType
-from server.api.protobuf_index import ENUM, MESSAGE, FieldSpec, ProtoIndex, load_index
-from server.api.protobuf_wire import (
+from kapi.api.errors import BadRequest, UnsupportedMediaType
+from kapi.api.protobuf_index import ENUM, MESSAGE, FieldSpec, ProtoIndex, load_index
+from kapi.api.protobuf_wire import (
     LENGTH, VARINT, WIRE, bad, duration, expect, fields, int_or_string, packed, scalar, signed, sub, text, timestamp,
 )
 

@@ -1,4 +1,4 @@
-"""The index of Kubernetes' protobuf messages that `server.api.protobuf` decodes with.
+"""The index of Kubernetes' protobuf messages that `kapi.api.protobuf` decodes with.
 
 `scripts/gen_kube_proto.py` reads the `generated.proto` files of k8s.io/api and
 k8s.io/apimachinery and writes `data/kube-proto-v1.32.0.json.gz` (its docstring

@@ -2,7 +2,7 @@
 
 A hand-written reader (varint, 64-bit, length-delimited, 32-bit; no groups)
 keeps kapi free of a protobuf dependency for what is only ever a request
-body. `server.api.protobuf` walks messages with it; this module also turns
+body. `kapi.api.protobuf` walks messages with it; this module also turns
 metav1.Time/MicroTime, Duration and IntOrString into their JSON forms. Every
 malformed input raises `BadRequest` through `bad()`.
 """
@@ -13,7 +13,7 @@ import struct
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Union
 
-from server.api.errors import BadRequest
+from kapi.api.errors import BadRequest
 
 VARINT, FIXED64, LENGTH, START_GROUP, END_GROUP, FIXED32 = 0, 1, 2, 3, 4, 5
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from server.api.errors import BadRequest, go_quote
-from server.api.validation import label_value_errors, qualified_name_errors
+from kapi.api.errors import BadRequest, go_quote
+from kapi.api.validation import label_value_errors, qualified_name_errors
 
 __all__ = ["LabelSelector", "Requirement", "parse_label_selector"]
 

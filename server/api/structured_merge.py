@@ -2,7 +2,7 @@
 
 This is the algebra server-side apply rests on, written after the semantics
 structured-merge-diff defines (kube's `sigs.k8s.io/structured-merge-diff`,
-its `typed` package), over the schema reading of `server.api.structured_schema`:
+its `typed` package), over the schema reading of `kapi.api.structured_schema`:
 an atomic value, a scalar, null and an empty map are leaves, owned whole;
 granular maps and associative lists are owned key by key and item by item.
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.api.fieldpath import FieldSet, Path, PathElement, path_string, with_prefix
-from server.api.structured_schema import (
+from kapi.api.fieldpath import FieldSet, Path, PathElement, path_string, with_prefix
+from kapi.api.structured_schema import (
     ABSENT,
     DEDUCED,
     UNDECLARED,

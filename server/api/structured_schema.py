@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from server.api.fieldpath import PathElement, key_element, value_element
+from kapi.api.fieldpath import PathElement, key_element, value_element
 
 Schema = Any
 ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from server.api.errors import Cause, field_forbidden, field_invalid, field_required
+from kapi.api.errors import Cause, field_forbidden, field_invalid, field_required
 
 DNS1123_LABEL_MAX_LENGTH = 63
 DNS1123_SUBDOMAIN_MAX_LENGTH = 253

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from server.api.requestinfo import RequestInfo
-from server.api.user import UserInfo
-from server.audit.backends import Backend, LogBackend, WebhookBackend, plugin_error
-from server.audit.event import Answer, Decoder, Note, encode, json_decoder
-from server.audit.policy import PolicyError, PolicyEvaluator, RequestAuditConfig, load_policy
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import UserInfo
+from kapi.audit.backends import Backend, LogBackend, WebhookBackend, plugin_error
+from kapi.audit.event import Answer, Decoder, Note, encode, json_decoder
+from kapi.audit.policy import PolicyError, PolicyEvaluator, RequestAuditConfig, load_policy
 
 
 class AuditConfigError(ValueError):
@@ -120,7 +120,7 @@ def build_auditor(settings: AuditSettings) -> Auditor | None:
         except OSError as exc:
             raise AuditConfigError(f"--audit-log-path {settings.audit_log_path}: {exc.strerror or exc}") from None
     if settings.audit_webhook_config_file is not None:
-        from server.auth.main_server import MainServerError, from_kubeconfig
+        from kapi.auth.main_server import MainServerError, from_kubeconfig
 
         try:
             connection = from_kubeconfig(settings.audit_webhook_config_file)

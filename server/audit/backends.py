@@ -34,12 +34,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from server.audit.event import event_list, item_of
+from kapi.audit.event import event_list, item_of
 
 if TYPE_CHECKING:
     import httpx
 
-    from server.auth.main_server import Connection
+    from kapi.auth.main_server import Connection
 
 log = logging.getLogger("kapi.audit")
 

@@ -29,9 +29,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 import orjson
 
-from server.api.requestinfo import RequestInfo
-from server.api.user import UserInfo
-from server.audit.policy import (
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import UserInfo
+from kapi.audit.policy import (
     LEVELS,
     METADATA,
     NONE,

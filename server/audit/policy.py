@@ -28,9 +28,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from server.api.requestinfo import RequestInfo
-from server.api.user import UserInfo
-from server.api.validation import dns1123_subdomain_errors
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import UserInfo
+from kapi.api.validation import dns1123_subdomain_errors
 
 log = logging.getLogger("kapi.audit")
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from server.api.errors import Unauthorized
-from server.api.user import UserInfo
-from server.auth.interfaces import AuthRequest, TokenAuthenticator
+from kapi.api.errors import Unauthorized
+from kapi.api.user import UserInfo
+from kapi.auth.interfaces import AuthRequest, TokenAuthenticator
 
 
 class BearerTokenAuthenticator:

@@ -20,12 +20,12 @@ from typing import Any, Callable, Sequence
 
 import orjson
 
-from server.api import errors
-from server.api.requestinfo import RequestInfo
-from server.api.user import UserInfo
-from server.auth.interfaces import AuthRequest, Decision, RulesAnswer
-from server.auth.main_server import MainServer, MainServerError
-from server.auth.request_header import RequestHeaderSettings
+from kapi.api import errors
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import UserInfo
+from kapi.auth.interfaces import AuthRequest, Decision, RulesAnswer
+from kapi.auth.main_server import MainServer, MainServerError
+from kapi.auth.request_header import RequestHeaderSettings
 
 DEFAULT_TTL = 10.0
 DEFAULT_ALWAYS_ALLOW_PATHS = ("/healthz", "/readyz", "/livez")

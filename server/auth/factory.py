@@ -14,20 +14,20 @@ from typing import Sequence
 
 from cryptography import x509
 
-from server.auth.bearer import BearerTokenAuthenticator
-from server.auth.delegated import (
+from kapi.auth.bearer import BearerTokenAuthenticator
+from kapi.auth.delegated import (
     AlwaysAllowPathsAuthorizer,
     SubjectAccessReviewAuthorizer,
     TokenReviewAuthenticator,
     published_settings,
 )
-from server.auth.main_server import MainServer, MainServerError, connection_for
-from server.auth.request_header import RequestHeaderAuthenticator, RequestHeaderSettings
-from server.auth.interfaces import Authenticator, Authorizer, TokenAuthenticator
-from server.auth.kubectl_token import KubectlTokenAuthenticator
-from server.auth.localhost import LocalhostAuthenticator
-from server.auth.token_file import TokenFileAuthenticator
-from server.auth.modes import (
+from kapi.auth.main_server import MainServer, MainServerError, connection_for
+from kapi.auth.request_header import RequestHeaderAuthenticator, RequestHeaderSettings
+from kapi.auth.interfaces import Authenticator, Authorizer, TokenAuthenticator
+from kapi.auth.kubectl_token import KubectlTokenAuthenticator
+from kapi.auth.localhost import LocalhostAuthenticator
+from kapi.auth.token_file import TokenFileAuthenticator
+from kapi.auth.modes import (
     ALWAYS_ALLOW,
     ALWAYS_DENY,
     AlwaysAllowAuthorizer,
@@ -36,9 +36,9 @@ from server.auth.modes import (
     UnionAuthorizer,
     check_modes,
 )
-from server.auth.rbac import RbacAuthorizer
-from server.auth.union import UnionAuthenticator
-from server.auth.x509 import X509Authenticator, load_ca_bundle
+from kapi.auth.rbac import RbacAuthorizer
+from kapi.auth.union import UnionAuthenticator
+from kapi.auth.x509 import X509Authenticator, load_ca_bundle
 
 
 @dataclass(frozen=True)

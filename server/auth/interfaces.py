@@ -1,6 +1,6 @@
 """The authentication and authorization protocols; every plugin and composite implements one.
 
-Exceptions (from `server.api.errors`): an authenticator raises `Unauthorized`
+Exceptions (from `kapi.api.errors`): an authenticator raises `Unauthorized`
 when a credential it owns is present but wrong (an expired certificate, a
 certificate from another CA); it returns None when the request carries no
 credential it understands. The union decides what "nobody recognised you"
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Mapping, Protocol, Sequence
 
-from server.api.requestinfo import RequestInfo
-from server.api.user import UserInfo
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import UserInfo
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class Decision:
 class RulesAnswer:
     """What a user may do in a namespace, as a SelfSubjectRulesReview's status reports it.
 
-    `resource_rules` and `non_resource_rules` are `PolicyRule`s (`server.auth.rbac_rules`);
+    `resource_rules` and `non_resource_rules` are `PolicyRule`s (`kapi.auth.rbac_rules`);
     `incomplete` is True when some authorizer could not list everything it would allow, and
     `errors` says why (a binding to a missing role, say)."""
 

@@ -2,7 +2,7 @@
 
 `load_or_mint` reuses the stored token across restarts, or mints a fresh one
 (`ephemeral`, or when none is stored yet) and replaces the file atomically
-with `certs.files.write_private` (created 0600, never world-readable). The token is never
+with `kapi_certs.files.write_private` (created 0600, never world-readable). The token is never
 logged and appears nowhere but that file; the CLI reads the file to write a
 kubeconfig.
 """
@@ -15,8 +15,8 @@ import secrets
 import stat
 from pathlib import Path
 
-from certs.files import write_private
-from server.api.user import MASTERS_GROUP, UserInfo
+from kapi_certs.files import write_private
+from kapi.api.user import MASTERS_GROUP, UserInfo
 
 KUBECTL_USER = UserInfo("kubectl", groups=(MASTERS_GROUP,))
 TOKEN_BYTES = 32  # 256 bits of randomness, 43 URL-safe characters

@@ -8,8 +8,8 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from server.api.user import MASTERS_GROUP, UserInfo
-from server.auth.interfaces import AuthRequest
+from kapi.api.user import MASTERS_GROUP, UserInfo
+from kapi.auth.interfaces import AuthRequest
 
 LOCALHOST_USER = UserInfo("kapi:localhost-admin", groups=(MASTERS_GROUP,))
 

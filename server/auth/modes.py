@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from server.api.requestinfo import RequestInfo
-from server.api.user import MASTERS_GROUP, UserInfo
-from server.auth.interfaces import Authorizer, Decision, RulesAnswer
-from server.auth.rbac_rules import ALL, PolicyRule
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import MASTERS_GROUP, UserInfo
+from kapi.auth.interfaces import Authorizer, Decision, RulesAnswer
+from kapi.auth.rbac_rules import ALL, PolicyRule
 
 ALWAYS_ALLOW, ALWAYS_DENY, RBAC, NODE = "AlwaysAllow", "AlwaysDeny", "RBAC", "Node"
 MODES = (ALWAYS_ALLOW, ALWAYS_DENY, RBAC)

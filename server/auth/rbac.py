@@ -18,11 +18,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from server.api.errors import go_quote
-from server.api.requestinfo import RequestInfo
-from server.api.user import UserInfo
-from server.auth.interfaces import Decision, RulesAnswer
-from server.auth.rbac_rules import PolicyRule, rule_allows, rules_of
+from kapi.api.errors import go_quote
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import UserInfo
+from kapi.auth.interfaces import Decision, RulesAnswer
+from kapi.auth.rbac_rules import PolicyRule, rule_allows, rules_of
 
 Object = dict[str, Any]
 GROUP = "rbac.authorization.k8s.io"

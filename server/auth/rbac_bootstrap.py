@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Iterator
 
-from server.auth.rbac import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, ROLE_BINDINGS, ROLES
-from server.auth.rbac_rules import rules_of, uncovered
+from kapi.auth.rbac import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, ROLE_BINDINGS, ROLES
+from kapi.auth.rbac_rules import rules_of, uncovered
 
 Object = dict[str, Any]
 RELEASE = "v1.32.0"
@@ -70,7 +70,7 @@ class BootstrapPolicy:
 @functools.cache
 def load(release: str = RELEASE) -> BootstrapPolicy:
     """The recorded policy of `release` (read once per process)."""
-    raw = (resources.files("server.auth") / "data" / f"rbac-bootstrap-{release}.json.gz").read_bytes()
+    raw = (resources.files("kapi.auth") / "data" / f"rbac-bootstrap-{release}.json.gz").read_bytes()
     data = json.loads(gzip.decompress(raw))
     return BootstrapPolicy(release=data["release"],
                            by_plural={plural: tuple(data.get(plural) or ()) for plural in ORDER})

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from server.api.errors import go_quote
-from server.api.requestinfo import RequestInfo
+from kapi.api.errors import go_quote
+from kapi.api.requestinfo import RequestInfo
 
 ALL = "*"
 

@@ -18,10 +18,10 @@ from urllib.parse import unquote
 
 from cryptography import x509
 
-from server.api.errors import Unauthorized
-from server.api.user import UserInfo
-from server.auth.interfaces import AuthRequest
-from server.auth.x509 import X509Authenticator
+from kapi.api.errors import Unauthorized
+from kapi.api.user import UserInfo
+from kapi.auth.interfaces import AuthRequest
+from kapi.auth.x509 import X509Authenticator
 
 DEFAULT_USERNAME_HEADERS = ("X-Remote-User",)
 DEFAULT_GROUP_HEADERS = ("X-Remote-Group",)

@@ -30,10 +30,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from certs.files import dir_lock, write_private
-from server.api.errors import Unauthorized
-from server.api.user import UserInfo
-from server.auth.interfaces import AuthRequest
+from kapi_certs.files import dir_lock, write_private
+from kapi.api.errors import Unauthorized
+from kapi.api.user import UserInfo
+from kapi.auth.interfaces import AuthRequest
 
 DEFAULT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 USERNAME_PREFIX = "system:serviceaccount:"

@@ -20,7 +20,7 @@ import io
 import logging
 from pathlib import Path
 
-from server.api.user import UserInfo
+from kapi.api.user import UserInfo
 
 log = logging.getLogger("kapi.auth")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from server.api.errors import Unauthorized
-from server.api.user import UserInfo, authenticated
-from server.auth.interfaces import Authenticator, AuthRequest
+from kapi.api.errors import Unauthorized
+from kapi.api.user import UserInfo, authenticated
+from kapi.auth.interfaces import Authenticator, AuthRequest
 
 UNAUTHORIZED_MESSAGE = "Unauthorized"
 

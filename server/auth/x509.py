@@ -17,9 +17,9 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from server.api.errors import Unauthorized
-from server.api.user import UserInfo
-from server.auth.interfaces import AuthRequest
+from kapi.api.errors import Unauthorized
+from kapi.api.user import UserInfo
+from kapi.auth.interfaces import AuthRequest
 
 log = logging.getLogger("kapi.auth")
 _CACHE_SIZE = 256

@@ -19,9 +19,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import errors
-from server.clusters.clusterset import ClusterSet
-from server.endpoints.filters import status_response, unexpected_error_response
+from kapi.api import errors
+from kapi.clusters.clusterset import ClusterSet
+from kapi.endpoints.filters import status_response, unexpected_error_response
 
 CLUSTERS_PATH = "/kapi/clusters"
 SNAPSHOTS_PATH = "/kapi/snapshots"

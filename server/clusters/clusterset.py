@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from server.api import errors
-from server.clusters.runtime import Cluster, Shared
-from server.storage.interfaces import Snapshot, Storage
+from kapi.api import errors
+from kapi.clusters.runtime import Cluster, Shared
+from kapi.storage.interfaces import Snapshot, Storage
 
 ROOT = "root"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # clusters: a path segment and a directory name

@@ -14,61 +14,61 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from certs.layout import FRONT_PROXY_CLIENT_CN
-from server.admission.chain import AdmissionChain
-from server.admission.interfaces import ObjectReader
-from server.admission.jenkins_service_limit import JenkinsServiceLimit
-from server.admission.namespace_lifecycle import NamespaceGetter, NamespaceLifecycle
-from server.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissionWebhook
-from server.admission.webhook_conditions import Authorize
-from server.api import errors
-from server.api.faults import Faults
-from server.api.metrics import ServerMetrics
-from server.audit.auditor import Auditor
-from server.auth.delegated import SubjectAccessReviewAuthorizer, authentication_configmap_data
-from server.auth.factory import Delegation, build_authorizer
-from server.auth.interfaces import Authenticator
-from server.auth.rbac import GROUP as RBAC_GROUP, RbacAuthorizer, RbacIndex
-from server.auth.request_header import RequestHeaderSettings
-from server.auth.service_account import ServiceAccountAuthenticator, TokenIssuer
-from server.auth.union import UnionAuthenticator
-from server.config import ServerConfig
-from server.controllers.apiservices import APIServiceController
-from server.controllers.bootstrap import apply_crd_manifests, ensure_initial_namespaces, publish_authentication_configmap
-from server.controllers.crd import CRDController
-from server.controllers.lifecycle import LifecycleController
-from server.controllers.namespace_defaults import NamespaceDefaults, kubernetes_service
-from server.controllers.rbac_bootstrap import ClusterRoleAggregator, RbacBootstrap
-from server.controllers.rbac_index import RbacIndexFeed
-from server.controllers.simulation.runtime import SimulationSettings
-from server.controllers.simulation.simulator import Simulation
-from server.endpoints.context import ApiContext
-from server.endpoints.filters import Handler
-from server.endpoints.pod_actions import POD_ACTIONS
-from server.endpoints.router import Mount, make_api_handler
-from server.endpoints.token_request import register_token_action
-from server.plugins.api import AdmissionFactory
-from server.plugins.apiexts import ApiextsApp
-from server.plugins.loader import PluginSet
-from server.plugins.typed import TypedConverter, TypedStrategy
-from server.registry.aggregated import AggregatedApis
-from server.registry.rbac_store import RbacStore
-from server.registry.reader import StoreReader
-from server.registry.service_alloc import ServiceRanges
-from server.registry.service_store import ServiceStore
-from server.registry.store import Store, StoreOptions
-from server.registry.strategies import strategy_for
-from server.scheme import catalogue
-from server.scheme.builtin import NAMESPACES
-from server.scheme.builtin_admission import ADMISSION_REGISTRATION
-from server.scheme.builtin_apiregistration import API_SERVICES
-from server.scheme.builtin_auth import AUTH_REVIEWS
-from server.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
-from server.scheme.crd import definition_from_crd
-from server.scheme.definitions import ResourceDef
-from server.scheme.registry import Scheme
-from server.storage.interfaces import Snapshot, Storage
-from server.storage.keys import ROOT
+from kapi_certs.layout import FRONT_PROXY_CLIENT_CN
+from kapi.admission.chain import AdmissionChain
+from kapi.admission.interfaces import ObjectReader
+from kapi.admission.jenkins_service_limit import JenkinsServiceLimit
+from kapi.admission.namespace_lifecycle import NamespaceGetter, NamespaceLifecycle
+from kapi.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissionWebhook
+from kapi.admission.webhook_conditions import Authorize
+from kapi.api import errors
+from kapi.api.faults import Faults
+from kapi.api.metrics import ServerMetrics
+from kapi.audit.auditor import Auditor
+from kapi.auth.delegated import SubjectAccessReviewAuthorizer, authentication_configmap_data
+from kapi.auth.factory import Delegation, build_authorizer
+from kapi.auth.interfaces import Authenticator
+from kapi.auth.rbac import GROUP as RBAC_GROUP, RbacAuthorizer, RbacIndex
+from kapi.auth.request_header import RequestHeaderSettings
+from kapi.auth.service_account import ServiceAccountAuthenticator, TokenIssuer
+from kapi.auth.union import UnionAuthenticator
+from kapi.config import ServerConfig
+from kapi.controllers.apiservices import APIServiceController
+from kapi.controllers.bootstrap import apply_crd_manifests, ensure_initial_namespaces, publish_authentication_configmap
+from kapi.controllers.crd import CRDController
+from kapi.controllers.lifecycle import LifecycleController
+from kapi.controllers.namespace_defaults import NamespaceDefaults, kubernetes_service
+from kapi.controllers.rbac_bootstrap import ClusterRoleAggregator, RbacBootstrap
+from kapi.controllers.rbac_index import RbacIndexFeed
+from kapi.controllers.simulation.runtime import SimulationSettings
+from kapi.controllers.simulation.simulator import Simulation
+from kapi.endpoints.context import ApiContext
+from kapi.endpoints.filters import Handler
+from kapi.endpoints.pod_actions import POD_ACTIONS
+from kapi.endpoints.router import Mount, make_api_handler
+from kapi.endpoints.token_request import register_token_action
+from kapi.plugins.api import AdmissionFactory
+from kapi.plugins.apiexts import ApiextsApp
+from kapi.plugins.loader import PluginSet
+from kapi.plugins.typed import TypedConverter, TypedStrategy
+from kapi.registry.aggregated import AggregatedApis
+from kapi.registry.rbac_store import RbacStore
+from kapi.registry.reader import StoreReader
+from kapi.registry.service_alloc import ServiceRanges
+from kapi.registry.service_store import ServiceStore
+from kapi.registry.store import Store, StoreOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme import catalogue
+from kapi.scheme.builtin import NAMESPACES
+from kapi.scheme.builtin_admission import ADMISSION_REGISTRATION
+from kapi.scheme.builtin_apiregistration import API_SERVICES
+from kapi.scheme.builtin_auth import AUTH_REVIEWS
+from kapi.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
+from kapi.scheme.crd import definition_from_crd
+from kapi.scheme.definitions import ResourceDef
+from kapi.scheme.registry import Scheme
+from kapi.storage.interfaces import Snapshot, Storage
+from kapi.storage.keys import ROOT
 
 CRD_KEY = (CUSTOM_RESOURCE_DEFINITIONS.group, CUSTOM_RESOURCE_DEFINITIONS.plural)
 

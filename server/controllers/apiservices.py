@@ -20,11 +20,11 @@ from typing import Any
 
 import orjson
 
-from server.api import errors
-from server.api.user import UserInfo
-from server.controllers.watch_loop import follow
-from server.endpoints.proxy import AGGREGATOR_USER, identity_headers
-from server.registry.aggregated import (
+from kapi.api import errors
+from kapi.api.user import UserInfo
+from kapi.controllers.watch_loop import follow
+from kapi.endpoints.proxy import AGGREGATOR_USER, identity_headers
+from kapi.registry.aggregated import (
     AUTOMANAGED_LABEL,
     BUILTIN_PRIORITIES,
     LOCAL_GROUP_PRIORITY,
@@ -32,9 +32,9 @@ from server.registry.aggregated import (
     AggregatedApis,
     Backend,
 )
-from server.scheme.registry import Scheme
-from server.registry.store import Store, WriteOptions
-from server.storage.interfaces import Storage, WatchEvent
+from kapi.scheme.registry import Scheme
+from kapi.registry.store import Store, WriteOptions
+from kapi.storage.interfaces import Storage, WatchEvent
 
 log = logging.getLogger("kapi.aggregator")
 Object = dict[str, Any]

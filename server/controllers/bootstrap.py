@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.api import errors
-from server.registry.store import Store, WriteOptions
-from server.scheme.builtin import INITIAL_NAMESPACES
+from kapi.api import errors
+from kapi.registry.store import Store, WriteOptions
+from kapi.scheme.builtin import INITIAL_NAMESPACES
 
 
 async def ensure_initial_namespaces(namespaces: Store) -> list[str]:

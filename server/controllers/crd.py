@@ -13,13 +13,13 @@ import asyncio
 import logging
 from typing import Any, Callable
 
-from server.api import errors
-from server.api.meta import now_rfc3339
-from server.registry.listing import ListOptions
-from server.registry.store import Store, WriteOptions
-from server.scheme.crd import CRDError, definition_from_crd
-from server.scheme.definitions import ResourceDef
-from server.scheme.registry import Scheme
+from kapi.api import errors
+from kapi.api.meta import now_rfc3339
+from kapi.registry.listing import ListOptions
+from kapi.registry.store import Store, WriteOptions
+from kapi.scheme.crd import CRDError, definition_from_crd
+from kapi.scheme.definitions import ResourceDef
+from kapi.scheme.registry import Scheme
 
 log = logging.getLogger("kapi.controllers.crd")
 Object = dict[str, Any]

@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
-from server.api import errors
-from server.controllers.watch_loop import follow
-from server.registry.store import Store, WriteOptions
-from server.registry.write_steps import CONTROLLER_MANAGER
-from server.scheme.registry import Scheme
-from server.storage.interfaces import Storage, WatchEvent
+from kapi.api import errors
+from kapi.controllers.watch_loop import follow
+from kapi.registry.store import Store, WriteOptions
+from kapi.registry.write_steps import CONTROLLER_MANAGER
+from kapi.scheme.registry import Scheme
+from kapi.storage.interfaces import Storage, WatchEvent
 
 log = logging.getLogger("kapi.controllers.lifecycle")
 Object = dict[str, Any]

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from server.api import errors
-from server.controllers.watch_loop import follow
-from server.registry.store import Store, WriteOptions
-from server.registry.write_steps import CONTROLLER_MANAGER
-from server.storage.interfaces import Storage, WatchEvent
+from kapi.api import errors
+from kapi.controllers.watch_loop import follow
+from kapi.registry.store import Store, WriteOptions
+from kapi.registry.write_steps import CONTROLLER_MANAGER
+from kapi.storage.interfaces import Storage, WatchEvent
 
 log = logging.getLogger("kapi.controllers.namespace_defaults")
 Object = dict[str, Any]

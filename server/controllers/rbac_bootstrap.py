@@ -21,13 +21,13 @@ import copy
 import logging
 from typing import Any
 
-from server.admission.webhook_match import parse_selector  # metav1.LabelSelector → a parsed selector
-from server.api import errors
-from server.auth.rbac import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, GROUP, ROLE_BINDINGS
-from server.auth.rbac_bootstrap import BootstrapPolicy, load, must_recreate, reconcile, semantic
-from server.controllers.watch_loop import follow
-from server.registry.store import Store, WriteOptions
-from server.storage.interfaces import Preconditions, Storage, WatchEvent
+from kapi.admission.webhook_match import parse_selector  # metav1.LabelSelector → a parsed selector
+from kapi.api import errors
+from kapi.auth.rbac import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, GROUP, ROLE_BINDINGS
+from kapi.auth.rbac_bootstrap import BootstrapPolicy, load, must_recreate, reconcile, semantic
+from kapi.controllers.watch_loop import follow
+from kapi.registry.store import Store, WriteOptions
+from kapi.storage.interfaces import Preconditions, Storage, WatchEvent
 
 log = logging.getLogger("kapi.controllers.rbac_bootstrap")
 Object = dict[str, Any]

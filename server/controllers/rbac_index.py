@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 
-from server.auth.rbac import GROUP, RESOURCES, RbacIndex
-from server.controllers.watch_loop import follow
-from server.registry.store import Store
-from server.storage import keys
-from server.storage.interfaces import Storage, WatchEvent
+from kapi.auth.rbac import GROUP, RESOURCES, RbacIndex
+from kapi.controllers.watch_loop import follow
+from kapi.registry.store import Store
+from kapi.storage import keys
+from kapi.storage.interfaces import Storage, WatchEvent
 
 log = logging.getLogger("kapi.controllers.rbac_index")
 PREFIX = f"{keys.ROOT}/{GROUP}/"

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable
 
-from server.storage.interfaces import RevisionTooOldError, Storage, WatchEvent, WatcherOverflowError
+from kapi.storage.interfaces import RevisionTooOldError, Storage, WatchEvent, WatcherOverflowError
 
 
 async def follow(storage: Storage, prefix: str, revision: int, handle: Callable[[WatchEvent], Awaitable[None]],

@@ -22,20 +22,20 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from server.api import errors
-from server.api.field_selectors import parse_field_selector
-from server.api.requestinfo import RequestInfo
-from server.api.selectors import parse_label_selector
-from server.api.user import UserInfo
-from server.api.validation import label_value_errors, qualified_name_errors
-from server.auth.interfaces import Authorizer
-from server.scheme.builtin_auth import (
+from kapi.api import errors
+from kapi.api.field_selectors import parse_field_selector
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.selectors import parse_label_selector
+from kapi.api.user import UserInfo
+from kapi.api.validation import label_value_errors, qualified_name_errors
+from kapi.auth.interfaces import Authorizer
+from kapi.scheme.builtin_auth import (
     LOCAL_SUBJECT_ACCESS_REVIEWS,
     SELF_SUBJECT_ACCESS_REVIEWS,
     SELF_SUBJECT_RULES_REVIEWS,
     SUBJECT_ACCESS_REVIEWS,
 )
-from server.scheme.definitions import ResourceDef
+from kapi.scheme.definitions import ResourceDef
 
 Object = dict[str, Any]
 GROUP = SUBJECT_ACCESS_REVIEWS.group

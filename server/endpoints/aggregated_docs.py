@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Callable
 
-from server.registry.aggregated import (
+from kapi.registry.aggregated import (
     BUILTIN_GROUP_PRIORITY,
     LOCAL_GROUP_PRIORITY,
     LOCAL_VERSION_PRIORITY,

@@ -15,7 +15,7 @@ for the request's level and, unless None, emits
 
 Serving the request only notes each stage (`Auditor.note`: a tuple appended to
 a list); the events are worked out after the event loop's turn, in batches
-(`server.audit.auditor`, `server.audit.event`). At level Request and above the
+(`kapi.audit.auditor`, `kapi.audit.event`). At level Request and above the
 request body is kept as the handler reads it (the ASGI receive is wrapped:
 nothing is read twice, streaming is kept); at RequestResponse the body of a
 non-streaming response is recorded too. Bodies are decoded as the request's or
@@ -32,11 +32,11 @@ from typing import Any, AsyncIterable, AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from server.api import errors
-from server.api.requestinfo import RequestInfo
-from server.api.user import UserInfo
-from server.audit.auditor import Auditor
-from server.audit.event import (
+from kapi.api import errors
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import UserInfo
+from kapi.audit.auditor import Auditor
+from kapi.audit.event import (
     AUDIT_ID_KEY,
     AUDIT_KEY,
     BODY_KEY,
@@ -50,7 +50,7 @@ from server.audit.event import (
     header,
     new_audit_id,
 )
-from server.audit.policy import (
+from kapi.audit.policy import (
     NONE,
     PANIC,
     REQUEST,
@@ -60,9 +60,9 @@ from server.audit.policy import (
     RESPONSE_STARTED,
     RequestAuditConfig,
 )
-from server.endpoints import negotiation as neg
-from server.endpoints.filters import INFO_KEY, USER_KEY, Handler, status_response
-from server.storage.interfaces import StorageUnavailableError
+from kapi.endpoints import negotiation as neg
+from kapi.endpoints.filters import INFO_KEY, USER_KEY, Handler, status_response
+from kapi.storage.interfaces import StorageUnavailableError
 
 _BODY_LEVELS = frozenset({REQUEST, REQUEST_RESPONSE})  # whose events carry the request body
 

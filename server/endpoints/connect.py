@@ -16,12 +16,12 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import errors
-from server.api.requestinfo import RequestInfo
-from server.api.user import UserInfo
-from server.endpoints.filters import request_user
-from server.registry.store import Store, WriteOptions
-from server.scheme.definitions import ConnectDef
+from kapi.api import errors
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import UserInfo
+from kapi.endpoints.filters import request_user
+from kapi.registry.store import Store, WriteOptions
+from kapi.scheme.definitions import ConnectDef
 
 Object = dict[str, Any]
 

@@ -8,15 +8,15 @@ from typing import Any, Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api.faults import Faults
-from server.api.metrics import ServerMetrics
-from server.api.requestinfo import RequestInfo
-from server.audit.auditor import Auditor
-from server.auth.service_account import TokenIssuer
-from server.registry.aggregated import AggregatedApis
-from server.registry.store import Store
-from server.scheme.registry import Scheme
-from server.storage.interfaces import Storage
+from kapi.api.faults import Faults
+from kapi.api.metrics import ServerMetrics
+from kapi.api.requestinfo import RequestInfo
+from kapi.audit.auditor import Auditor
+from kapi.auth.service_account import TokenIssuer
+from kapi.registry.aggregated import AggregatedApis
+from kapi.registry.store import Store
+from kapi.scheme.registry import Scheme
+from kapi.storage.interfaces import Storage
 
 
 # (request, context, store, request info, version, namespace) -> response
@@ -53,7 +53,7 @@ class ApiContext:
     aggregated: AggregatedApis = field(default_factory=AggregatedApis)
     # The simulation (`--simulate`: describe() and advance(seconds)), None when off.
     simulation: Any = None
-    # The cluster's storage (for /kapi/faults' Compact) and the faults a test asked for (`server.api.faults`).
+    # The cluster's storage (for /kapi/faults' Compact) and the faults a test asked for (`kapi.api.faults`).
     storage: Storage | None = None
     faults: Faults = field(default_factory=Faults)
     # The server's metrics, shared by its clusters (None: nothing measured); `/metrics` is served by the root only.

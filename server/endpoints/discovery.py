@@ -16,8 +16,8 @@ import hashlib
 import importlib.metadata
 from typing import Any
 
-from server.scheme.definitions import DEFAULT_VERBS, ResourceDef, VersionDef
-from server.scheme.registry import Scheme
+from kapi.scheme.definitions import DEFAULT_VERBS, ResourceDef, VersionDef
+from kapi.scheme.registry import Scheme
 
 # Verbs a stored resource serves unless its definition lists its own (watch is added when watch streams land).
 RESOURCE_VERBS: tuple[str, ...] = DEFAULT_VERBS

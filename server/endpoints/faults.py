@@ -1,7 +1,7 @@
 """`/kapi/faults`: a test asks this cluster for faults, lists them and takes them back.
 
     GET    /kapi/faults              {"faults": [...]} in force
-    POST   /kapi/faults              a fault spec (`server.api.faults`) → 201 with its id;
+    POST   /kapi/faults              a fault spec (`kapi.api.faults`) → 201 with its id;
                                      or an action, done at once:
                                      {"type": "ExpireWatches", "resource": "configmaps"} ends open watches with
                                      410 Expired; {"type": "Compact"} drops the history, so a watch or a
@@ -21,10 +21,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import errors
-from server.endpoints import negotiation as neg
-from server.endpoints.context import ApiContext
-from server.endpoints.filters import Handler, request_info, request_user
+from kapi.api import errors
+from kapi.endpoints import negotiation as neg
+from kapi.endpoints.context import ApiContext
+from kapi.endpoints.filters import Handler, request_info, request_user
 
 FAULTS_PATH = "/kapi/faults"
 

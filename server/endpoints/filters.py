@@ -2,8 +2,8 @@
 
 Order, outermost first (as kube-apiserver's DefaultBuildHandlerChain):
 Status errors -> request info -> authentication -> impersonation
-(`server.endpoints.impersonation`) -> authorization -> timeout -> injected
-faults (`server.endpoints.faults`) -> router.
+(`kapi.endpoints.impersonation`) -> authorization -> timeout -> injected
+faults (`kapi.endpoints.faults`) -> router.
 `/healthz`, `/livez`, `/readyz` (and their subpaths) and `/version` are
 public: they skip authentication, impersonation and authorization and run
 as the anonymous user.
@@ -18,14 +18,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import errors
-from server.api.duration import parse_duration
-from server.api.requestinfo import RequestInfo, parse_request_info
-from server.api.user import ANONYMOUS, UserInfo
-from server.audit.event import AUDIT_KEY, DECISION_KEY
-from server.auth.interfaces import Authenticator, AuthRequest, Authorizer
-from server.endpoints.context import ApiContext
-from server.storage.interfaces import StorageUnavailableError
+from kapi.api import errors
+from kapi.api.duration import parse_duration
+from kapi.api.requestinfo import RequestInfo, parse_request_info
+from kapi.api.user import ANONYMOUS, UserInfo
+from kapi.audit.event import AUDIT_KEY, DECISION_KEY
+from kapi.auth.interfaces import Authenticator, AuthRequest, Authorizer
+from kapi.endpoints.context import ApiContext
+from kapi.storage.interfaces import StorageUnavailableError
 
 Handler = Callable[[Request], Awaitable[Response]]
 log = logging.getLogger("kapi.server")
@@ -188,11 +188,11 @@ def build_handler_chain(router: Handler, ctx: ApiContext, authenticator: Authent
     """Outermost first: Status errors, request info, metrics, authentication, impersonation, authorization,
     timeout, faults, router. The audit ID (`Audit-Id`) is given first of all (and failed authentications are
     audited there); with an auditor, the audit filter runs right after authentication, as kube's WithAudit."""
-    from server.endpoints.audit_filter import with_audit, with_audit_init
-    from server.endpoints.faults import with_faults  # these build on this module's helpers
-    from server.endpoints.httplog import with_http_logging
-    from server.endpoints.impersonation import with_impersonation
-    from server.endpoints.metrics import with_metrics
+    from kapi.endpoints.audit_filter import with_audit, with_audit_init
+    from kapi.endpoints.faults import with_faults  # these build on this module's helpers
+    from kapi.endpoints.httplog import with_http_logging
+    from kapi.endpoints.impersonation import with_impersonation
+    from kapi.endpoints.metrics import with_metrics
 
     handler = with_timeout(with_faults(router, ctx), ctx.request_timeout)
     handler = with_authorization(handler, authorizer)

@@ -19,9 +19,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from server.api import errors
-from server.endpoints import negotiation as neg
-from server.endpoints.context import ApiContext
+from kapi.api import errors
+from kapi.endpoints import negotiation as neg
+from kapi.endpoints.context import ApiContext
 
 HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 STORAGE_STATUS_PATH = "/kapi/storage"

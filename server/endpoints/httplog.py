@@ -22,11 +22,11 @@ from typing import Any, AsyncIterable, AsyncIterator, Mapping
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from server.api.klog import KV_ATTR, V_ATTR, go_duration
-from server.api.metrics import CONNECT_SUBRESOURCES as METRIC_CONNECT, metric_scope, metric_verb
-from server.api.requestinfo import RequestInfo
-from server.audit.event import AUDIT_ID_KEY
-from server.endpoints.filters import INFO_KEY, Handler
+from kapi.api.klog import KV_ATTR, V_ATTR, go_duration
+from kapi.api.metrics import CONNECT_SUBRESOURCES as METRIC_CONNECT, metric_scope, metric_verb
+from kapi.api.requestinfo import RequestInfo
+from kapi.audit.event import AUDIT_ID_KEY
+from kapi.endpoints.filters import INFO_KEY, Handler
 
 log = logging.getLogger("kapi.httplog")
 SLOW_SECONDS = 1.0  # at -v=2, requests slower than this are logged
@@ -36,7 +36,7 @@ MAX_AUDIT_ID = 64  # kube's GetAuditIDTruncated
 
 
 def reported_verb(method: str, info: RequestInfo | None, content_type: str = "") -> str:
-    """The verb as kube's httplog and metrics report it (`server.api.metrics.metric_verb`)."""
+    """The verb as kube's httplog and metrics report it (`kapi.api.metrics.metric_verb`)."""
     if info is None:
         return method.upper()
     scope = metric_scope(info.is_resource_request, info.namespace, info.name, info.verb)

@@ -38,12 +38,12 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import errors
-from server.api.requestinfo import RequestInfo
-from server.api.user import ANONYMOUS_USER, AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP, UserInfo
-from server.api.validation import dns1123_label_errors, dns1123_subdomain_errors
-from server.auth.interfaces import Authorizer
-from server.endpoints.filters import USER_KEY, Handler, forbidden, is_public_path, request_user
+from kapi.api import errors
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import ANONYMOUS_USER, AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP, UserInfo
+from kapi.api.validation import dns1123_label_errors, dns1123_subdomain_errors
+from kapi.auth.interfaces import Authorizer
+from kapi.endpoints.filters import USER_KEY, Handler, forbidden, is_public_path, request_user
 
 PREFIX = b"impersonate-"
 USER_HEADER = b"impersonate-user"

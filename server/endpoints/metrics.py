@@ -30,8 +30,8 @@ from typing import Any, AsyncIterable, AsyncIterator, Callable
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from server.api import errors
-from server.api.metrics import (
+from kapi.api import errors
+from kapi.api.metrics import (
     CONNECT_SUBRESOURCES,
     CONTENT_TYPE,
     MUTATING,
@@ -42,10 +42,10 @@ from server.api.metrics import (
     metric_scope,
     metric_verb,
 )
-from server.api.requestinfo import RequestInfo
-from server.endpoints.context import ApiContext
-from server.endpoints.filters import INFO_KEY, Handler
-from server.storage.interfaces import StorageUnavailableError
+from kapi.api.requestinfo import RequestInfo
+from kapi.endpoints.context import ApiContext
+from kapi.endpoints.filters import INFO_KEY, Handler
+from kapi.storage.interfaces import StorageUnavailableError
 
 METRICS_PATH = "/metrics"
 _READ_ONLY_VERBS = frozenset({"get", "list", "watch"})

@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 import yaml
 
-from server.api import errors
-from server.api.protobuf import decode_object
+from kapi.api import errors
+from kapi.api.protobuf import decode_object
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

@@ -13,10 +13,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import errors
-from server.api.requestinfo import RequestInfo
-from server.endpoints import aggregated_docs, discovery, negotiation as neg, openapi
-from server.endpoints.context import ApiContext
+from kapi.api import errors
+from kapi.api.requestinfo import RequestInfo
+from kapi.endpoints import aggregated_docs, discovery, negotiation as neg, openapi
+from kapi.endpoints.context import ApiContext
 
 OPENID_CONFIG_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/openid/v1/jwks"

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from server.endpoints import openapi_common as common
-from server.endpoints.discovery import KUBE_VERSION
-from server.scheme.registry import Scheme
+from kapi.endpoints import openapi_common as common
+from kapi.endpoints.discovery import KUBE_VERSION
+from kapi.scheme.registry import Scheme
 
 V3_PREFIX = "#/components/schemas/"
 V2_PREFIX = "#/definitions/"

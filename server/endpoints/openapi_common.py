@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from server.endpoints import openapi_meta as meta
-from server.scheme import catalogue
-from server.scheme.definitions import ResourceDef, VersionDef, camel_case
-from server.scheme.registry import Scheme
+from kapi.endpoints import openapi_meta as meta
+from kapi.scheme import catalogue
+from kapi.scheme.definitions import ResourceDef, VersionDef, camel_case
+from kapi.scheme.registry import Scheme
 
 JSON_YAML = ("application/json", "application/yaml")
 LIST_PRODUCES = ("application/json", "application/json;stream=watch", "application/yaml")

@@ -4,13 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from server.api import errors
-from server.api.errors import go_quote
-from server.api.duration import parse_duration
-from server.api.field_selectors import parse_field_selector
-from server.api.selectors import parse_label_selector
-from server.registry.listing import ListOptions, validate_list_options
-from server.scheme.definitions import ResourceDef
+from kapi.api import errors
+from kapi.api.errors import go_quote
+from kapi.api.duration import parse_duration
+from kapi.api.field_selectors import parse_field_selector
+from kapi.api.selectors import parse_label_selector
+from kapi.registry.listing import ListOptions, validate_list_options
+from kapi.scheme.definitions import ResourceDef
 
 _FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 _INCLUDE_OBJECT = ("None", "Metadata", "Object")

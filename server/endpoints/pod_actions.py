@@ -18,18 +18,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.admission.webhook_match import parse_selector
-from server.api import errors
-from server.api.errors import Cause
-from server.api.requestinfo import RequestInfo
-from server.endpoints import negotiation as neg
-from server.endpoints.context import ActionHandler, ApiContext
-from server.endpoints.filters import request_user
-from server.endpoints.pod_log import read_log
-from server.endpoints.params import check_dry_run, parse_query
-from server.endpoints.resources import grace_period_from, read_body, respond
-from server.registry.builtin_strategy import as_dict, as_list
-from server.registry.store import Store, WriteOptions
+from kapi.admission.webhook_match import parse_selector
+from kapi.api import errors
+from kapi.api.errors import Cause
+from kapi.api.requestinfo import RequestInfo
+from kapi.endpoints import negotiation as neg
+from kapi.endpoints.context import ActionHandler, ApiContext
+from kapi.endpoints.filters import request_user
+from kapi.endpoints.pod_log import read_log
+from kapi.endpoints.params import check_dry_run, parse_query
+from kapi.endpoints.resources import grace_period_from, read_body, respond
+from kapi.registry.builtin_strategy import as_dict, as_list
+from kapi.registry.store import Store, WriteOptions
 
 Object = dict[str, Any]
 _SUCCESS = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}

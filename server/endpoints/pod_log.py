@@ -20,12 +20,12 @@ from typing import Any, Mapping
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import errors
-from server.api.meta import parse_rfc3339
-from server.api.requestinfo import RequestInfo
-from server.endpoints.context import ApiContext
-from server.registry.builtin_strategy import as_dict, as_list
-from server.registry.store import Store
+from kapi.api import errors
+from kapi.api.meta import parse_rfc3339
+from kapi.api.requestinfo import RequestInfo
+from kapi.endpoints.context import ApiContext
+from kapi.registry.builtin_strategy import as_dict, as_list
+from kapi.registry.store import Store
 
 Object = dict[str, Any]
 LOG_ANNOTATION = "kapi.dev/simulate-log"

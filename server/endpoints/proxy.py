@@ -16,9 +16,9 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from server.api import errors
-from server.api.user import UserInfo
-from server.registry.aggregated import AggregatedApis, Backend
+from kapi.api import errors
+from kapi.api.user import UserInfo
+from kapi.registry.aggregated import AggregatedApis, Backend
 
 AGGREGATOR_USER = UserInfo("system:kube-aggregator", groups=("system:masters",))
 # Never forwarded: the caller's credentials, identity assertions, and hop-by-hop headers.

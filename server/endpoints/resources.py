@@ -11,23 +11,23 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import errors
-from server.api.patch import json_merge_patch, json_patch, strategic_merge_patch
-from server.api.requestinfo import RequestInfo
-from server.endpoints import negotiation as neg
-from server.endpoints.connect import handle_connect
-from server.endpoints.context import ApiContext
-from server.endpoints.filters import request_user
-from server.endpoints.params import QueryOptions, check_dry_run, parse_list_options, parse_query
-from server.endpoints.watch import serve_watch
-from server.registry.decoding import go_json_type, undecodable
-from server.registry.field_manager import manager_from
-from server.registry.store import Store, WriteOptions
-from server.registry.scale import replicas_of, to_scale, with_replicas
-from server.registry.table import to_table
-from server.scheme.definitions import VersionDef
-from server.scheme.registry import version_priority
-from server.storage.interfaces import Preconditions
+from kapi.api import errors
+from kapi.api.patch import json_merge_patch, json_patch, strategic_merge_patch
+from kapi.api.requestinfo import RequestInfo
+from kapi.endpoints import negotiation as neg
+from kapi.endpoints.connect import handle_connect
+from kapi.endpoints.context import ApiContext
+from kapi.endpoints.filters import request_user
+from kapi.endpoints.params import QueryOptions, check_dry_run, parse_list_options, parse_query
+from kapi.endpoints.watch import serve_watch
+from kapi.registry.decoding import go_json_type, undecodable
+from kapi.registry.field_manager import manager_from
+from kapi.registry.store import Store, WriteOptions
+from kapi.registry.scale import replicas_of, to_scale, with_replicas
+from kapi.registry.table import to_table
+from kapi.scheme.definitions import VersionDef
+from kapi.scheme.registry import version_priority
+from kapi.storage.interfaces import Preconditions
 
 _ITEM_METHODS = {"GET", "PUT", "PATCH", "DELETE", "HEAD"}
 _COLLECTION_METHODS = {"GET", "POST", "DELETE", "HEAD"}

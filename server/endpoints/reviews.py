@@ -6,7 +6,7 @@ token's holder is, from the authenticator chain in force (what the token is
 good for among `spec.audiences`, the API audiences by default). The
 `authorization.k8s.io` reviews (`kubectl auth can-i`, `--list`,
 SubjectAccessReview, LocalSubjectAccessReview under `/namespaces/<ns>/`) are
-answered by `server.endpoints.access_reviews` from the authorizer in force.
+answered by `kapi.endpoints.access_reviews` from the authorizer in force.
 Nothing is stored. Bodies arrive as protobuf (kubectl) or JSON/YAML; answers
 are JSON, 201 Created, shaped like kube-apiserver's.
 """
@@ -18,19 +18,19 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import errors
-from server.api.requestinfo import RequestInfo
-from server.api.user import UserInfo
-from server.auth.interfaces import Authenticator, AuthRequest, Authorizer
-from server.auth.service_account import token_audiences
-from server.auth.union import UNAUTHORIZED_MESSAGE, UnionAuthenticator
-from server.endpoints import negotiation as neg
-from server.endpoints.access_reviews import ACCESS_REVIEWS, access_review, envelope
-from server.endpoints.context import ApiContext
-from server.endpoints.filters import request_user
-from server.endpoints.resources import read_body, respond
-from server.scheme.builtin_auth import AUTH_REVIEWS, SELF_SUBJECT_REVIEWS, TOKEN_REVIEWS
-from server.scheme.definitions import ResourceDef
+from kapi.api import errors
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import UserInfo
+from kapi.auth.interfaces import Authenticator, AuthRequest, Authorizer
+from kapi.auth.service_account import token_audiences
+from kapi.auth.union import UNAUTHORIZED_MESSAGE, UnionAuthenticator
+from kapi.endpoints import negotiation as neg
+from kapi.endpoints.access_reviews import ACCESS_REVIEWS, access_review, envelope
+from kapi.endpoints.context import ApiContext
+from kapi.endpoints.filters import request_user
+from kapi.endpoints.resources import read_body, respond
+from kapi.scheme.builtin_auth import AUTH_REVIEWS, SELF_SUBJECT_REVIEWS, TOKEN_REVIEWS
+from kapi.scheme.definitions import ResourceDef
 
 _REVIEWS = {(d.group, d.plural): d for d in AUTH_REVIEWS}
 

@@ -6,15 +6,15 @@ from typing import Any, Protocol, Sequence
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import errors
-from server.auth.interfaces import Authenticator, Authorizer
-from server.endpoints import faults, health, nonresource, reviews, simulation
-from server.api.requestinfo import RequestInfo
-from server.endpoints.context import ApiContext
-from server.endpoints.filters import Handler, build_handler_chain, request_info, request_user
-from server.endpoints.metrics import METRICS_PATH, handle_metrics
-from server.endpoints.proxy import proxy
-from server.endpoints.resources import handle_resource
+from kapi.api import errors
+from kapi.auth.interfaces import Authenticator, Authorizer
+from kapi.endpoints import faults, health, nonresource, reviews, simulation
+from kapi.api.requestinfo import RequestInfo
+from kapi.endpoints.context import ApiContext
+from kapi.endpoints.filters import Handler, build_handler_chain, request_info, request_user
+from kapi.endpoints.metrics import METRICS_PATH, handle_metrics
+from kapi.endpoints.proxy import proxy
+from kapi.endpoints.resources import handle_resource
 
 # What kube's mux answers for a path no handler claims (an API group it does not serve, an unknown path):
 # plain text, not a Status.

@@ -12,10 +12,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import errors
-from server.api.duration import parse_duration
-from server.endpoints import negotiation as neg
-from server.endpoints.context import ApiContext
+from kapi.api import errors
+from kapi.api.duration import parse_duration
+from kapi.endpoints import negotiation as neg
+from kapi.endpoints.context import ApiContext
 
 CLOCK_PATH = "/kapi/simulation/clock"
 

@@ -17,13 +17,13 @@ from typing import Any, Sequence
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import errors
-from server.api.requestinfo import RequestInfo
-from server.auth.service_account import TokenIssuer
-from server.endpoints import negotiation as neg
-from server.endpoints.context import ApiContext, ActionHandler
-from server.endpoints.resources import read_body, respond
-from server.registry.store import Store
+from kapi.api import errors
+from kapi.api.requestinfo import RequestInfo
+from kapi.auth.service_account import TokenIssuer
+from kapi.endpoints import negotiation as neg
+from kapi.endpoints.context import ApiContext, ActionHandler
+from kapi.endpoints.resources import read_body, respond
+from kapi.registry.store import Store
 
 GROUP = "authentication.k8s.io"
 KIND = "TokenRequest"

@@ -14,11 +14,11 @@ from typing import AsyncIterator
 import orjson
 from starlette.responses import Response, StreamingResponse
 
-from server.endpoints import negotiation as neg
-from server.endpoints.context import ApiContext
-from server.registry.listing import ListOptions
-from server.registry.store import Store
-from server.registry.table import to_table
+from kapi.endpoints import negotiation as neg
+from kapi.endpoints.context import ApiContext
+from kapi.registry.listing import ListOptions
+from kapi.registry.store import Store
+from kapi.registry.table import to_table
 
 
 async def serve_watch(store: Store, version: str, namespace: str, opts: ListOptions, output: neg.Output,

@@ -2,14 +2,14 @@
 
 The public surface for plugin modules (see `configs/examples/hello_zeng_dev.py`).
 """
-from server.admission.interfaces import ObjectReader
-from server.admission.interfaces import Plugin as AdmissionPlugin
-from server.api.attributes import AdmissionAttributes
-from server.api.errors import Forbidden
-from server.endpoints.connect import ConnectRequest
-from server.plugins.api import APIGroup, Column, Connect, FieldError, Invalid, Plugin, Resource, Version
-from server.plugins.apiexts import Objects, objects
-from server.plugins.model import KubeObject, schema_from_model
+from kapi.admission.interfaces import ObjectReader
+from kapi.admission.interfaces import Plugin as AdmissionPlugin
+from kapi.api.attributes import AdmissionAttributes
+from kapi.api.errors import Forbidden
+from kapi.endpoints.connect import ConnectRequest
+from kapi.plugins.api import APIGroup, Column, Connect, FieldError, Invalid, Plugin, Resource, Version
+from kapi.plugins.apiexts import Objects, objects
+from kapi.plugins.model import KubeObject, schema_from_model
 
 __all__ = [
     "APIGroup", "AdmissionAttributes", "AdmissionPlugin", "Column", "Connect", "ConnectRequest", "FieldError",

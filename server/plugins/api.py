@@ -2,7 +2,7 @@
 
 A plugin module exposes `plugin = Plugin(...)`; `kapi start --plugin pkg.mod`
 (or an installed package's `kapi.plugins` entry point) loads it. Everything
-here is plain data: `server.plugins.typed` turns it into what the server runs.
+here is plain data: `kapi.plugins.typed` turns it into what the server runs.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from pydantic import BaseModel
 
-from server.admission.interfaces import AdmissionPlugin, ObjectReader
-from server.api.errors import Cause, field_required, field_value_invalid
-from server.storage.interfaces import Storage
+from kapi.admission.interfaces import AdmissionPlugin, ObjectReader
+from kapi.api.errors import Cause, field_required, field_value_invalid
+from kapi.storage.interfaces import Storage
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class Resource:
 
     `storage` is where its objects live: None for the server's backend,
     "memory" for a private in-memory store (gone at restart), or any object
-    implementing `server.storage.interfaces.Storage` (computed data, like
+    implementing `kapi.storage.interfaces.Storage` (computed data, like
     metrics-server's). `verbs` narrows what is served (e.g. ("get", "list")). `connect` adds
     connect subresources answered by code.
     """
@@ -129,7 +129,7 @@ class Plugin:
     `admission` maps plugin names (as `--admission-plugins` names them) to
     factories given the object reader. `routers` are FastAPI routers mounted
     under `--apiexts-prefix`; their handlers reach objects with
-    `server.plugins.objects(request)`.
+    `kapi.plugins.objects(request)`.
     """
 
     groups: Sequence[APIGroup] = ()

@@ -13,10 +13,10 @@ from typing import Any, Callable, Mapping, Sequence
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.api import errors
-from server.api.user import UserInfo
-from server.endpoints.filters import USER_KEY, status_response, unexpected_error_response
-from server.registry.store import Store, WriteOptions
+from kapi.api import errors
+from kapi.api.user import UserInfo
+from kapi.endpoints.filters import USER_KEY, status_response, unexpected_error_response
+from kapi.registry.store import Store, WriteOptions
 
 Object = dict[str, Any]
 # First path segments the server itself answers: plugin routes may not hide them.

@@ -1,6 +1,6 @@
 """Finding plugins: modules named with `--plugin`, and installed packages' `kapi.plugins` entry points.
 
-A plugin module exposes `plugin = server.plugins.Plugin(...)`. Anything
+A plugin module exposes `plugin = kapi.plugins.Plugin(...)`. Anything
 wrong with one (cannot import, no `plugin`, a bad definition) stops the
 start with a message naming the module, never a traceback.
 """
@@ -11,12 +11,12 @@ from importlib.metadata import entry_points
 
 from typing import Any, Callable
 
-from server.plugins.api import AdmissionFactory, Plugin
-from server.plugins.typed import definition_of
-from server.scheme.definitions import ResourceDef
-from server.scheme.registry import Scheme
-from server.storage.interfaces import Storage
-from server.storage.memory import MemoryStorage
+from kapi.plugins.api import AdmissionFactory, Plugin
+from kapi.plugins.typed import definition_of
+from kapi.scheme.definitions import ResourceDef
+from kapi.scheme.registry import Scheme
+from kapi.storage.interfaces import Storage
+from kapi.storage.memory import MemoryStorage
 
 ENTRY_POINT_GROUP = "kapi.plugins"
 

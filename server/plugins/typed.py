@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from pydantic import BaseModel, ValidationError
 
-from server.api import errors
-from server.api.errors import Cause
-from server.api.validation import dns1123_label_errors, dns1123_subdomain_errors
-from server.plugins.api import Invalid
-from server.registry.strategy import Strategy
-from server.scheme.conversion import version_of
-from server.scheme.definitions import (
+from kapi.api import errors
+from kapi.api.errors import Cause
+from kapi.api.validation import dns1123_label_errors, dns1123_subdomain_errors
+from kapi.plugins.api import Invalid
+from kapi.registry.strategy import Strategy
+from kapi.scheme.conversion import version_of
+from kapi.scheme.definitions import (
     CONNECT_METHODS, ConnectDef, PrinterColumn, ResourceDef, VersionDef, camel_case,
 )
-from server.plugins.model import schema_from_model
+from kapi.plugins.model import schema_from_model
 
 if TYPE_CHECKING:
-    from server.plugins.api import Resource, Version
+    from kapi.plugins.api import Resource, Version
 
 Object = dict[str, Any]
 

@@ -1,8 +1,8 @@
 """The aggregator's table: which group-versions other servers answer, and what they last said.
 
-`server.controllers.apiservices` keeps it from the APIService objects (where each backend
+`kapi.controllers.apiservices` keeps it from the APIService objects (where each backend
 is, whether it is available, its discovery and OpenAPI documents); the HTTP layer reads it
-to proxy requests (`server.endpoints.proxy`) and to merge discovery and OpenAPI. Clients
+to proxy requests (`kapi.endpoints.proxy`) and to merge discovery and OpenAPI. Clients
 present the front-proxy certificate and trust the APIService's `caBundle` (or nothing, with
 `insecureSkipTLSVerify`), checking the name `<service>.<namespace>.svc` as kube does.
 """

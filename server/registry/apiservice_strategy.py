@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from server.api.errors import Cause, field_value_invalid, required
-from server.api.validation import dns1035_label_errors, dns1123_subdomain_errors
-from server.registry.strategy import Object, Strategy
+from kapi.api.errors import Cause, field_value_invalid, required
+from kapi.api.validation import dns1035_label_errors, dns1123_subdomain_errors
+from kapi.registry.strategy import Object, Strategy
 
 MAX_GROUP_PRIORITY = 20000
 MAX_VERSION_PRIORITY = 1000

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from server.api import errors
-from server.api.errors import Cause
-from server.admission.webhook_match import parse_selector
-from server.api.validation import dns1123_label_errors
-from server.registry.strategy import Object, Strategy, field_at
-from server.scheme.catalogue import KUBE_APISERVER_GROUPS
-from server.scheme.quantity import QuantityError, canonicalize
+from kapi.api import errors
+from kapi.api.errors import Cause
+from kapi.admission.webhook_match import parse_selector
+from kapi.api.validation import dns1123_label_errors
+from kapi.registry.strategy import Object, Strategy, field_at
+from kapi.scheme.catalogue import KUBE_APISERVER_GROUPS
+from kapi.scheme.quantity import QuantityError, canonicalize
 
 # Kinds whose strategy sets metadata.generation on create and bumps it on spec changes (as kube's do).
 GENERATION_KINDS = frozenset({

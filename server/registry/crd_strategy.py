@@ -5,12 +5,12 @@ from typing import Any
 
 import orjson
 
-from server.api.errors import Cause, field_invalid
-from server.registry.strategy import Strategy
-from server.scheme.cel import rule_schema_errors
-from server.scheme.crd import CRDError, definition_from_crd
-from server.scheme.structural import schema_causes
-from server.scheme.validation import validate_value
+from kapi.api.errors import Cause, field_invalid
+from kapi.registry.strategy import Strategy
+from kapi.scheme.cel import rule_schema_errors
+from kapi.scheme.crd import CRDError, definition_from_crd
+from kapi.scheme.structural import schema_causes
+from kapi.scheme.validation import validate_value
 
 Object = dict[str, Any]
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from server.api import errors
-from server.api.errors import Cause
-from server.scheme.catalogue import KUBE_APISERVER_GROUPS
-from server.scheme.definitions import ResourceDef
+from kapi.api import errors
+from kapi.api.errors import Cause
+from kapi.scheme.catalogue import KUBE_APISERVER_GROUPS
+from kapi.scheme.definitions import ResourceDef
 
 _TYPE_CAUSE = re.compile(r'^Invalid value: "(?P<actual>\w+)": .* must be of type (?P<expected>[\w-]+)')
 _GO_JSON_TYPES = {"integer": "number", "number": "number", "boolean": "bool"}

@@ -11,15 +11,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from server.admission.interfaces import AdmissionPlugin
-from server.api import errors
-from server.api.attributes import AdmissionAttributes
-from server.api.meta import now_rfc3339, parse_rfc3339
-from server.registry.listing import ListOptions
-from server.registry.strategy import Strategy
-from server.registry.write_steps import WriteOptions, copy_object
-from server.scheme.definitions import ResourceDef
-from server.storage.interfaces import KeyNotFoundError, Preconditions, Storage
+from kapi.admission.interfaces import AdmissionPlugin
+from kapi.api import errors
+from kapi.api.attributes import AdmissionAttributes
+from kapi.api.meta import now_rfc3339, parse_rfc3339
+from kapi.registry.listing import ListOptions
+from kapi.registry.strategy import Strategy
+from kapi.registry.write_steps import WriteOptions, copy_object
+from kapi.scheme.definitions import ResourceDef
+from kapi.storage.interfaces import KeyNotFoundError, Preconditions, Storage
 
 Object = dict[str, Any]
 # DeleteOptions.propagationPolicy → the finalizer the garbage collector honours (kube's names).

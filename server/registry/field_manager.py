@@ -14,7 +14,7 @@ The steps and their order are kube's (k8s.io/apimachinery
 `util/managedfields/internal`: version check, last-applied migration for
 `kubectl`, before-first-apply, manager info, timestamps, stripping of
 metadata that nobody owns, update-manager cap); the merge algebra is
-`server.api.structured_merge`. Fields a subresource resets (status through
+`kapi.api.structured_merge`. Fields a subresource resets (status through
 the main resource, everything but status through `/status`) are never owned
 through it, as kube's reset-fields filters say.
 """
@@ -26,13 +26,13 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 
-from server.api import errors
-from server.api.fieldpath import FieldSet, Path, under
-from server.api.meta import now_rfc3339
-from server.api.structured_merge import compare, merge, remove_items, to_field_set, with_named_fields
-from server.api.patch import deep_copy
-from server.api.structured_schema import StructureError, equal, zero_value
-from server.registry.managed_fields import (
+from kapi.api import errors
+from kapi.api.fieldpath import FieldSet, Path, under
+from kapi.api.meta import now_rfc3339
+from kapi.api.structured_merge import compare, merge, remove_items, to_field_set, with_named_fields
+from kapi.api.patch import deep_copy
+from kapi.api.structured_schema import StructureError, equal, zero_value
+from kapi.registry.managed_fields import (
     APPLY,
     UPDATE,
     Conflicts,
@@ -45,8 +45,8 @@ from server.registry.managed_fields import (
     identifier,
     is_reset,
 )
-from server.scheme import catalogue
-from server.scheme.definitions import ResourceDef
+from kapi.scheme import catalogue
+from kapi.scheme.definitions import ResourceDef
 
 Object = dict[str, Any]
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"

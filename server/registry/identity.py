@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.api import errors
-from server.api.errors import go_quote
-from server.registry.decoding import undecodable
-from server.scheme.definitions import ResourceDef
+from kapi.api import errors
+from kapi.api.errors import go_quote
+from kapi.registry.decoding import undecodable
+from kapi.scheme.definitions import ResourceDef
 
 Object = dict[str, Any]
 

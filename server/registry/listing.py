@@ -17,10 +17,10 @@ from typing import Any, Callable
 
 import orjson
 
-from server.api import errors
-from server.api.errors import Cause, go_quote
-from server.api.field_selectors import FieldSelector, fields_of, parse_field_selector
-from server.api.selectors import LabelSelector, parse_label_selector
+from kapi.api import errors
+from kapi.api.errors import Cause, go_quote
+from kapi.api.field_selectors import FieldSelector, fields_of, parse_field_selector
+from kapi.api.selectors import LabelSelector, parse_label_selector
 
 NOT_OLDER_THAN, EXACT = "NotOlderThan", "Exact"
 _TOKEN_VERSION = "meta.k8s.io/v1"

@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from server.api import errors
-from server.api.errors import go_quote
-from server.api.fieldpath import (
+from kapi.api import errors
+from kapi.api.errors import go_quote
+from kapi.api.fieldpath import (
     FieldPathError, FieldSet, Path, from_fields_v1, path_string, sorted_paths, to_fields_v1,
 )
 

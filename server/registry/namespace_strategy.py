@@ -2,8 +2,8 @@
 controller removes (through `namespaces/finalize`) once the namespace is empty."""
 from __future__ import annotations
 
-from server.registry.builtin_strategy import BuiltinStrategy, as_dict
-from server.registry.strategy import Object
+from kapi.registry.builtin_strategy import BuiltinStrategy, as_dict
+from kapi.registry.strategy import Object
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.api import errors
-from server.api.errors import Cause
-from server.registry.builtin_strategy import as_list, unique_label_names
+from kapi.api import errors
+from kapi.api.errors import Cause
+from kapi.registry.builtin_strategy import as_list, unique_label_names
 
 Object = dict[str, Any]
 RESTART_POLICIES = ["Always", "OnFailure", "Never"]

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.api import errors
-from server.api.meta import metadata
-from server.api.requestinfo import RequestInfo
-from server.api.user import MASTERS_GROUP, UserInfo
-from server.auth.interfaces import Authorizer
-from server.auth.rbac import CLUSTER_ROLES, GROUP, ROLES, RbacIndex, aggregate_errors
-from server.auth.rbac_rules import ALL, PolicyRule, compact, go_quoted, rules_of, uncovered
-from server.registry.builtin_strategy import as_dict
-from server.registry.store import Store
-from server.registry.write_steps import WriteOptions
-from server.storage.interfaces import Preconditions
+from kapi.api import errors
+from kapi.api.meta import metadata
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import MASTERS_GROUP, UserInfo
+from kapi.auth.interfaces import Authorizer
+from kapi.auth.rbac import CLUSTER_ROLES, GROUP, ROLES, RbacIndex, aggregate_errors
+from kapi.auth.rbac_rules import ALL, PolicyRule, compact, go_quoted, rules_of, uncovered
+from kapi.registry.builtin_strategy import as_dict
+from kapi.registry.store import Store
+from kapi.registry.write_steps import WriteOptions
+from kapi.storage.interfaces import Preconditions
 
 Object = dict[str, Any]
 FULL_AUTHORITY = (PolicyRule((ALL,), (ALL,), (ALL,)), PolicyRule((ALL,), non_resource_urls=(ALL,)))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.api import errors
-from server.api.errors import Cause
-from server.api.validation import dns1123_subdomain_errors, path_segment_errors
-from server.registry.builtin_strategy import BuiltinStrategy, as_dict, as_list
-from server.registry.strategy import Object
+from kapi.api import errors
+from kapi.api.errors import Cause
+from kapi.api.validation import dns1123_subdomain_errors, path_segment_errors
+from kapi.registry.builtin_strategy import BuiltinStrategy, as_dict, as_list
+from kapi.registry.strategy import Object
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 SUBJECT_KINDS = ["ServiceAccount", "User", "Group"]

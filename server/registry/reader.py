@@ -1,6 +1,6 @@
 """`StoreReader`: what admission plugins read of other objects, straight from the stores.
 
-It implements `server.admission.interfaces.ObjectReader` (kube's listers);
+It implements `kapi.admission.interfaces.ObjectReader` (kube's listers);
 objects come back in their storage version, and a resource the server does
 not serve reads as empty rather than failing the write that asked.
 """
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from server.api import errors
-from server.registry.store import Store
+from kapi.api import errors
+from kapi.registry.store import Store
 
 Object = dict[str, Any]
 CollectionView = Callable[[str, str], "list[Object] | None"]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.admission.webhook_match import parse_selector
-from server.api import errors
-from server.scheme.definitions import ScaleDef
+from kapi.admission.webhook_match import parse_selector
+from kapi.api import errors
+from kapi.scheme.definitions import ScaleDef
 
 Object = dict[str, Any]
 

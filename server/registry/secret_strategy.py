@@ -14,10 +14,10 @@ import base64
 import re
 from typing import Any
 
-from server.api import errors
-from server.api.errors import Cause
-from server.registry.builtin_strategy import BuiltinStrategy
-from server.registry.strategy import Object
+from kapi.api import errors
+from kapi.api.errors import Cause
+from kapi.registry.builtin_strategy import BuiltinStrategy
+from kapi.registry.strategy import Object
 
 MAX_SECRET_SIZE = 1024 * 1024
 MAX_CONFIG_MAP_SIZE = 1024 * 1024

@@ -11,9 +11,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from server.api import errors
-from server.api.errors import Cause
-from server.registry.builtin_strategy import as_list
+from kapi.api import errors
+from kapi.api.errors import Cause
+from kapi.registry.builtin_strategy import as_list
 
 Object = dict[str, Any]
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from server.api import errors
-from server.api.errors import Cause
-from server.registry.builtin_strategy import BuiltinStrategy, as_dict, as_list
-from server.registry.service_alloc import InUse, ServiceRanges, allocate, service_type
-from server.registry.store import Store
-from server.registry.strategy import Object
-from server.registry.write_steps import WriteOptions
+from kapi.api import errors
+from kapi.api.errors import Cause
+from kapi.registry.builtin_strategy import BuiltinStrategy, as_dict, as_list
+from kapi.registry.service_alloc import InUse, ServiceRanges, allocate, service_type
+from kapi.registry.store import Store
+from kapi.registry.strategy import Object
+from kapi.registry.write_steps import WriteOptions
 
 _TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
 

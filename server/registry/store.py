@@ -19,15 +19,15 @@ from typing import Any, Awaitable, Callable, Iterator
 
 import orjson
 
-from server.admission.interfaces import AdmissionPlugin
-from server.api import errors
-from server.api.meta import (
+from kapi.admission.interfaces import AdmissionPlugin
+from kapi.api import errors
+from kapi.api.meta import (
     carry_system_fields_for_update,
     fill_system_fields_for_create,
     generate_name,
     metadata,
 )
-from server.registry.listing import (
+from kapi.registry.listing import (
     ContinueCodec,
     ListOptions,
     ReadAt,
@@ -35,13 +35,13 @@ from server.registry.listing import (
     list_revision,
     selector_matcher,
 )
-from server.registry.deletion import DeleteSteps
-from server.registry.field_manager import FieldManager
-from server.registry.strategy import Strategy
-from server.registry.watch import WatchStream
-from server.registry.write_steps import WriteOptions, WriteSteps, copy_object
-from server.storage import keys
-from server.storage.interfaces import (
+from kapi.registry.deletion import DeleteSteps
+from kapi.registry.field_manager import FieldManager
+from kapi.registry.strategy import Strategy
+from kapi.registry.watch import WatchStream
+from kapi.registry.write_steps import WriteOptions, WriteSteps, copy_object
+from kapi.storage import keys
+from kapi.storage.interfaces import (
     ConflictError,
     InvalidKeyError,
     KeyExistsError,
@@ -199,7 +199,7 @@ class Store(DeleteSteps, WriteSteps):
             start = page.continue_key
 
     def watch(self, namespace: str, version: str, opts: ListOptions) -> WatchStream:
-        """An event stream for the collection; see `server.registry.watch`."""
+        """An event stream for the collection; see `kapi.registry.watch`."""
         return WatchStream(self, self._storage, self.collection_prefix(namespace), version, opts,
                            self._options.bookmark_interval)
 

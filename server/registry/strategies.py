@@ -1,17 +1,17 @@
 """Which strategy serves which definition: the one place that names them all."""
 from __future__ import annotations
 
-from server.registry.apiservice_strategy import APIServiceStrategy
-from server.registry.builtin_strategy import BuiltinStrategy
-from server.registry.crd_strategy import CRDStrategy
-from server.registry.secret_strategy import ConfigMapStrategy, SecretStrategy
-from server.registry.service_store import ServiceStrategy
-from server.registry.namespace_strategy import NamespaceStrategy
-from server.registry.rbac_strategy import BindingStrategy, RoleStrategy
-from server.registry.strategy import Strategy
-from server.registry.volume_strategies import PersistentVolumeClaimStrategy, PersistentVolumeStrategy
-from server.registry.webhook_config_strategy import WebhookConfigurationStrategy
-from server.registry.workload_strategies import (
+from kapi.registry.apiservice_strategy import APIServiceStrategy
+from kapi.registry.builtin_strategy import BuiltinStrategy
+from kapi.registry.crd_strategy import CRDStrategy
+from kapi.registry.secret_strategy import ConfigMapStrategy, SecretStrategy
+from kapi.registry.service_store import ServiceStrategy
+from kapi.registry.namespace_strategy import NamespaceStrategy
+from kapi.registry.rbac_strategy import BindingStrategy, RoleStrategy
+from kapi.registry.strategy import Strategy
+from kapi.registry.volume_strategies import PersistentVolumeClaimStrategy, PersistentVolumeStrategy
+from kapi.registry.webhook_config_strategy import WebhookConfigurationStrategy
+from kapi.registry.workload_strategies import (
     CronJobStrategy,
     DaemonSetStrategy,
     DeploymentStrategy,
@@ -21,10 +21,10 @@ from server.registry.workload_strategies import (
     ReplicationControllerStrategy,
     StatefulSetStrategy,
 )
-from server.scheme.builtin_admission import ADMISSION_REGISTRATION
-from server.scheme.builtin_apiregistration import API_SERVICES
-from server.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
-from server.scheme.definitions import ResourceDef
+from kapi.scheme.builtin_admission import ADMISSION_REGISTRATION
+from kapi.scheme.builtin_apiregistration import API_SERVICES
+from kapi.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
+from kapi.scheme.definitions import ResourceDef
 
 _BUILTIN: dict[tuple[str, str], type[Strategy]] = {
     ("", "namespaces"): NamespaceStrategy,

@@ -7,10 +7,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from server.api.errors import Cause
-from server.api.meta import without
-from server.api.validation import validate_object_meta
-from server.scheme.definitions import ResourceDef
+from kapi.api.errors import Cause
+from kapi.api.meta import without
+from kapi.api.validation import validate_object_meta
+from kapi.scheme.definitions import ResourceDef
 
 Object = dict[str, Any]
 

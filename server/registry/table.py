@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from server.api.humanize import age
-from server.api.jsonpath import cell
-from server.scheme.definitions import PrinterColumn, VersionDef
+from kapi.api.humanize import age
+from kapi.api.jsonpath import cell
+from kapi.scheme.definitions import PrinterColumn, VersionDef
 
 Object = dict[str, Any]
 

@@ -1,11 +1,11 @@
 """PersistentVolumeClaims and PersistentVolumes: kube's defaults, initial phase and immutable claim spec."""
 from __future__ import annotations
 
-from server.api import errors
-from server.api.errors import Cause
-from server.api.meta import now_rfc3339
-from server.registry.builtin_strategy import BuiltinStrategy, as_dict
-from server.registry.strategy import Object
+from kapi.api import errors
+from kapi.api.errors import Cause
+from kapi.api.meta import now_rfc3339
+from kapi.registry.builtin_strategy import BuiltinStrategy, as_dict
+from kapi.registry.strategy import Object
 
 _CLAIM_SPEC_IMMUTABLE = ("spec is immutable after creation except resources.requests and "
                          "volumeAttributesClassName for bound claims")

@@ -24,9 +24,9 @@ import copy
 import math
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
-from server.api import errors
-from server.registry.listing import ListOptions
-from server.storage.interfaces import (
+from kapi.api import errors
+from kapi.registry.listing import ListOptions
+from kapi.storage.interfaces import (
     RevisionNotYetError,
     RevisionTooOldError,
     Storage,
@@ -36,7 +36,7 @@ from server.storage.interfaces import (
 )
 
 if TYPE_CHECKING:
-    from server.registry.store import Store
+    from kapi.registry.store import Store
 
 Object = dict[str, Any]
 Event = tuple[str, Object]

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.admission.webhook_conditions import condition_causes
-from server.api.errors import Cause, field_duplicate, field_forbidden, field_not_supported
-from server.api.validation import dns1123_subdomain_errors, label_value_errors, qualified_name_errors
-from server.registry.strategy import Object, Strategy
-from server.webhook.validation import client_config_causes, invalid, required, review_versions_causes
+from kapi.admission.webhook_conditions import condition_causes
+from kapi.api.errors import Cause, field_duplicate, field_forbidden, field_not_supported
+from kapi.api.validation import dns1123_subdomain_errors, label_value_errors, qualified_name_errors
+from kapi.registry.strategy import Object, Strategy
+from kapi.webhook.validation import client_config_causes, invalid, required, review_versions_causes
 
 _OPERATIONS = ["*", "CONNECT", "CREATE", "DELETE", "UPDATE"]
 _SCOPES = ["*", "Cluster", "Namespaced"]

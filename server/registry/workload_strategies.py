@@ -10,9 +10,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from server.api import errors
-from server.api.errors import Cause
-from server.registry.builtin_strategy import (
+from kapi.api import errors
+from kapi.api.errors import Cause
+from kapi.registry.builtin_strategy import (
     BuiltinStrategy,
     as_dict,
     as_list,
@@ -21,8 +21,8 @@ from server.registry.builtin_strategy import (
     immutable,
     selector_matches_labels,
 )
-from server.registry.pod_spec import default_pod_spec, default_template, validate_pod_spec
-from server.registry.strategy import Object
+from kapi.registry.pod_spec import default_pod_spec, default_template, validate_pod_spec
+from kapi.registry.strategy import Object
 
 # The pod fields an update may change (kube's ValidatePodUpdate message lists them).
 _POD_UPDATE_FORBIDDEN = (

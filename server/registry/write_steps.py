@@ -13,22 +13,22 @@ from typing import Any
 
 import orjson
 
-from server.admission.interfaces import AdmissionPlugin
-from server.api import errors
-from server.api.attributes import AdmissionAttributes
-from server.api.meta import drop_empty_metadata
-from server.api.user import UserInfo
-from server.registry.decoding import type_mismatch, undecodable
-from server.registry.identity import check_identity
-from server.registry.kind_defaults import default_kind
-from server.registry.strategy import Strategy
-from server.registry.zero_values import fill_zero_status
-from server.scheme.cel import has_rules, validate_rules_after
-from server.scheme.conversion import convert, convert_all
-from server.scheme.defaulting import apply_defaults
-from server.scheme.definitions import ConnectDef, ResourceDef
-from server.scheme.pruning import prune
-from server.scheme.validation import prune_non_nullable_nulls, validate
+from kapi.admission.interfaces import AdmissionPlugin
+from kapi.api import errors
+from kapi.api.attributes import AdmissionAttributes
+from kapi.api.meta import drop_empty_metadata
+from kapi.api.user import UserInfo
+from kapi.registry.decoding import type_mismatch, undecodable
+from kapi.registry.identity import check_identity
+from kapi.registry.kind_defaults import default_kind
+from kapi.registry.strategy import Strategy
+from kapi.registry.zero_values import fill_zero_status
+from kapi.scheme.cel import has_rules, validate_rules_after
+from kapi.scheme.conversion import convert, convert_all
+from kapi.scheme.defaulting import apply_defaults
+from kapi.scheme.definitions import ConnectDef, ResourceDef
+from kapi.scheme.pruning import prune
+from kapi.scheme.validation import prune_non_nullable_nulls, validate
 
 Object = dict[str, Any]
 # Who kube credits in managedFields for what its controllers write (kapi's in-process loops stand for them).

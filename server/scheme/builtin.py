@@ -1,7 +1,7 @@
 """Built-in types every kapi serves, whatever `--api-groups` says: core `v1` namespaces."""
 from __future__ import annotations
 
-from server.scheme.catalogue import builtin
+from kapi.scheme.catalogue import builtin
 
 NAMESPACES = builtin("", "namespaces")
 

@@ -7,14 +7,14 @@ matchPolicy Equivalent, timeoutSeconds 10, empty namespace and object
 selectors, rules scope `*`, service port 443 and, for mutating webhooks,
 reinvocationPolicy Never. kube's field validation (required name,
 clientConfig, sideEffects, admissionReviewVersions, with its wording) is
-the strategy's (`server.registry.webhook_config_strategy`), not `required`
+the strategy's (`kapi.registry.webhook_config_strategy`), not `required`
 here, because the schema's generic messages differ from kube's.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from server.scheme.definitions import PrinterColumn, ResourceDef, VersionDef
+from kapi.scheme.definitions import PrinterColumn, ResourceDef, VersionDef
 
 GROUP = "admissionregistration.k8s.io"
 Schema = dict[str, Any]

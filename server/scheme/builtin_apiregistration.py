@@ -4,15 +4,15 @@ Served as kube-aggregator serves it: cluster-scoped, with a status subresource
 whose `Available` condition the aggregator keeps, and the columns of
 `kubectl get apiservices` (NAME, SERVICE, AVAILABLE, AGE). An APIService
 without `spec.service` is local (this server answers); with one, requests for
-its group-version are proxied (`server.endpoints.proxy`).
+its group-version are proxied (`kapi.endpoints.proxy`).
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from server.scheme.builtin_printers_common import AGE, Obj, col, dct
-from server.scheme.definitions import ResourceDef, VersionDef
+from kapi.scheme.builtin_printers_common import AGE, Obj, col, dct
+from kapi.scheme.definitions import ResourceDef, VersionDef
 
 GROUP = "apiregistration.k8s.io"
 Schema = dict[str, Any]

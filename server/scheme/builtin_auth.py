@@ -2,12 +2,12 @@
 TokenReview, `kubectl auth can-i` (SelfSubjectAccessReview), `kubectl auth can-i --list`
 (SelfSubjectRulesReview), SubjectAccessReview and the namespaced LocalSubjectAccessReview.
 
-They are virtual: `server.endpoints.reviews` answers a create at once and nothing is stored.
+They are virtual: `kapi.endpoints.reviews` answers a create at once and nothing is stored.
 """
 from __future__ import annotations
 
-from server.scheme.catalogue import builtin
-from server.scheme.definitions import ResourceDef
+from kapi.scheme.catalogue import builtin
+from kapi.scheme.definitions import ResourceDef
 
 AUTHENTICATION_GROUP = "authentication.k8s.io"
 AUTHORIZATION_GROUP = "authorization.k8s.io"

@@ -1,12 +1,12 @@
 """The built-in kinds a controller touches first, by name, from the catalogue.
 
 Kept as names for the code and tests that single them out; the catalogue
-(`server.scheme.catalogue`) serves every built-in kind.
+(`kapi.scheme.catalogue`) serves every built-in kind.
 """
 from __future__ import annotations
 
-from server.scheme.catalogue import builtin
-from server.scheme.definitions import ResourceDef
+from kapi.scheme.catalogue import builtin
+from kapi.scheme.definitions import ResourceDef
 
 CONFIG_MAPS = builtin("", "configmaps")
 SECRETS = builtin("", "secrets")

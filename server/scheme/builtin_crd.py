@@ -1,7 +1,7 @@
 """`apiextensions.k8s.io/v1` CustomResourceDefinitions, served as a resource like any other."""
 from __future__ import annotations
 
-from server.scheme.definitions import ResourceDef, VersionDef
+from kapi.scheme.definitions import ResourceDef, VersionDef
 
 _CRD_SCHEMA = {
     "type": "object",

@@ -3,7 +3,7 @@
 `kubectl get` prints the server's Table verbatim, so these reproduce the columns of
 k8s.io/kubernetes `pkg/printers/internalversion/printers.go` (1.32): names, types and
 descriptions of the column definitions, and cells computed the way kube's printers compute
-them (`server.registry.table` calls each column's `compute(obj, now)`). The server prints
+them (`kapi.registry.table` calls each column's `compute(obj, now)`). The server prints
 wide: `-o wide` columns (priority 1) always carry cells, kubectl hides them.
 
 Two shapes of column list:
@@ -24,14 +24,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from server.api.humanize import human_duration_ns
-from server.scheme.builtin_printers_common import (
+from kapi.api.humanize import human_duration_ns
+from kapi.scheme.builtin_printers_common import (
     AGE, DEFAULT_COLUMNS, NAME_DOC, Obj, col, dct, doc, format_selector, lst, meta, more_string, num, quantity,
     text,
 )
-from server.scheme.builtin_printers_core import CORE_PRINTER_COLUMNS, load_balancer_addresses
-from server.scheme.builtin_printers_workloads import WORKLOAD_PRINTER_COLUMNS
-from server.scheme.definitions import PrinterColumn
+from kapi.scheme.builtin_printers_core import CORE_PRINTER_COLUMNS, load_balancer_addresses
+from kapi.scheme.builtin_printers_workloads import WORKLOAD_PRINTER_COLUMNS
+from kapi.scheme.definitions import PrinterColumn
 
 __all__ = ["PRINTER_COLUMNS", "complete"]
 

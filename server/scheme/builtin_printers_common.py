@@ -15,8 +15,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from server.api.humanize import age, human_duration_ns, parse_rfc3339
-from server.scheme.definitions import PrinterColumn
+from kapi.api.humanize import age, human_duration_ns, parse_rfc3339
+from kapi.scheme.definitions import PrinterColumn
 
 Obj = dict[str, Any]
 Compute = Callable[[Obj, datetime], Any]
@@ -25,7 +25,7 @@ _META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
 
 def _components() -> dict[str, Any]:
-    from server.scheme.catalogue import raw_components  # the catalogue imports these printers
+    from kapi.scheme.catalogue import raw_components  # the catalogue imports these printers
 
     return raw_components()
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from server.scheme.builtin_printers_common import (
+from kapi.scheme.builtin_printers_common import (
     AGE, DEFAULT_COLUMNS, WIDE_NAME, Obj, col, dct, doc, format_labels, lst, meta, num, quantity, since, text,
 )
-from server.scheme.definitions import PrinterColumn
+from kapi.scheme.definitions import PrinterColumn
 
 
 def _spec(obj: Obj) -> Obj:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from server.scheme.builtin_printers_common import (
+from kapi.scheme.builtin_printers_common import (
     AGE, CONTAINERS_DOC, IMAGES_DOC, NAME, Obj, col, container_cells, dct, doc, duration_since, format_labels, lst,
     meta, moment, num, text,
 )

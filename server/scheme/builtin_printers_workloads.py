@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from server.scheme.builtin_printers_common import (
+from kapi.scheme.builtin_printers_common import (
     AGE, CONTAINERS_DOC, IMAGES_DOC, Obj, bool_word, col, container_cells, dct, doc, duration_between,
     duration_since, format_labels, format_selector, int_or_string, lst, meta, moment, num, quantity,
     selector_string, since, text,
 )
-from server.scheme.builtin_printers_pods import POD_COLUMNS, POD_TEMPLATE_COLUMNS, at_spec, condition_true
-from server.scheme.definitions import PrinterColumn
+from kapi.scheme.builtin_printers_pods import POD_COLUMNS, POD_TEMPLATE_COLUMNS, at_spec, condition_true
+from kapi.scheme.definitions import PrinterColumn
 
 # --- controllers ---
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import orjson
 
-from server.scheme.hpa_conversion import HPAConverter
-from server.scheme.quantity import MARKER
-from server.scheme.definitions import ActionDef, ResourceDef, ScaleDef, VersionDef
+from kapi.scheme.hpa_conversion import HPAConverter
+from kapi.scheme.quantity import MARKER
+from kapi.scheme.definitions import ActionDef, ResourceDef, ScaleDef, VersionDef
 
 RELEASE = "v1.32.0"
 # Groups of review kinds: created and answered at once by code, never stored.
@@ -79,7 +79,7 @@ _STORAGE_VERSIONS = {"autoscaling": "v2"}
 @lru_cache(maxsize=None)
 def load(release: str = RELEASE) -> dict[str, Any]:
     """The catalogue as generated: {"release", "groups": {gv: [resource…]}, "components": {name: schema}}."""
-    raw = (resources.files("server.scheme") / "data" / f"kube-{release}.json.gz").read_bytes()
+    raw = (resources.files("kapi.scheme") / "data" / f"kube-{release}.json.gz").read_bytes()
     loaded: dict[str, Any] = orjson.loads(gzip.decompress(raw))
     return loaded
 
@@ -187,7 +187,7 @@ def definitions(groups: frozenset[str] | None = None, release: str = RELEASE) ->
     """The catalogue's stored resources as definitions, one per (group, plural), every served version.
 
     `groups` keeps only those API groups ("" is core); None keeps all. The reviews (virtual kinds that
-    code answers, `server.scheme.builtin_auth` picks them) are not among them.
+    code answers, `kapi.scheme.builtin_auth` picks them) are not among them.
     """
     return [d for d in _all_definitions(release) if not d.virtual and (groups is None or d.group in groups)]
 
@@ -200,7 +200,7 @@ def builtin(group: str, plural: str, release: str = RELEASE) -> ResourceDef:
 
 @lru_cache(maxsize=None)
 def _all_definitions(release: str) -> tuple[ResourceDef, ...]:
-    from server.scheme.builtin_printers import PRINTER_COLUMNS  # they read descriptions from this catalogue
+    from kapi.scheme.builtin_printers import PRINTER_COLUMNS  # they read descriptions from this catalogue
 
     found: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
     for gv, resources_ in load(release)["groups"].items():

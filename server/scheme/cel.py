@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 
-from server.api.errors import Cause, field_duplicate, field_forbidden, field_value_invalid, go_quote
+from kapi.api.errors import Cause, field_duplicate, field_forbidden, field_value_invalid, go_quote
 
-from server.scheme.cel_crd import _any_rules, _schema_errors
-from server.scheme.cel_values import (
+from kapi.scheme.cel_crd import _any_rules, _schema_errors
+from kapi.scheme.cel_values import (
     _BLOCKED,
     _COST,
     _OUT_OF_BUDGET,
@@ -50,7 +50,7 @@ from server.scheme.cel_values import (
     _to_cel,
     normalize_field_path,
 )
-from server.scheme.cel_worker import _small, _worker
+from kapi.scheme.cel_worker import _small, _worker
 
 Schema = dict[str, Any]
 _has_rules_cache: dict[int, tuple[Schema, bool]] = {}

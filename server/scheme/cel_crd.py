@@ -5,9 +5,9 @@ import re
 from typing import Any
 
 
-from server.api.errors import Cause, field_not_supported, field_value_invalid, go_quote
+from kapi.api.errors import Cause, field_not_supported, field_value_invalid, go_quote
 
-from server.scheme.cel_values import REASONS, _join, _kind_of, _program, _rules_here, normalize_field_path
+from kapi.scheme.cel_values import REASONS, _join, _kind_of, _program, _rules_here, normalize_field_path
 
 Schema = dict[str, Any]
 

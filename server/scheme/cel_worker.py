@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 
-from server.scheme.cel_values import (
+from kapi.scheme.cel_values import (
     _WORKER_MEMORY,
     RULE_TIME_BUDGET,
     SANDBOX_MIN_BYTES,
@@ -66,7 +66,7 @@ class _Worker:
     def _start(self) -> subprocess.Popen[bytes] | None:
         if self._broken:
             return None
-        code = f"import sys; sys.path[:0] = {sys.path!r}; from server.scheme.cel_worker import _serve; _serve()"
+        code = f"import sys; sys.path[:0] = {sys.path!r}; from kapi.scheme.cel_worker import _serve; _serve()"
         try:
             proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from server.scheme.definitions import ResourceDef
+from kapi.scheme.definitions import ResourceDef
 
 Object = dict[str, Any]
 

@@ -21,10 +21,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from server.api.errors import go_quote
-from server.api.validation import label_value_errors, qualified_name_errors
-from server.webhook import ClientConfig, WebhookCallError, post_json
-from server.webhook.status import RawStatusError, internal_error, unknown_error
+from kapi.api.errors import go_quote
+from kapi.api.validation import label_value_errors, qualified_name_errors
+from kapi.webhook import ClientConfig, WebhookCallError, post_json
+from kapi.webhook.status import RawStatusError, internal_error, unknown_error
 
 Object = dict[str, Any]
 TIMEOUT_SECONDS = 30.0  # kube's conversion webhook client timeout (`?timeout=30s`)

@@ -10,11 +10,11 @@ from typing import Any, Iterable
 
 import yaml
 
-from server.api.errors import Cause, field_forbidden, field_not_supported, field_required, field_value_invalid
-from server.scheme.conversion_webhook import WebhookConverter
-from server.scheme.definitions import PrinterColumn, ResourceDef, ScaleDef, VersionDef
-from server.webhook import ClientConfig
-from server.webhook.validation import client_config_causes, required, review_version, review_versions_causes
+from kapi.api.errors import Cause, field_forbidden, field_not_supported, field_required, field_value_invalid
+from kapi.scheme.conversion_webhook import WebhookConverter
+from kapi.scheme.definitions import PrinterColumn, ResourceDef, ScaleDef, VersionDef
+from kapi.webhook import ClientConfig
+from kapi.webhook.validation import client_config_causes, required, review_version, review_versions_causes
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

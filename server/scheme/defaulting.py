@@ -7,7 +7,7 @@ from storage with the storage version's schema, so objects stored before a
 default was added gain it when read (the stored bytes are not rewritten).
 
 The order is kube's: prune unknown fields, then `prune_non_nullable_nulls`
-(`server.scheme.validation`, kube's `PruneNonNullableNullsWithoutDefaults`),
+(`kapi.scheme.validation`, kube's `PruneNonNullableNullsWithoutDefaults`),
 which drops a `null` of a non-nullable field only when the field has no
 default, then `apply_defaults`, which turns such a remaining `null` into the
 default. A `null` on a nullable field is a value and stays.

@@ -122,7 +122,7 @@ class ResourceDef:
     virtual: bool = False
     # Field paths a fieldSelector may use besides metadata.name and metadata.namespace.
     extra_selectable_fields: tuple[str, ...] = ()
-    # How objects move between versions (`server.scheme.conversion.Converter`); None is kube's
+    # How objects move between versions (`kapi.scheme.conversion.Converter`); None is kube's
     # `None` strategy, where only apiVersion changes. Typed Python versions and CRD conversion
     # webhooks set one.
     converter: Any = field(default=None, compare=False, repr=False)

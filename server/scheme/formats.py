@@ -9,7 +9,7 @@ import ipaddress
 import re
 from typing import Callable
 
-from server.api.validation import dns1123_label_errors, dns1123_subdomain_errors
+from kapi.api.validation import dns1123_label_errors, dns1123_subdomain_errors
 
 
 _LD = r"[^\W_]"  # Go's [a-zA-Z0-9\p{S}\p{L}], less the symbols

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from server.scheme.definitions import ResourceDef, VersionDef
+from kapi.scheme.definitions import ResourceDef, VersionDef
 
 _KUBE_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 

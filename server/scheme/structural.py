@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from server.api.errors import Cause, go_quote
+from kapi.api.errors import Cause, go_quote
 
 Schema = dict[str, Any]
 Err = tuple[str, str]  # (field path, message as kube words it without the path)

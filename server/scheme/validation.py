@@ -28,7 +28,7 @@ import re
 from functools import lru_cache
 from typing import Any, TypeGuard
 
-from server.api.errors import (
+from kapi.api.errors import (
     Cause,
     field_not_supported,
     field_required,
@@ -40,8 +40,8 @@ from server.api.errors import (
     go_json,
     go_quote,
 )
-from server.scheme.formats import FORMATS
-from server.scheme.validation_passes import ROOT_META, validate_embedded, validate_list_types, value_kind
+from kapi.scheme.formats import FORMATS
+from kapi.scheme.validation_passes import ROOT_META, validate_embedded, validate_list_types, value_kind
 
 Schema = dict[str, Any]
 _JSON_INT_MAX = float(2**53 - 1)

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.api.errors import (
+from kapi.api.errors import (
     Cause,
     field_duplicate,
     field_required,
     field_value_invalid,
     go_json,
 )
-from server.api.validation import (
+from kapi.api.validation import (
     dns1035_label_errors,
     validate_object_meta,
 )

@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 import yaml
 
-from certs.files import PRIVATE_MODE, fsync_dir, write_temp
+from kapi_certs.files import PRIVATE_MODE, fsync_dir, write_temp
 
 from .events import DEFAULT_EVENT_WINDOW, DEFAULT_WATCH_QUEUE
 from .commit import DiskDiverged

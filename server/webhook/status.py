@@ -3,14 +3,14 @@
 A webhook's refusal carries its own code, reason and details (kube copies the
 webhook's `Status`, an empty reason staying empty, which kubectl prints as
 plain `Error from server: ...`), and kube's `NewInternalError` adds a cause
-with only a message. The fixed classes of `server.api.errors` cannot say
+with only a message. The fixed classes of `kapi.api.errors` cannot say
 either, so this one renders the Status it was given.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from server.api.errors import StatusError
+from kapi.api.errors import StatusError
 
 
 class RawStatusError(StatusError):

@@ -11,8 +11,8 @@ import re
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from server.api.errors import Cause, field_value_invalid, go_quote, required
-from server.api.validation import dns1123_subdomain_errors, regex_error
+from kapi.api.errors import Cause, field_value_invalid, go_quote, required
+from kapi.api.validation import dns1123_subdomain_errors, regex_error
 
 ACCEPTED_REVIEW_VERSIONS = ("v1", "v1beta1")
 _URL_FORM = "; desired format: https://host[/path]"

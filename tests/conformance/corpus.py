@@ -351,7 +351,7 @@ def answer(response: httpx.Response, step: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- protobuf
 def decode_protobuf(raw: bytes) -> Any:
     """kapi's reader of kube's protobuf envelope, used for both servers' answers alike."""
-    from server.api.protobuf import decode_object
+    from kapi.api.protobuf import decode_object
 
     try:
         return {"<protobuf>": decode_object(raw)}
@@ -567,7 +567,7 @@ class WebhookServer:
     """
 
     def __init__(self) -> None:
-        from certs import pki
+        from kapi_certs import pki
 
         ca, ca_key = pki.make_ca("kapi-conformance-webhook-ca")
         cert, key = pki.issue_serving_cert(ca, ca_key, ["127.0.0.1", "localhost"])

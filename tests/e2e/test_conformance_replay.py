@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from kapi_cli.etcd_local import LocalEtcd
-from server.testing import start_server
+from kapi.testing import start_server
 
 CORPUS_FILE = Path(__file__).resolve().parent.parent / "conformance" / "corpus.py"
 

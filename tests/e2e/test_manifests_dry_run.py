@@ -14,7 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from certs.pki import cert_pem, make_ca
+from kapi_certs.pki import cert_pem, make_ca
 from kapi_cli.main import app
 
 REPO = Path(__file__).resolve().parents[2]

@@ -214,7 +214,7 @@ def test_pizza_posted_to_the_router_is_listed_by_kubectl(kapi: Any) -> None:
 GIZMOS = '''
 from pydantic import BaseModel, Field
 
-from server.plugins import APIGroup, Column, FieldError, KubeObject, Plugin, Resource, Version
+from kapi.plugins import APIGroup, Column, FieldError, KubeObject, Plugin, Resource, Version
 
 
 class GizmoSpec(BaseModel):
@@ -323,7 +323,7 @@ def test_start_with_a_malformed_plugin_name_is_a_usage_error(tmp_path: Path) -> 
 @pytest.mark.parametrize(("source", "expected"), [
     ("raise RuntimeError('broken plugin')\n", "cannot import: RuntimeError: broken plugin"),
     ("plugin = 42\n", "the module has no `plugin = Plugin(...)`"),
-    ("from server.plugins import APIGroup, Plugin, Resource, Version\n"
+    ("from kapi.plugins import APIGroup, Plugin, Resource, Version\n"
      "plugin = Plugin(groups=[APIGroup('x.example.com', [Resource('Thing', 'things', "
      "[Version('v1', dict, storage=True)])])])\n", "things.x.example.com"),
 ], ids=["fails-on-import", "plugin-not-a-Plugin", "version-model-not-pydantic"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 PLUGIN = '''
 from pydantic import BaseModel
-from server.plugins import APIGroup, KubeObject, Plugin, Resource, Version
+from kapi.plugins import APIGroup, KubeObject, Plugin, Resource, Version
 
 
 class WidgetSpec(BaseModel):

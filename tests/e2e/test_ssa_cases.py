@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from server.testing import RunningServer, start_server
+from kapi.testing import RunningServer, start_server
 
 R = sys.modules["kapi_e2e_ssa_cases"]  # loaded by conftest.py
 CASES = {case["name"]: case for case in R.load_cases()}

@@ -1,4 +1,4 @@
-"""`server.testing` under RBAC: objects at start, and acting as a ServiceAccount or a user (tokens for
+"""`kapi.testing` under RBAC: objects at start, and acting as a ServiceAccount or a user (tokens for
 clients, impersonating kubeconfigs for real kubectl)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from server.testing import KapiStartError, start_server
+from kapi.testing import KapiStartError, start_server
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import websockets
 
-from server.testing import RunningServer, start_server
+from kapi.testing import RunningServer, start_server
 
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 

@@ -6,12 +6,12 @@ import sys
 
 import httpx
 
-from server.testing import start_server
+from kapi.testing import start_server
 
 
 def test_building_the_app_does_not_import_fastapi() -> None:
     code = ("import sys; from pathlib import Path; import tempfile\n"
-            "from server.app import create_app; from server.config import ServerConfig\n"
+            "from kapi.app import create_app; from kapi.config import ServerConfig\n"
             "create_app(ServerConfig(backend='memory', file_rootpath=Path(tempfile.mkdtemp())))\n"
             "print('fastapi' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from server.logsetup import python_level, remove_backups, rotated_files, shift_backups
+from kapi.logsetup import python_level, remove_backups, rotated_files, shift_backups
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = int(0.01 * 1024 * 1024)  # --log-file-max-size 0.01 (MB)
@@ -58,7 +58,7 @@ def run_logging(tmp_path: Path, body: str, **settings: object) -> None:
     script = textwrap.dedent(f"""
         import logging, os, sys
         from pathlib import Path
-        from server.logsetup import configure_logging
+        from kapi.logsetup import configure_logging
         configure_logging(**{settings!r}, log_file=Path({str(tmp_path / 'k.log')!r}))
         log = logging.getLogger("kapi.test")
     """) + textwrap.dedent(body)
@@ -104,7 +104,7 @@ def test_without_rotation_everything_stays(tmp_path: Path) -> None:
 
 def test_json_lines_and_verbosity(tmp_path: Path) -> None:
     run_logging(tmp_path, """
-        from server.logsetup import vlog
+        from kapi.logsetup import vlog
         logging.getLogger("uvicorn.error").info("Application startup complete.")
         logging.getLogger("somelib").info("third-party info stays out")
         logging.getLogger("somelib").warning("third-party warning")

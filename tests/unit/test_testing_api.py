@@ -1,4 +1,4 @@
-"""`server.testing`: start kapi in-process, talk to it without credentials, stop it without leaks."""
+"""`kapi.testing`: start kapi in-process, talk to it without credentials, stop it without leaks."""
 from __future__ import annotations
 
 import socket
@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-import server.testing as testing
-from server.scheme.crd import CRDError
-from server.testing import KapiStartError, RunningServer, start_server, write_kubeconfig
+from kapi.scheme.crd import CRDError
+from kapi.testing import KapiStartError, RunningServer, start_server, write_kubeconfig
 
 SHIPPED = Path(__file__).resolve().parents[2] / "configs" / "resources"
 FOO_CRD = Path(__file__).resolve().parents[1] / "data" / "foos.hello.zeng.dev.yaml"
@@ -27,13 +26,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def test_public_surface() -> None:
-    assert sorted(testing.__all__) == ["KapiStartError", "LogicalCluster", "RunningServer", "start_server",
-                                       "write_kubeconfig"]
-    for name in testing.__all__:
-        assert hasattr(testing, name)
 
 
 def test_start_serves_on_loopback_and_stop_releases_thread_port_and_root() -> None:

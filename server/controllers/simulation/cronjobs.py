@@ -18,14 +18,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from server.api.meta import parse_rfc3339
-from server.controllers.simulation.cron import CronError, Schedule, from_epoch, parse
-from server.controllers.simulation.informer import CRON_JOBS, JOBS, Kind, Name, name_of
-from server.controllers.simulation.jobutil import is_finished, write_status
-from server.controllers.simulation.pods import owner_reference
-from server.controllers.simulation.replicasets import owner_key
-from server.controllers.simulation.runtime import Controller
-from server.registry.write_steps import copy_object
+from kapi.api.meta import parse_rfc3339
+from kapi.controllers.simulation.cron import CronError, Schedule, from_epoch, parse
+from kapi.controllers.simulation.informer import CRON_JOBS, JOBS, Kind, Name, name_of
+from kapi.controllers.simulation.jobutil import is_finished, write_status
+from kapi.controllers.simulation.pods import owner_reference
+from kapi.controllers.simulation.replicasets import owner_key
+from kapi.controllers.simulation.runtime import Controller
+from kapi.registry.write_steps import copy_object
 
 Object = dict[str, Any]
 SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"

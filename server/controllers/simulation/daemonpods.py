@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.api.meta import parse_rfc3339
-from server.controllers.simulation.informer import name_of
-from server.controllers.simulation.pods import is_terminating
-from server.controllers.simulation.revisions import HASH_LABEL
-from server.controllers.simulation.scheduler import affinity_matches
-from server.registry.write_steps import copy_object
+from kapi.api.meta import parse_rfc3339
+from kapi.controllers.simulation.informer import name_of
+from kapi.controllers.simulation.pods import is_terminating
+from kapi.controllers.simulation.revisions import HASH_LABEL
+from kapi.controllers.simulation.scheduler import affinity_matches
+from kapi.registry.write_steps import copy_object
 
 Object = dict[str, Any]
 GENERATION_LABEL = "pod-template-generation"

@@ -18,7 +18,7 @@ import asyncio
 import time
 from typing import Any
 
-from server.controllers.simulation.daemonpods import (
+from kapi.controllers.simulation.daemonpods import (
     GENERATION_LABEL,
     daemon_pod_spec,
     is_updated,
@@ -30,7 +30,7 @@ from server.controllers.simulation.daemonpods import (
     template_generation,
     updated_and_old,
 )
-from server.controllers.simulation.informer import (
+from kapi.controllers.simulation.informer import (
     CONTROLLER_REVISIONS,
     DAEMON_SETS,
     NODES,
@@ -39,7 +39,7 @@ from server.controllers.simulation.informer import (
     Name,
     name_of,
 )
-from server.controllers.simulation.pods import (
+from kapi.controllers.simulation.pods import (
     TERMINAL_PHASES,
     is_available,
     is_ready,
@@ -48,8 +48,8 @@ from server.controllers.simulation.pods import (
     pod_from_template,
     ready_since,
 )
-from server.controllers.simulation.replicasets import owner_key
-from server.controllers.simulation.revisions import (
+from kapi.controllers.simulation.replicasets import owner_key
+from kapi.controllers.simulation.revisions import (
     HASH_LABEL,
     new_revision,
     number,
@@ -60,7 +60,7 @@ from server.controllers.simulation.revisions import (
     template_patch,
     truncate,
 )
-from server.controllers.simulation.runtime import Controller
+from kapi.controllers.simulation.runtime import Controller
 
 Object = dict[str, Any]
 EXPECTATION_TTL = 10.0  # real seconds before unseen creates/deletes are forgotten (kube: 5 minutes)

@@ -17,12 +17,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from server.api.meta import parse_rfc3339
-from server.controllers.simulation.informer import DEPLOYMENTS, PODS, REPLICA_SETS, Kind, Name, name_of
-from server.controllers.simulation.pods import is_active, owner_reference, template_hash
-from server.controllers.simulation.replicasets import owner_key
-from server.controllers.simulation.runtime import Controller
-from server.registry.write_steps import copy_object
+from kapi.api.meta import parse_rfc3339
+from kapi.controllers.simulation.informer import DEPLOYMENTS, PODS, REPLICA_SETS, Kind, Name, name_of
+from kapi.controllers.simulation.pods import is_active, owner_reference, template_hash
+from kapi.controllers.simulation.replicasets import owner_key
+from kapi.controllers.simulation.runtime import Controller
+from kapi.registry.write_steps import copy_object
 
 Object = dict[str, Any]
 HASH_LABEL = "pod-template-hash"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from server.controllers.simulation.pods import TERMINAL_PHASES, is_ready, is_terminating, phase
+from kapi.controllers.simulation.pods import TERMINAL_PHASES, is_ready, is_terminating, phase
 
 Object = dict[str, Any]
 MAX_PER_SLICE = 100  # kube's --max-endpoints-per-slice default

@@ -22,7 +22,7 @@ import asyncio
 import time
 from typing import Any
 
-from server.controllers.simulation.endpoint_parts import (
+from kapi.controllers.simulation.endpoint_parts import (
     ENDPOINTS_CONTROLLER,
     ENDPOINTS_MANAGED_BY,
     MANAGED_BY,
@@ -46,7 +46,7 @@ from server.controllers.simulation.endpoint_parts import (
     target_ref,
 )
 
-from server.controllers.simulation.informer import (
+from kapi.controllers.simulation.informer import (
     ENDPOINT_SLICES,
     ENDPOINTS,
     NODES,
@@ -56,9 +56,9 @@ from server.controllers.simulation.informer import (
     Name,
     name_of,
 )
-from server.controllers.simulation.pods import is_ready, matches
-from server.controllers.simulation.runtime import Controller
-from server.registry.write_steps import copy_object
+from kapi.controllers.simulation.pods import is_ready, matches
+from kapi.controllers.simulation.runtime import Controller
+from kapi.registry.write_steps import copy_object
 
 Object = dict[str, Any]
 STALE_AFTER = 5.0  # seconds to wait for the informer to show our own write before trusting it anyway

@@ -11,9 +11,9 @@ import builtins
 import logging
 from typing import Any, Callable, Iterable
 
-from server.controllers.watch_loop import follow
-from server.registry.store import Store
-from server.storage.interfaces import Storage, WatchEvent
+from kapi.controllers.watch_loop import follow
+from kapi.registry.store import Store
+from kapi.storage.interfaces import Storage, WatchEvent
 
 log = logging.getLogger("kapi.simulation.informer")
 Object = dict[str, Any]

@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from server.controllers.simulation.informer import JOBS, PODS, Kind, Name, controller_uid, name_of
-from server.controllers.simulation.jobutil import (
+from kapi.controllers.simulation.informer import JOBS, PODS, Kind, Name, controller_uid, name_of
+from kapi.controllers.simulation.jobutil import (
     INDEX,
     TRACKING,
     completion_index,
@@ -34,10 +34,10 @@ from server.controllers.simulation.jobutil import (
     uid_of,
     write_status,
 )
-from server.controllers.simulation.pods import condition, is_active, is_ready, phase, pod_from_template
-from server.controllers.simulation.replicasets import deletion_rank, owner_key
-from server.controllers.simulation.runtime import Controller
-from server.registry.write_steps import copy_object
+from kapi.controllers.simulation.pods import condition, is_active, is_ready, phase, pod_from_template
+from kapi.controllers.simulation.replicasets import deletion_rank, owner_key
+from kapi.controllers.simulation.runtime import Controller
+from kapi.registry.write_steps import copy_object
 
 Object = dict[str, Any]
 BACKOFF_START, BACKOFF_MAX = 10.0, 600.0  # kube's DefaultJobPodFailureBackOff / MaxJobPodFailureBackOff

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.api import errors
-from server.api.meta import parse_rfc3339
-from server.controllers.simulation.informer import Kind
-from server.controllers.simulation.pods import condition, phase
-from server.controllers.simulation.runtime import Controller
-from server.registry.write_steps import copy_object
+from kapi.api import errors
+from kapi.api.meta import parse_rfc3339
+from kapi.controllers.simulation.informer import Kind
+from kapi.controllers.simulation.pods import condition, phase
+from kapi.controllers.simulation.runtime import Controller
+from kapi.registry.write_steps import copy_object
 
 Object = dict[str, Any]
 TRACKING = "batch.kubernetes.io/job-tracking"

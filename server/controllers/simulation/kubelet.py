@@ -23,11 +23,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from server.api.meta import parse_rfc3339
-from server.controllers.simulation.informer import NODES, PODS, Kind, name_of
-from server.controllers.simulation.nodes import KUBELET, is_simulated
-from server.controllers.simulation.pods import TERMINAL_PHASES, phase
-from server.controllers.simulation.runtime import Controller
+from kapi.api.meta import parse_rfc3339
+from kapi.controllers.simulation.informer import NODES, PODS, Kind, name_of
+from kapi.controllers.simulation.nodes import KUBELET, is_simulated
+from kapi.controllers.simulation.pods import TERMINAL_PHASES, phase
+from kapi.controllers.simulation.runtime import Controller
 
 Object = dict[str, Any]
 EXIT_CODE, RUN_SECONDS = "kapi.dev/simulate-exit-code", "kapi.dev/simulate-run-seconds"

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from server.api.meta import parse_rfc3339
-from server.controllers.simulation.informer import LEASES, NODES, Kind, name_of
-from server.controllers.simulation.runtime import Controller
+from kapi.api.meta import parse_rfc3339
+from kapi.controllers.simulation.informer import LEASES, NODES, Kind, name_of
+from kapi.controllers.simulation.runtime import Controller
 
 Object = dict[str, Any]
 SIMULATED = "kapi.dev/simulated"

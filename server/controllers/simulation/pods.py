@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 
-from server.admission.webhook_match import parse_selector
-from server.api.meta import parse_rfc3339
-from server.registry.write_steps import copy_object
+from kapi.admission.webhook_match import parse_selector
+from kapi.api.meta import parse_rfc3339
+from kapi.registry.write_steps import copy_object
 
 Object = dict[str, Any]
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"  # kube's rand.SafeEncodeString alphabet

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.api.meta import parse_rfc3339
-from server.controllers.simulation.informer import PODS, REPLICA_SETS, Kind, Name, controller_uid, name_of
-from server.controllers.simulation.pods import (
+from kapi.api.meta import parse_rfc3339
+from kapi.controllers.simulation.informer import PODS, REPLICA_SETS, Kind, Name, controller_uid, name_of
+from kapi.controllers.simulation.pods import (
     is_active,
     is_available,
     is_ready,
@@ -19,7 +19,7 @@ from server.controllers.simulation.pods import (
     pod_from_template,
     ready_since,
 )
-from server.controllers.simulation.runtime import Controller
+from kapi.controllers.simulation.runtime import Controller
 
 Object = dict[str, Any]
 BURST = 500  # kube's burstReplicas: at most this many creates or deletes per reconcile

@@ -15,11 +15,11 @@ from typing import Any, Iterable
 
 import orjson
 
-from server.controllers.simulation.informer import CONTROLLER_REVISIONS, Informer
-from server.controllers.simulation.pods import owner_reference, safe_encode
-from server.controllers.simulation.runtime import Cluster
-from server.registry.builtin_strategy import drop_nulls
-from server.registry.write_steps import copy_object
+from kapi.controllers.simulation.informer import CONTROLLER_REVISIONS, Informer
+from kapi.controllers.simulation.pods import owner_reference, safe_encode
+from kapi.controllers.simulation.runtime import Cluster
+from kapi.registry.builtin_strategy import drop_nulls
+from kapi.registry.write_steps import copy_object
 
 Object = dict[str, Any]
 HASH_LABEL = "controller-revision-hash"  # apps.ControllerRevisionHashLabelKey

@@ -15,12 +15,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable
 
-from server.api import errors
-from server.controllers.simulation.clock import SimClock
-from server.controllers.simulation.informer import Informer, Kind
-from server.registry.store import Store, WriteOptions
-from server.registry.write_steps import CONTROLLER_MANAGER, copy_object
-from server.storage.interfaces import Preconditions
+from kapi.api import errors
+from kapi.controllers.simulation.clock import SimClock
+from kapi.controllers.simulation.informer import Informer, Kind
+from kapi.registry.store import Store, WriteOptions
+from kapi.registry.write_steps import CONTROLLER_MANAGER, copy_object
+from kapi.storage.interfaces import Preconditions
 
 log = logging.getLogger("kapi.simulation")
 Object = dict[str, Any]

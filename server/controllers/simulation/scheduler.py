@@ -16,12 +16,12 @@ from collections import Counter
 from fractions import Fraction
 from typing import Any
 
-from server.api import errors
-from server.controllers.simulation.informer import NODES, PODS, Kind, name_of
-from server.controllers.simulation.pods import TERMINAL_PHASES, condition, is_terminating, phase
-from server.controllers.simulation.runtime import Controller
-from server.registry.write_steps import copy_object
-from server.scheme.quantity import QuantityError, amount
+from kapi.api import errors
+from kapi.controllers.simulation.informer import NODES, PODS, Kind, name_of
+from kapi.controllers.simulation.pods import TERMINAL_PHASES, condition, is_terminating, phase
+from kapi.controllers.simulation.runtime import Controller
+from kapi.registry.write_steps import copy_object
+from kapi.scheme.quantity import QuantityError, amount
 
 Object = dict[str, Any]
 Resources = dict[str, Fraction]

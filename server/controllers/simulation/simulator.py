@@ -10,25 +10,25 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from server.controllers.simulation.clock import SimClock
-from server.controllers.simulation.informer import Informer, Kind
-from server.controllers.simulation.runtime import Cluster, Controller, SimulationSettings
-from server.registry.store import Store
-from server.storage.interfaces import Storage
+from kapi.controllers.simulation.clock import SimClock
+from kapi.controllers.simulation.informer import Informer, Kind
+from kapi.controllers.simulation.runtime import Cluster, Controller, SimulationSettings
+from kapi.registry.store import Store
+from kapi.storage.interfaces import Storage
 
 
 def _controller_types() -> list[type[Controller]]:
     """Imported when a simulation starts: a server without --simulate never loads them."""
-    from server.controllers.simulation.cronjobs import CronJobController
-    from server.controllers.simulation.daemonsets import DaemonSetController
-    from server.controllers.simulation.deployments import DeploymentController
-    from server.controllers.simulation.endpointslices import EndpointsController
-    from server.controllers.simulation.jobs import JobController
-    from server.controllers.simulation.kubelet import Kubelet
-    from server.controllers.simulation.nodes import NodeSimulator
-    from server.controllers.simulation.replicasets import ReplicaSetController
-    from server.controllers.simulation.scheduler import Scheduler
-    from server.controllers.simulation.statefulsets import StatefulSetController
+    from kapi.controllers.simulation.cronjobs import CronJobController
+    from kapi.controllers.simulation.daemonsets import DaemonSetController
+    from kapi.controllers.simulation.deployments import DeploymentController
+    from kapi.controllers.simulation.endpointslices import EndpointsController
+    from kapi.controllers.simulation.jobs import JobController
+    from kapi.controllers.simulation.kubelet import Kubelet
+    from kapi.controllers.simulation.nodes import NodeSimulator
+    from kapi.controllers.simulation.replicasets import ReplicaSetController
+    from kapi.controllers.simulation.scheduler import Scheduler
+    from kapi.controllers.simulation.statefulsets import StatefulSetController
 
     return [NodeSimulator, Scheduler, Kubelet, ReplicaSetController, DeploymentController, StatefulSetController,
             DaemonSetController, JobController, CronJobController, EndpointsController]

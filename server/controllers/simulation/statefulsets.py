@@ -18,8 +18,8 @@ import contextlib
 import re
 from typing import Any
 
-from server.api import errors
-from server.controllers.simulation.informer import (
+from kapi.api import errors
+from kapi.controllers.simulation.informer import (
     CONTROLLER_REVISIONS,
     PODS,
     PVCS,
@@ -28,7 +28,7 @@ from server.controllers.simulation.informer import (
     Name,
     name_of,
 )
-from server.controllers.simulation.pods import (
+from kapi.controllers.simulation.pods import (
     TERMINAL_PHASES,
     is_available,
     is_ready,
@@ -37,8 +37,8 @@ from server.controllers.simulation.pods import (
     pod_from_template,
     ready_since,
 )
-from server.controllers.simulation.replicasets import owner_key
-from server.controllers.simulation.revisions import (
+from kapi.controllers.simulation.replicasets import owner_key
+from kapi.controllers.simulation.revisions import (
     HASH_LABEL,
     new_revision,
     next_number,
@@ -50,8 +50,8 @@ from server.controllers.simulation.revisions import (
     template_patch,
     truncate,
 )
-from server.controllers.simulation.runtime import Controller
-from server.registry.write_steps import copy_object
+from kapi.controllers.simulation.runtime import Controller
+from kapi.registry.write_steps import copy_object
 
 Object = dict[str, Any]
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"

@@ -9,19 +9,19 @@ from typing import Any, Callable
 
 import pytest
 
-from server.admission.chain import AdmissionChain
-from server.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissionWebhook
-from server.api import errors
-from server.api.user import UserInfo
-from server.registry.reader import StoreReader
-from server.registry.store import Store, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme.builtin import NAMESPACES
-from server.scheme.builtin_admission import ADMISSION_REGISTRATION
-from server.scheme.builtin_core import CONFIG_MAPS, SECRETS
-from server.storage import keys
-from server.storage.memory import MemoryStorage
-from server.webhook.client import close_clients
+from kapi.admission.chain import AdmissionChain
+from kapi.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissionWebhook
+from kapi.api import errors
+from kapi.api.user import UserInfo
+from kapi.registry.reader import StoreReader
+from kapi.registry.store import Store, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme.builtin import NAMESPACES
+from kapi.scheme.builtin_admission import ADMISSION_REGISTRATION
+from kapi.scheme.builtin_core import CONFIG_MAPS, SECRETS
+from kapi.storage import keys
+from kapi.storage.memory import MemoryStorage
+from kapi.webhook.client import close_clients
 
 Review = dict[str, Any]
 Answer = Callable[[Review], Any]

@@ -9,22 +9,22 @@ from typing import Any, Callable
 
 import pytest
 
-from server.admission.chain import AdmissionChain
-from server.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissionWebhook
-from server.admission.webhook_conditions import MAX_CONDITIONS, condition_causes, evaluate
-from server.api import errors
-from server.api.attributes import AdmissionAttributes
-from server.api.requestinfo import RequestInfo
-from server.api.user import UserInfo
-from server.auth.interfaces import Decision
-from server.registry.reader import StoreReader
-from server.registry.store import Store, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme.builtin import NAMESPACES
-from server.scheme.builtin_admission import ADMISSION_REGISTRATION
-from server.scheme.builtin_core import CONFIG_MAPS
-from server.storage.memory import MemoryStorage
-from server.webhook.client import close_clients
+from kapi.admission.chain import AdmissionChain
+from kapi.admission.webhook import MutatingAdmissionWebhook, ValidatingAdmissionWebhook
+from kapi.admission.webhook_conditions import MAX_CONDITIONS, condition_causes, evaluate
+from kapi.api import errors
+from kapi.api.attributes import AdmissionAttributes
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import UserInfo
+from kapi.auth.interfaces import Decision
+from kapi.registry.reader import StoreReader
+from kapi.registry.store import Store, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme.builtin import NAMESPACES
+from kapi.scheme.builtin_admission import ADMISSION_REGISTRATION
+from kapi.scheme.builtin_core import CONFIG_MAPS
+from kapi.storage.memory import MemoryStorage
+from kapi.webhook.client import close_clients
 
 GROUP = "admissionregistration.k8s.io"
 Server = Any  # tests/conftest.py's HttpsJsonServer

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import httpx
 import pytest
 
-from server.testing import start_server
+from kapi.testing import start_server
 
 CONFIGS = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 FOOS = "/apis/hello.zeng.dev/{version}/namespaces/default/foos"

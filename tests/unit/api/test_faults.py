@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from server.api import errors
-from server.api.faults import WRITE_VERBS, Fault, Faults, parse_fault
+from kapi.api import errors
+from kapi.api.faults import WRITE_VERBS, Fault, Faults, parse_fault
 
 # ----- parse_fault: the documented specs -----------------------------------------------------------------------
 

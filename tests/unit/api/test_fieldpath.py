@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.api.fieldpath import (
+from kapi.api.fieldpath import (
     FieldPathError,
     decode_element,
     field,

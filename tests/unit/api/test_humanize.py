@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from server.api.humanize import age, human_duration, human_duration_ns, parse_rfc3339
+from kapi.api.humanize import age, human_duration, human_duration_ns, parse_rfc3339
 
 MIN, HOUR, DAY, YEAR = 60, 3600, 86400, 365 * 86400
 

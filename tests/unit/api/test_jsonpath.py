@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from server.api.jsonpath import cell, compile_path, find, go_float, go_json, print_results
+from kapi.api.jsonpath import cell, compile_path, find, go_float, go_json, print_results
 
 OBJ = {
     "metadata": {

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from server.api.klog import (KV_ATTR, V_ATTR, KlogFormatter, go_duration, json_line, severity_of, short_caller,
+from kapi.api.klog import (KV_ATTR, V_ATTR, KlogFormatter, go_duration, json_line, severity_of, short_caller,
                              text_line, text_value)
 
 

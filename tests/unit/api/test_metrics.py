@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.api.metrics import (
+from kapi.api.metrics import (
     CONTENT_TYPE,
     REQUEST_BUCKETS,
     ServerMetrics,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from server.api.errors import BadRequest, Invalid
-from server.api.patch import json_merge_patch, json_patch, strategic_merge_patch
+from kapi.api.errors import BadRequest, Invalid
+from kapi.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 
 ORIGINAL: dict[str, Any] = {
     "apiVersion": "v1",

@@ -29,12 +29,12 @@ from typing import Any
 
 import pytest
 
-from server.api.errors import BadRequest, UnsupportedMediaType
-from server.api.protobuf import (
+from kapi.api.errors import BadRequest, UnsupportedMediaType
+from kapi.api.protobuf import (
     DURATION, FIELDS_V1, INT_OR_STRING, MAGIC, MICRO_TIME, RAW_EXTENSION, TIME, _Decoder, decode_object,
 )
-from server.api.protobuf_index import ENUM, MESSAGE, build_index, load_index
-from server.api.protobuf_wire import go_duration, packed, scalar
+from kapi.api.protobuf_index import ENUM, MESSAGE, build_index, load_index
+from kapi.api.protobuf_wire import go_duration, packed, scalar
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "tests" / "data" / "protobuf"
@@ -359,7 +359,7 @@ def test_every_stable_kind_has_a_message() -> None:
 
 
 def test_the_index_is_loaded_on_first_use_not_at_import() -> None:
-    code = ("import server.app, server.endpoints.negotiation; from server.api.protobuf_index import load_index; "
+    code = ("import kapi.app, server.endpoints.negotiation; from kapi.api.protobuf_index import load_index; "
             "print(load_index.cache_info().currsize)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "0"

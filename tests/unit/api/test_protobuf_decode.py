@@ -6,8 +6,8 @@ from typing import Union
 
 import pytest
 
-from server.api.errors import BadRequest, UnsupportedMediaType
-from server.api.protobuf import MAGIC, decode_object, decode_unknown
+from kapi.api.errors import BadRequest, UnsupportedMediaType
+from kapi.api.protobuf import MAGIC, decode_object, decode_unknown
 
 Value = Union[int, bytes, str]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.api.requestinfo import parse_request_info
+from kapi.api.requestinfo import parse_request_info
 
 
 @pytest.mark.parametrize(

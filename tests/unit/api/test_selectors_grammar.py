@@ -5,15 +5,15 @@ from typing import Literal
 
 import pytest
 
-from server.api.errors import BadRequest
-from server.api.field_selectors import (
+from kapi.api.errors import BadRequest
+from kapi.api.field_selectors import (
     FieldRequirement,
     FieldSelector,
     escape_field_value,
     fields_of,
     parse_field_selector,
 )
-from server.api.selectors import LabelSelector, Requirement, parse_label_selector
+from kapi.api.selectors import LabelSelector, Requirement, parse_label_selector
 
 QNAME_TAIL = (
     "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from server.api.fieldpath import field, key_element, to_fields_v1, value_element
-from server.api.structured_merge import compare, merge, remove_items, to_field_set, with_named_fields
-from server.api.structured_schema import ABSENT, StructureError, zero_value
+from kapi.api.fieldpath import field, key_element, to_fields_v1, value_element
+from kapi.api.structured_merge import compare, merge, remove_items, to_field_set, with_named_fields
+from kapi.api.structured_schema import ABSENT, StructureError, zero_value
 
 PORTS: dict[str, Any] = {
     "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["port", "protocol"],

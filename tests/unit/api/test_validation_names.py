@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.api.errors import Cause, invalid
-from server.api.validation import (
+from kapi.api.errors import Cause, invalid
+from kapi.api.validation import (
     dns1123_label_errors,
     dns1123_subdomain_errors,
     label_value_errors,

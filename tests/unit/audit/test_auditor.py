@@ -10,14 +10,14 @@ from typing import Any
 import orjson
 import pytest
 
-from server.api.requestinfo import parse_request_info
-from server.api.user import UserInfo
-from server.audit import event
-from server.audit.auditor import Auditor
-from server.audit.backends import WRITE_DELAY, LogBackend
-from server.audit.policy import PolicyEvaluator, RequestAuditConfig, parse_policy
-from server.auth.interfaces import Decision
-from server.endpoints import filters
+from kapi.api.requestinfo import parse_request_info
+from kapi.api.user import UserInfo
+from kapi.audit import event
+from kapi.audit.auditor import Auditor
+from kapi.audit.backends import WRITE_DELAY, LogBackend
+from kapi.audit.policy import PolicyEvaluator, RequestAuditConfig, parse_policy
+from kapi.auth.interfaces import Decision
+from kapi.endpoints import filters
 
 POLICY = parse_policy({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": [{"level": "Metadata"}]})
 METADATA = RequestAuditConfig("Metadata")

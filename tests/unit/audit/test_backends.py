@@ -14,8 +14,8 @@ from typing import Any, Iterator
 import orjson
 import pytest
 
-from server.audit.auditor import AuditConfigError, build_auditor
-from server.audit.backends import (
+from kapi.audit.auditor import AuditConfigError, build_auditor
+from kapi.audit.backends import (
     FLUSH_BYTES,
     MEGABYTE,
     WRITE_DELAY,
@@ -25,7 +25,7 @@ from server.audit.backends import (
     backup_name,
     backup_time,
 )
-from server.auth.main_server import Connection
+from kapi.auth.main_server import Connection
 
 
 class Clock:

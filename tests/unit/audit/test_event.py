@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from server.api.requestinfo import parse_request_info
-from server.api.user import UserInfo
-from server.audit.event import (
+from kapi.api.requestinfo import parse_request_info
+from kapi.api.user import UserInfo
+from kapi.audit.event import (
     AUDIT_ID_KEY,
     BODY_KEY,
     DECISION_KEY,
@@ -28,8 +28,8 @@ from server.audit.event import (
     source_ips,
     without_managed_fields,
 )
-from server.audit.policy import RequestAuditConfig
-from server.auth.interfaces import Decision
+from kapi.audit.policy import RequestAuditConfig
+from kapi.auth.interfaces import Decision
 
 ALICE = UserInfo("alice", uid="u-1", groups=("devs", "system:authenticated"), extra={"scopes": ("a", "b")})
 MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from server.api.requestinfo import RequestInfo, parse_request_info
-from server.api.user import ANONYMOUS, UserInfo
-from server.audit.policy import Policy, PolicyError, PolicyEvaluator, load_policy, parse_policy
+from kapi.api.requestinfo import RequestInfo, parse_request_info
+from kapi.api.user import ANONYMOUS, UserInfo
+from kapi.audit.policy import Policy, PolicyError, PolicyEvaluator, load_policy, parse_policy
 
 # kube's example policy, verbatim (comments dropped).
 KUBE_EXAMPLE = """

@@ -22,11 +22,11 @@ from typing import Any, Callable, Iterator
 import pytest
 import yaml
 
-from certs import pki
-from server.api import errors
-from server.api.requestinfo import RequestInfo
-from server.api.user import UserInfo
-from server.auth.delegated import (
+from kapi_certs import pki
+from kapi.api import errors
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import UserInfo
+from kapi.auth.delegated import (
     AUTHENTICATION_CONFIGMAP,
     SUBJECT_ACCESS_REVIEWS,
     TOKEN_REVIEWS,
@@ -38,9 +38,9 @@ from server.auth.delegated import (
     check_always_allow_paths,
     published_settings,
 )
-from server.auth.interfaces import AuthRequest, Decision
-from server.auth.main_server import Connection, MainServer, MainServerError, from_kubeconfig, in_cluster
-from server.auth.request_header import RequestHeaderSettings
+from kapi.auth.interfaces import AuthRequest, Decision
+from kapi.auth.main_server import Connection, MainServer, MainServerError, from_kubeconfig, in_cluster
+from kapi.auth.request_header import RequestHeaderSettings
 
 Object = dict[str, Any]
 REFERENCE: dict[str, Object] = json.loads(

@@ -5,7 +5,7 @@ import os
 import stat
 from pathlib import Path
 
-from server.auth.kubectl_token import KUBECTL_USER, KubectlTokenAuthenticator, discard, load_or_mint
+from kapi.auth.kubectl_token import KUBECTL_USER, KubectlTokenAuthenticator, discard, load_or_mint
 
 
 def _mode(path: Path) -> int:

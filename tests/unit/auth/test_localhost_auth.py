@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.auth.interfaces import AuthRequest
-from server.auth.localhost import LOCALHOST_USER, LocalhostAuthenticator, is_loopback
+from kapi.auth.interfaces import AuthRequest
+from kapi.auth.localhost import LOCALHOST_USER, LocalhostAuthenticator, is_loopback
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])

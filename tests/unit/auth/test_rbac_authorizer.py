@@ -5,11 +5,11 @@ from typing import Any
 
 import pytest
 
-from server.api.requestinfo import parse_request_info
-from server.api.user import UserInfo
-from server.auth.factory import build_authorizer
-from server.auth.rbac import RbacAuthorizer, RbacIndex
-from server.auth.rbac_rules import PolicyRule
+from kapi.api.requestinfo import parse_request_info
+from kapi.api.user import UserInfo
+from kapi.auth.factory import build_authorizer
+from kapi.auth.rbac import RbacAuthorizer, RbacIndex
+from kapi.auth.rbac_rules import PolicyRule
 
 BOB = UserInfo("bob", groups=("viewers", "system:authenticated"))
 ROBOT = UserInfo("system:serviceaccount:ci:robot", groups=("system:serviceaccounts", "system:serviceaccounts:ci"))

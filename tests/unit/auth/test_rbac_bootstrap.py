@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from server.auth.rbac import GROUP
-from server.auth.rbac_bootstrap import (
+from kapi.auth.rbac import GROUP
+from kapi.auth.rbac_bootstrap import (
     AUTOUPDATE,
     BOOTSTRAPPING_LABEL,
     load,

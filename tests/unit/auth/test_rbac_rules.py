@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.api.requestinfo import RequestInfo, parse_request_info
-from server.auth.rbac_rules import PolicyRule, breakdown, compact, rule_allows, rule_covers, uncovered
+from kapi.api.requestinfo import RequestInfo, parse_request_info
+from kapi.auth.rbac_rules import PolicyRule, breakdown, compact, rule_allows, rule_covers, uncovered
 
 
 def rule(verbs: str, groups: str = "", resources: str = "", names: str = "", urls: str = "") -> PolicyRule:

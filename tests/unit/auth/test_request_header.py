@@ -13,12 +13,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certs import pki
-from server.api.errors import Unauthorized
-from server.api.user import UserInfo
-from server.auth.factory import Delegation, build_authenticator
-from server.auth.interfaces import AuthRequest
-from server.auth.request_header import RequestHeaderAuthenticator, RequestHeaderSettings
+from kapi_certs import pki
+from kapi.api.errors import Unauthorized
+from kapi.api.user import UserInfo
+from kapi.auth.factory import Delegation, build_authenticator
+from kapi.auth.interfaces import AuthRequest
+from kapi.auth.request_header import RequestHeaderAuthenticator, RequestHeaderSettings
 
 
 def der(cert: x509.Certificate) -> bytes:

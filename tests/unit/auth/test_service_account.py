@@ -13,14 +13,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from server.api.errors import Unauthorized
-from server.auth.factory import build_authenticator
-from server.auth.interfaces import AuthRequest
-from server.auth.service_account import (
+from kapi.api.errors import Unauthorized
+from kapi.auth.factory import build_authenticator
+from kapi.auth.interfaces import AuthRequest
+from kapi.auth.service_account import (
     DEFAULT_ISSUER, ServiceAccountAuthenticator, TokenIssuer, load_or_create_key,
 )
-from server.auth.union import UnionAuthenticator
-from server.auth.x509 import X509Authenticator
+from kapi.auth.union import UnionAuthenticator
+from kapi.auth.x509 import X509Authenticator
 
 NOW = 1_700_000_000
 
@@ -277,7 +277,7 @@ def test_factory_puts_service_accounts_after_bearer_tokens_and_before_x509(key_p
     _, _, authn = make(key_path)
     tokens = tmp_path / "tokens.csv"
     tokens.write_text("t,u,1\n")
-    from certs.bundle import ensure_certs
+    from kapi_certs.bundle import ensure_certs
     ensure_certs(tmp_path / "cert")
     union = build_authenticator(token_auth_file=tokens, service_accounts=authn,
                                 client_ca_file=tmp_path / "cert" / "ca.crt", allow_localhost=True)

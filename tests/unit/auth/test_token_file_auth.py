@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from server.api.user import UserInfo
-from server.auth.token_file import TokenFileAuthenticator, parse_token_csv
+from kapi.api.user import UserInfo
+from kapi.auth.token_file import TokenFileAuthenticator, parse_token_csv
 
 
 def test_records_with_quoted_groups_and_optional_group_column() -> None:

@@ -5,18 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from server.api.errors import Unauthorized
-from server.api.requestinfo import parse_request_info
-from server.api.user import ANONYMOUS, UserInfo, authenticated
-from server.auth.bearer import BearerTokenAuthenticator
-from server.auth.factory import build_authenticator
-from server.auth.interfaces import AuthRequest
-from server.auth.kubectl_token import KubectlTokenAuthenticator
-from server.auth.localhost import LocalhostAuthenticator
-from server.auth.token_file import TokenFileAuthenticator, parse_token_csv
-from server.auth.modes import AlwaysAllowAuthorizer
-from server.auth.union import UnionAuthenticator
-from server.auth.x509 import X509Authenticator
+from kapi.api.errors import Unauthorized
+from kapi.api.requestinfo import parse_request_info
+from kapi.api.user import ANONYMOUS, UserInfo, authenticated
+from kapi.auth.bearer import BearerTokenAuthenticator
+from kapi.auth.factory import build_authenticator
+from kapi.auth.interfaces import AuthRequest
+from kapi.auth.kubectl_token import KubectlTokenAuthenticator
+from kapi.auth.localhost import LocalhostAuthenticator
+from kapi.auth.token_file import TokenFileAuthenticator, parse_token_csv
+from kapi.auth.modes import AlwaysAllowAuthorizer
+from kapi.auth.union import UnionAuthenticator
+from kapi.auth.x509 import X509Authenticator
 
 
 class Fixed:

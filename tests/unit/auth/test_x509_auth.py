@@ -10,10 +10,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from server.api.errors import Unauthorized
-from server.api.user import UserInfo
-from server.auth.interfaces import AuthRequest
-from server.auth.x509 import X509Authenticator
+from kapi.api.errors import Unauthorized
+from kapi.api.user import UserInfo
+from kapi.auth.interfaces import AuthRequest
+from kapi.auth.x509 import X509Authenticator
 
 NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
 

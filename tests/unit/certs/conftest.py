@@ -9,7 +9,7 @@ from typing import Callable
 import pytest
 from cryptography import x509
 
-from certs import pki
+from kapi_certs import pki
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""certs.bundle.ensure_certs: creates the PKI, keeps what is valid byte for byte, renews what is
+"""kapi_certs.bundle.ensure_certs: creates the PKI, keeps what is valid byte for byte, renews what is
 expiring, lacks a SAN, names another identity or hangs off another CA, and regenerates on force."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from certs import pki
-from certs.bundle import CertError, CertReport, cert_info, ensure_certs, load_ca, password_path
-from certs.files import write_private, write_public
-from certs.layout import DEFAULT_CLIENT_GROUPS, DEFAULT_CLIENT_USER, CertPaths
+from kapi_certs import pki
+from kapi_certs.bundle import CertError, CertReport, cert_info, ensure_certs, load_ca, password_path
+from kapi_certs.files import write_private, write_public
+from kapi_certs.layout import DEFAULT_CLIENT_GROUPS, DEFAULT_CLIENT_USER, CertPaths
 
 ALL = ["ca.crt", "ca.key", "server.crt", "server.key", "client.crt", "client.key",
        "client.p12.password", "client.p12", "front-proxy-ca.crt", "front-proxy-ca.key",

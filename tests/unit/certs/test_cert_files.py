@@ -1,4 +1,4 @@
-"""certs.files: atomic writes, private files 0600 from creation, cert directory 0700."""
+"""kapi_certs.files: atomic writes, private files 0600 from creation, cert directory 0700."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from certs import files
+from kapi_certs import files
 
 
 def mode(path: Path) -> int:

@@ -8,9 +8,9 @@ import typer
 from cryptography import x509
 from typer.testing import CliRunner
 
-from certs.bundle import cert_info
-from certs.layout import CertPaths
-from certs.pki import client_identity
+from kapi_certs.bundle import cert_info
+from kapi_certs.layout import CertPaths
+from kapi_certs.pki import client_identity
 from kapi_cli.gen_certs import gen_certs
 
 app = typer.Typer()

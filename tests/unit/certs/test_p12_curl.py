@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from certs.bundle import CertReport, ensure_certs
+from kapi_certs.bundle import CertReport, ensure_certs
 
 CURL = shutil.which("curl")
 pytestmark = pytest.mark.skipif(CURL is None, reason="curl is not installed")

@@ -1,4 +1,4 @@
-"""certs.pki: CA, serving and client certificates chain to the CA, carry the right names, and a p12
+"""kapi_certs.pki: CA, serving and client certificates chain to the CA, carry the right names, and a p12
 that OpenSSL 3 opens with its password and refuses without it."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509 import verification as v
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from certs import pki
+from kapi_certs import pki
 
 Pair = tuple[x509.Certificate, pki.PrivateKey]
 

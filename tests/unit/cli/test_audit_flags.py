@@ -13,7 +13,7 @@ from kapi_cli import start as start_mod
 from kapi_cli.audit_flags import AuditFlags
 from kapi_cli.flags import normalize_bool_flags
 from kapi_cli.main import app
-from server.config import ServerConfig
+from kapi.config import ServerConfig
 
 
 @pytest.fixture

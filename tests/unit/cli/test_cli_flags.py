@@ -13,7 +13,7 @@ from kapi_cli import main as cli_main
 from kapi_cli import start as start_mod
 from kapi_cli.flags import FlagError, normalize_bool_flags
 from kapi_cli.main import app
-from server.config import ServerConfig
+from kapi.config import ServerConfig
 
 SEED = ["--backend=file", "--etcd-servers=http://127.0.0.1:2379", "--request-timeout=60m",
         "--unrestricted-update=true", "--kubectl-disabled=false", "--kubectl-ephemeral-token=false",

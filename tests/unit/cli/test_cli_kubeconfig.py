@@ -237,12 +237,12 @@ def test_command_merge_refuses_broken_file(root: Path, tmp_path: Path, monkeypat
 def test_shipped_template_and_token_file() -> None:
     from importlib import resources
 
-    configs = resources.files("configs")
+    configs = resources.files("kapi_configs")
     template = configs.joinpath("kubeconfig").read_text()
     filled = (template.replace("${KAPI_NAME}", "x").replace("${KAPI_SERVER}", "https://127.0.0.1:8443")
               .replace("${KAPI_CA_DATA}", b64(CA)).replace("${KAPI_TOKEN}", TOKEN))
     assert yaml.safe_load(filled) == kc.build_kubeconfig("x", "https://127.0.0.1:8443", ca_pem=CA, token=TOKEN)
-    from server.auth.token_file import parse_token_csv
+    from kapi.auth.token_file import parse_token_csv
 
     users = {user.name: user for _, user in parse_token_csv(configs.joinpath("token.csv").read_text())}
     assert users["alice"].groups == ("developers", "editors")

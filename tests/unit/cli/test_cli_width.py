@@ -11,7 +11,7 @@ from rich.console import Console, RenderableType
 from kapi_cli.start import _banner
 from kapi_cli.status import details
 from kapi_cli.view import table
-from server.config import ServerConfig
+from kapi.config import ServerConfig
 
 LONG_ROOT = Path("/home/someone/projects/a/rather/long/path/to/the/kapi/data/directory/of/this/instance")
 LONG_NAME = "an-instance-name-as-long-as-allowed-for-kapi-which-is-63-chars-x"

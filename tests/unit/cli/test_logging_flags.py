@@ -12,7 +12,7 @@ from kapi_cli import start as start_mod
 from kapi_cli.flags import normalize_bool_flags
 from kapi_cli.logging_flags import LoggingFlags, logging_flags_of, parse_verbosity
 from kapi_cli.main import app
-from server.config import ServerConfig
+from kapi.config import ServerConfig
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from kapi_cli import start as start_mod
 from kapi_cli.flags import normalize_bool_flags
 from kapi_cli.main import app
 from kapi_cli.plugin_flags import PluginFlags
-from server.config import EXAMPLE_PLUGINS, ServerConfig
+from kapi.config import EXAMPLE_PLUGINS, ServerConfig
 
 BASE: dict[str, Any] = dict(
     name="default", backend="file", etcd_servers="", bind_address="127.0.0.1", secure_port=8443,

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from kapi_cli import start as start_mod
 from kapi_cli.main import app
 from kapi_cli.service_account_flags import ServiceAccountFlags
-from server.config import ServerConfig
+from kapi.config import ServerConfig
 
 BASE: dict[str, Any] = dict(
     name="default", backend="file", etcd_servers="", bind_address="127.0.0.1", secure_port=0,

@@ -13,7 +13,7 @@ from kapi_cli import start as start_mod
 from kapi_cli.flags import normalize_bool_flags
 from kapi_cli.main import app
 from kapi_cli.simulate_flags import DEFAULT_CAPACITY, SimulateFlags, parse_capacity, simulate_flags_of
-from server.config import ServerConfig
+from kapi.config import ServerConfig
 
 BASE: dict[str, Any] = dict(
     name="default", backend="memory", etcd_servers="", bind_address="127.0.0.1", secure_port=0,

@@ -11,11 +11,11 @@ from typing import Any, AsyncIterator
 import httpx
 import pytest
 
-from server.app import create_app
-from server.clusters.clusterset import check_name
-from server.storage.factory import kept_cluster_names
-from server.api import errors
-from server.config import ServerConfig
+from kapi.app import create_app
+from kapi.clusters.clusterset import check_name
+from kapi.storage.factory import kept_cluster_names
+from kapi.api import errors
+from kapi.config import ServerConfig
 
 CLUSTERS = "/kapi/clusters"
 SNAPSHOTS = "/kapi/snapshots"

@@ -7,17 +7,17 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 
-from server.api import errors
-from server.auth.factory import build_authorizer
-from server.auth.rbac import GROUP, RbacAuthorizer, RbacIndex
-from server.auth.rbac_bootstrap import AUTOUPDATE, load
-from server.controllers.bootstrap import ensure_initial_namespaces
-from server.controllers.rbac_bootstrap import ClusterRoleAggregator, RbacBootstrap, aggregated_rules
-from server.registry.rbac_store import RbacStore
-from server.registry.store import Store, StoreOptions, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme.catalogue import builtin
-from server.storage.memory import MemoryStorage
+from kapi.api import errors
+from kapi.auth.factory import build_authorizer
+from kapi.auth.rbac import GROUP, RbacAuthorizer, RbacIndex
+from kapi.auth.rbac_bootstrap import AUTOUPDATE, load
+from kapi.controllers.bootstrap import ensure_initial_namespaces
+from kapi.controllers.rbac_bootstrap import ClusterRoleAggregator, RbacBootstrap, aggregated_rules
+from kapi.registry.rbac_store import RbacStore
+from kapi.registry.store import Store, StoreOptions, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme.catalogue import builtin
+from kapi.storage.memory import MemoryStorage
 
 Object = dict[str, Any]
 PLURALS = ("roles", "clusterroles", "rolebindings", "clusterrolebindings")

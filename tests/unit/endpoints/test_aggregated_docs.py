@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from server.endpoints.aggregated_docs import (
+from kapi.endpoints.aggregated_docs import (
     discovery_resources,
     merged_aggregated,
     merged_group,
@@ -24,7 +24,7 @@ from server.endpoints.aggregated_docs import (
     merged_openapi_v2,
     merged_openapi_v3_index,
 )
-from server.registry.aggregated import AggregatedApis, Backend
+from kapi.registry.aggregated import AggregatedApis, Backend
 
 Object = dict[str, Any]
 REFERENCE: dict[str, Object] = json.loads(

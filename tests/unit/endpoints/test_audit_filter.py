@@ -11,10 +11,10 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.app import ConfigError, create_app
-from server.auth.modes import AlwaysAllowAuthorizer
-from server.config import ServerConfig
-from server.endpoints.filters import build_handler_chain
+from kapi.app import ConfigError, create_app
+from kapi.auth.modes import AlwaysAllowAuthorizer
+from kapi.config import ServerConfig
+from kapi.endpoints.filters import build_handler_chain
 
 TOKEN = "alice-s3cret"
 POLICY = """

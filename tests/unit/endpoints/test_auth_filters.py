@@ -14,15 +14,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from certs.layout import CertPaths
-from server.api.requestinfo import RequestInfo, parse_request_info
-from server.api.user import UserInfo
-from server.app import create_app
-from server.auth.factory import build_authenticator
-from server.auth.interfaces import Decision
-from server.config import ServerConfig
-from server.endpoints.filters import forbidden
-from server.endpoints.router import make_api_handler
+from kapi_certs.layout import CertPaths
+from kapi.api.requestinfo import RequestInfo, parse_request_info
+from kapi.api.user import UserInfo
+from kapi.app import create_app
+from kapi.auth.factory import build_authenticator
+from kapi.auth.interfaces import Decision
+from kapi.config import ServerConfig
+from kapi.endpoints.filters import forbidden
+from kapi.endpoints.router import make_api_handler
 
 STATIC_TOKEN = "static-s3cret-token"
 UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",

@@ -10,8 +10,8 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from server.app import create_app
-from server.config import ServerConfig
+from kapi.app import create_app
+from kapi.config import ServerConfig
 
 BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/namespaces/default/pods": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {

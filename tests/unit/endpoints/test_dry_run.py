@@ -9,8 +9,8 @@ from typing import Any, AsyncIterator
 
 import httpx
 
-from server.app import create_app
-from server.config import ServerConfig
+from kapi.app import create_app
+from kapi.config import ServerConfig
 
 CMS = "/api/v1/namespaces/default/configmaps"
 SERVICES = "/api/v1/namespaces/default/services"

@@ -8,10 +8,10 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from server.api.klog import KV_ATTR, V_ATTR
-from server.api.requestinfo import parse_request_info
-from server.endpoints.httplog import reported_verb, request_uri, with_http_logging
-from server.testing import start_server
+from kapi.api.klog import KV_ATTR, V_ATTR
+from kapi.api.requestinfo import parse_request_info
+from kapi.endpoints.httplog import reported_verb, request_uri, with_http_logging
+from kapi.testing import start_server
 
 CMS = "/api/v1/namespaces/default/configmaps"
 
@@ -115,7 +115,7 @@ def test_verbosity_two_logs_only_slow_requests(logged: pytest.LogCaptureFixture)
     assert quick and not set(quick) & set(logged_uris)
     (record,) = [r for r in http_lines(logged) if getattr(r, KV_ATTR)["URI"] == CMS + "?slow=1"]
     latency = getattr(record, KV_ATTR)["latency"]
-    assert getattr(record, V_ATTR) == 2 and latency.endswith("s") and float(latency[:-1]) >= 1.2  # e.g. 1.2013s
+    assert getattr(record, V_ATTR) == 2 and latency.endswith("s") and float(latency[:-1]) >= 1.19  # e.g. 1.2013s (asyncio timers may fire a hair early)
 
 
 def test_verbosity_zero_logs_no_request(logged: pytest.LogCaptureFixture) -> None:

@@ -14,14 +14,14 @@ import orjson
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from server.api.requestinfo import RequestInfo
-from server.api.user import UserInfo
-from server.app import create_app
-from server.auth.factory import build_authenticator
-from server.auth.interfaces import Decision, RulesAnswer
-from server.auth.rbac_rules import PolicyRule, rules_allow
-from server.config import ServerConfig
-from server.endpoints.impersonation import (
+from kapi.api.requestinfo import RequestInfo
+from kapi.api.user import UserInfo
+from kapi.app import create_app
+from kapi.auth.factory import build_authenticator
+from kapi.auth.interfaces import Decision, RulesAnswer
+from kapi.auth.rbac_rules import PolicyRule, rules_allow
+from kapi.config import ServerConfig
+from kapi.endpoints.impersonation import (
     Impersonation,
     checks,
     extra_key,
@@ -29,7 +29,7 @@ from server.endpoints.impersonation import (
     requested,
     split_service_account,
 )
-from server.endpoints.router import make_api_handler
+from kapi.endpoints.router import make_api_handler
 
 SSR_PATH = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 SSAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"

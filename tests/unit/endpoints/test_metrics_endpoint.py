@@ -12,11 +12,11 @@ import httpx
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.app import create_app
-from server.config import ServerConfig
-from server.endpoints.metrics import path_label
-from server.testing import RunningServer, start_server
-from server.webhook.client import close_clients
+from kapi.app import create_app
+from kapi.config import ServerConfig
+from kapi.endpoints.metrics import path_label
+from kapi.testing import RunningServer, start_server
+from kapi.webhook.client import close_clients
 
 LOCAL = ("127.0.0.1", 40000)  # --authn-allow-localhost: the local admin (system:masters)
 REMOTE = ("10.0.0.7", 40000)

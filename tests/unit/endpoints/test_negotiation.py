@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.api import errors
-from server.endpoints import negotiation as neg
+from kapi.api import errors
+from kapi.endpoints import negotiation as neg
 
 KUBECTL_TABLE = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;"
                  "g=meta.k8s.io,application/json")

@@ -8,16 +8,16 @@ from typing import Any, Iterator
 import orjson
 import pytest
 
-import configs
-from configs.examples import hello_zeng_dev
-from server.endpoints import openapi
-from server.plugins.typed import definition_of
-from server.scheme.builtin import NAMESPACES
-from server.scheme.crd import load_crd_dir, load_crd_file
-from server.scheme.definitions import ResourceDef, VersionDef
-from server.scheme.registry import Scheme
+import kapi_configs
+from kapi_configs.examples import hello_zeng_dev
+from kapi.endpoints import openapi
+from kapi.plugins.typed import definition_of
+from kapi.scheme.builtin import NAMESPACES
+from kapi.scheme.crd import load_crd_dir, load_crd_file
+from kapi.scheme.definitions import ResourceDef, VersionDef
+from kapi.scheme.registry import Scheme
 
-RESOURCES = Path(configs.__file__).parent / "resources"
+RESOURCES = Path(kapi_configs.__file__).parent / "resources"
 FOO_CRD = Path(__file__).resolve().parents[2] / "data" / "foos.hello.zeng.dev.yaml"
 # the typed Foo (hello.zeng.dev v2, the storage version, and v1) that kapi serves with its examples
 TYPED_FOO = [definition_of(g.name, r) for g in hello_zeng_dev.plugin.groups for r in g.resources]

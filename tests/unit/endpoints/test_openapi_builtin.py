@@ -1,9 +1,9 @@
 """Built-in kinds' OpenAPI schemas are served as Kubernetes publishes them: named components and references."""
 from __future__ import annotations
 
-from server.app import build_scheme
-from server.endpoints import openapi
-from server.endpoints import openapi_common as common
+from kapi.app import build_scheme
+from kapi.endpoints import openapi
+from kapi.endpoints import openapi_common as common
 
 
 def test_v3_serves_published_components_with_references() -> None:

@@ -8,9 +8,9 @@ from typing import Any, AsyncIterator
 
 import httpx
 
-from certs.pki import cert_pem, make_ca
-from server.app import create_app
-from server.config import ServerConfig
+from kapi_certs.pki import cert_pem, make_ca
+from kapi.app import create_app
+from kapi.config import ServerConfig
 
 PODS = "/api/v1/namespaces/default/pods"
 

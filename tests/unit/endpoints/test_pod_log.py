@@ -10,9 +10,9 @@ from typing import Any, AsyncIterator
 import httpx
 import pytest
 
-from server.app import create_app
-from server.config import ServerConfig
-from server.testing import start_server
+from kapi.app import create_app
+from kapi.config import ServerConfig
+from kapi.testing import start_server
 
 PODS = "/api/v1/namespaces/default/pods"
 MERGE = {"Content-Type": "application/merge-patch+json"}

@@ -9,8 +9,8 @@ from typing import Any, AsyncIterator
 
 import httpx
 
-from server.app import create_app
-from server.config import ServerConfig
+from kapi.app import create_app
+from kapi.config import ServerConfig
 
 FOOS = "/apis/hello.zeng.dev/v1/namespaces/default/foos"
 APPLY = {"Content-Type": "application/apply-patch+yaml"}

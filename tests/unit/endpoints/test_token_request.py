@@ -14,9 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from server.app import create_app
-from server.auth.service_account import TokenIssuer
-from server.config import ServerConfig
+from kapi.app import create_app
+from kapi.auth.service_account import TokenIssuer
+from kapi.config import ServerConfig
 
 ADMIN = "admin-s3cret-token"
 ISSUER = "https://kubernetes.default.svc.cluster.local"

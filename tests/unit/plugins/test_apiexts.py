@@ -12,8 +12,8 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from server.plugins import AdmissionAttributes, AdmissionPlugin, Plugin
-from server.testing import RunningServer, start_server
+from kapi.plugins import AdmissionAttributes, AdmissionPlugin, Plugin
+from kapi.testing import RunningServer, start_server
 
 PIZZAS = "/apis/restaurant.wukong.com/v1alpha1/namespaces/{ns}/pizzas"
 TOKEN = "apiexts-test-token"

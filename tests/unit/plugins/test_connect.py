@@ -11,12 +11,12 @@ import httpx
 import pytest
 from starlette.responses import PlainTextResponse
 
-from server.plugins import (
+from kapi.plugins import (
     APIGroup, AdmissionAttributes, AdmissionPlugin, Connect, ConnectRequest, Forbidden, KubeObject, Plugin, Resource,
     Version,
 )
-from server.plugins.typed import resource_problems
-from server.testing import RunningServer, start_server
+from kapi.plugins.typed import resource_problems
+from kapi.testing import RunningServer, start_server
 
 BASE = "/apis/gadgets.kapi.test/v1/namespaces/default/gadgets"
 seen: list[AdmissionAttributes] = []

@@ -6,11 +6,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.plugins.loader import installed_plugin_modules
-from server.testing import start_server
+from kapi.plugins.loader import installed_plugin_modules
+from kapi.testing import start_server
 
 MODULE = '''
-from server.plugins import APIGroup, KubeObject, Plugin, Resource, Version
+from kapi.plugins import APIGroup, KubeObject, Plugin, Resource, Version
 
 
 class Gadget(KubeObject):

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from server.admission.chain import AdmissionChain
-from server.api import errors
-from server.app import ConfigError, build_admission
-from server.plugins import (
+from kapi.admission.chain import AdmissionChain
+from kapi.api import errors
+from kapi.app import ConfigError, build_admission
+from kapi.plugins import (
     AdmissionAttributes,
     AdmissionPlugin,
     APIGroup,
@@ -29,8 +29,8 @@ from server.plugins import (
     Resource,
     Version,
 )
-from server.plugins.loader import PluginError, load_module_plugin, load_plugins
-from server.testing import start_server
+from kapi.plugins.loader import PluginError, load_module_plugin, load_plugins
+from kapi.testing import start_server
 
 Object = dict[str, Any]
 
@@ -127,7 +127,7 @@ def test_start_server_with_a_missing_plugin_fails_before_serving() -> None:
 # -- a plugin module from a file serves its group --------------------------------------------------------------
 GADGETS = '''
 from pydantic import BaseModel, Field
-from server.plugins import APIGroup, Column, KubeObject, Plugin, Resource, Version
+from kapi.plugins import APIGroup, Column, KubeObject, Plugin, Resource, Version
 
 
 class GadgetSpec(BaseModel):

@@ -15,13 +15,13 @@ from typing import Any, Iterator, Literal
 import pytest
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from configs.examples import hello_zeng_dev
-from server.api import errors
-from server.plugins import FieldError, KubeObject, Resource, Version, schema_from_model
-from server.plugins.typed import TypedConverter, TypedStrategy, causes_of, definition_of
-from server.registry.store import Store, StoreOptions, WriteOptions
-from server.storage.memory import MemoryStorage
-from server.testing import start_server
+from kapi_configs.examples import hello_zeng_dev
+from kapi.api import errors
+from kapi.plugins import FieldError, KubeObject, Resource, Version, schema_from_model
+from kapi.plugins.typed import TypedConverter, TypedStrategy, causes_of, definition_of
+from kapi.registry.store import Store, StoreOptions, WriteOptions
+from kapi.storage.memory import MemoryStorage
+from kapi.testing import start_server
 
 Object = dict[str, Any]
 
@@ -479,7 +479,7 @@ async def test_schema_rejects_what_the_schema_knows_before_python_runs(
 # -- storage="memory" through a running server ----------------------------------------------------------------------
 MEMORY_PLUGIN = '''
 from pydantic import BaseModel
-from server.plugins import APIGroup, KubeObject, Plugin, Resource, Version
+from kapi.plugins import APIGroup, KubeObject, Plugin, Resource, Version
 
 
 class NoteSpec(BaseModel):

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from server.api import errors
-from server.registry.apiservice_strategy import APIServiceStrategy, spec_causes
-from server.registry.store import Store, StoreOptions, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme.builtin_apiregistration import API_SERVICES
-from server.storage.memory import MemoryStorage
+from kapi.api import errors
+from kapi.registry.apiservice_strategy import APIServiceStrategy, spec_causes
+from kapi.registry.store import Store, StoreOptions, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme.builtin_apiregistration import API_SERVICES
+from kapi.storage.memory import MemoryStorage
 
 Object = dict[str, Any]
 

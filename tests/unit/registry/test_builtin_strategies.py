@@ -5,13 +5,13 @@ from typing import Any
 
 import pytest
 
-from server.api import errors
-from server.registry.service_alloc import ServiceRanges
-from server.registry.service_store import ServiceStore
-from server.registry.store import Store, StoreOptions, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme.catalogue import builtin
-from server.storage.memory import MemoryStorage
+from kapi.api import errors
+from kapi.registry.service_alloc import ServiceRanges
+from kapi.registry.service_store import ServiceStore
+from kapi.registry.store import Store, StoreOptions, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme.catalogue import builtin
+from kapi.storage.memory import MemoryStorage
 
 Object = dict[str, Any]
 

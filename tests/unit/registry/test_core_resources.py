@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 
-from server.api import errors
-from server.app import build_scheme
-from server.registry.secret_strategy import ConfigMapStrategy, SecretStrategy, base64_error
-from server.registry.store import Store, StoreOptions, WriteOptions
-from server.registry.strategies import strategy_for
-from server.registry.table import to_table
-from server.scheme.builtin_core import CONFIG_MAPS, CORE_RESOURCES, EVENTS_V1, LEASES, SECRETS, SERVICE_ACCOUNTS
-from server.scheme.definitions import ResourceDef
-from server.storage.memory import MemoryStorage
+from kapi.api import errors
+from kapi.app import build_scheme
+from kapi.registry.secret_strategy import ConfigMapStrategy, SecretStrategy, base64_error
+from kapi.registry.store import Store, StoreOptions, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.registry.table import to_table
+from kapi.scheme.builtin_core import CONFIG_MAPS, CORE_RESOURCES, EVENTS_V1, LEASES, SECRETS, SERVICE_ACCOUNTS
+from kapi.scheme.definitions import ResourceDef
+from kapi.storage.memory import MemoryStorage
 
 
 def store_for(definition: ResourceDef) -> Store:
@@ -171,8 +171,8 @@ async def test_core_objects_carry_no_generation(definition: ResourceDef) -> None
 
 
 def test_count_columns_like_kubes_builtin_tables() -> None:
-    from server.registry.table import to_table
-    from server.scheme.builtin_core import CONFIG_MAPS, SECRETS, SERVICE_ACCOUNTS
+    from kapi.registry.table import to_table
+    from kapi.scheme.builtin_core import CONFIG_MAPS, SECRETS, SERVICE_ACCOUNTS
 
     cm = {"metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}, "binaryData": {"c": "AA=="}}
     secret = {"metadata": {"name": "s"}, "type": "Opaque", "data": {"p": "cQ=="}}

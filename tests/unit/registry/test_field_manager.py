@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from server.api import errors
-from server.registry.field_manager import LAST_APPLIED, FieldManager, manager_from
-from server.registry.managed_fields import ANCIENT, MAX_UPDATE_MANAGERS
-from server.scheme import catalogue
+from kapi.api import errors
+from kapi.registry.field_manager import LAST_APPLIED, FieldManager, manager_from
+from kapi.registry.managed_fields import ANCIENT, MAX_UPDATE_MANAGERS
+from kapi.scheme import catalogue
 
 CONFIGMAPS = FieldManager(catalogue.builtin("", "configmaps"))
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.api import errors
-from server.registry.listing import ContinueCodec, ListOptions, ReadAt, list_revision, validate_list_options
+from kapi.api import errors
+from kapi.registry.listing import ContinueCodec, ListOptions, ReadAt, list_revision, validate_list_options
 
 
 @pytest.mark.parametrize(("opts", "expected"), [

@@ -10,12 +10,12 @@ from typing import Any, AsyncIterator
 import httpx
 import pytest
 
-from server.app import create_app
-from server.config import ServerConfig
-from server.registry.store import Store, StoreOptions, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme.catalogue import builtin
-from server.storage.memory import MemoryStorage
+from kapi.app import create_app
+from kapi.config import ServerConfig
+from kapi.registry.store import Store, StoreOptions, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme.catalogue import builtin
+from kapi.storage.memory import MemoryStorage
 
 PODS = "/api/v1/namespaces/default/pods"
 MERGE = {"Content-Type": "application/merge-patch+json"}

@@ -5,16 +5,16 @@ from typing import Any
 
 import pytest
 
-from server.api import errors
-from server.api.requestinfo import parse_request_info
-from server.api.user import UserInfo
-from server.auth.factory import build_authorizer
-from server.auth.rbac import GROUP, RbacAuthorizer, RbacIndex
-from server.registry.rbac_store import RbacStore
-from server.registry.store import StoreOptions, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme.catalogue import builtin
-from server.storage.memory import MemoryStorage
+from kapi.api import errors
+from kapi.api.requestinfo import parse_request_info
+from kapi.api.user import UserInfo
+from kapi.auth.factory import build_authorizer
+from kapi.auth.rbac import GROUP, RbacAuthorizer, RbacIndex
+from kapi.registry.rbac_store import RbacStore
+from kapi.registry.store import StoreOptions, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme.catalogue import builtin
+from kapi.storage.memory import MemoryStorage
 
 BOB = UserInfo("bob", groups=("viewers", "system:authenticated"))
 ADMIN = UserInfo("root", groups=("system:masters", "system:authenticated"))

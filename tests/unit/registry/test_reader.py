@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.registry.reader import StoreReader
-from server.registry.store import Store, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme.builtin_admission import ADMISSION_REGISTRATION
-from server.storage.memory import MemoryStorage
+from kapi.registry.reader import StoreReader
+from kapi.registry.store import Store, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme.builtin_admission import ADMISSION_REGISTRATION
+from kapi.storage.memory import MemoryStorage
 
 VALIDATING = next(d for d in ADMISSION_REGISTRATION if d.plural == "validatingwebhookconfigurations")
 KEY = (VALIDATING.group, VALIDATING.plural)

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.api import errors
-from server.registry.scale import read_path, replicas_of, to_scale, with_replicas
-from server.scheme.definitions import ScaleDef
+from kapi.api import errors
+from kapi.registry.scale import read_path, replicas_of, to_scale, with_replicas
+from kapi.scheme.definitions import ScaleDef
 
 SCALE = ScaleDef(".spec.replicas", ".status.replicas", ".status.selector")
 

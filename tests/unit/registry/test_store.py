@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from server.api import errors
-from server.config import shipped_resources_dir
-from server.registry.listing import ListOptions
-from server.registry.store import Store, StoreOptions, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme.builtin import NAMESPACES
-from server.scheme.crd import load_crd_dir
-from server.storage.interfaces import Preconditions
-from server.storage.memory import MemoryStorage
+from kapi.api import errors
+from kapi.config import shipped_resources_dir
+from kapi.registry.listing import ListOptions
+from kapi.registry.store import Store, StoreOptions, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme.builtin import NAMESPACES
+from kapi.scheme.crd import load_crd_dir
+from kapi.storage.interfaces import Preconditions
+from kapi.storage.memory import MemoryStorage
 
 DEFS = {d.plural: d for d in [*load_crd_dir(shipped_resources_dir()), *load_crd_dir(Path(__file__).resolve().parents[2] / "data")]}
 

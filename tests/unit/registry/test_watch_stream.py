@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from server.api import errors
-from server.api.selectors import parse_label_selector
-from server.config import shipped_resources_dir
-from server.registry.listing import ListOptions
-from server.registry.store import Store, StoreOptions, WriteOptions
-from server.registry.strategies import strategy_for
-from server.registry.watch import INITIAL_EVENTS_END
-from server.scheme.crd import load_crd_dir
-from server.storage.memory import MemoryStorage
+from kapi.api import errors
+from kapi.api.selectors import parse_label_selector
+from kapi.config import shipped_resources_dir
+from kapi.registry.listing import ListOptions
+from kapi.registry.store import Store, StoreOptions, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.registry.watch import INITIAL_EVENTS_END
+from kapi.scheme.crd import load_crd_dir
+from kapi.storage.memory import MemoryStorage
 
 FOO = next(d for d in [*load_crd_dir(shipped_resources_dir()), *load_crd_dir(Path(__file__).resolve().parents[2] / "data")] if d.plural == "foos")
 

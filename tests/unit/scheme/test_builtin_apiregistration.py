@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from server.registry.table import to_table
-from server.scheme.builtin_apiregistration import API_SERVICES
+from kapi.registry.table import to_table
+from kapi.scheme.builtin_apiregistration import API_SERVICES
 
 Object = dict[str, Any]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from server.registry.table import to_table
-from server.scheme.builtin_printers import PRINTER_COLUMNS, complete
-from server.scheme.definitions import VersionDef
+from kapi.registry.table import to_table
+from kapi.scheme.builtin_printers import PRINTER_COLUMNS, complete
+from kapi.scheme.definitions import VersionDef
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 Obj = dict[str, Any]

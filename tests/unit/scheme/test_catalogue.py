@@ -1,9 +1,9 @@
 """The built-in catalogue: Kubernetes 1.32's stable kinds, read from the published OpenAPI documents."""
 from __future__ import annotations
 
-from server.app import build_scheme
-from server.scheme import catalogue
-from server.scheme.validation import validate
+from kapi.app import build_scheme
+from kapi.scheme import catalogue
+from kapi.scheme.validation import validate
 
 
 def by_key() -> dict:

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from server.api import errors
-from server.registry.store import Store, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme import cel
-from server.scheme.cel import compile_rules, rule_schema_errors, validate_rules, validate_rules_after
-from server.scheme.definitions import ResourceDef, VersionDef
-from server.storage.memory import MemoryStorage
+from kapi.api import errors
+from kapi.registry.store import Store, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme import cel
+from kapi.scheme.cel import compile_rules, rule_schema_errors, validate_rules, validate_rules_after
+from kapi.scheme.definitions import ResourceDef, VersionDef
+from kapi.storage.memory import MemoryStorage
 
 Row = tuple[str, str, str]
 

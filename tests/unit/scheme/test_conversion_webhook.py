@@ -7,17 +7,17 @@ from typing import Any, Callable
 
 import pytest
 
-from server.api import errors
-from server.registry.crd_strategy import CRDStrategy
-from server.registry.store import Store, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
-from server.scheme.conversion_webhook import WebhookConverter
-from server.scheme.crd import CRDError, definition_from_crd
-from server.storage import keys
-from server.storage.memory import MemoryStorage
-from server.webhook import ClientConfig
-from server.webhook.client import close_clients
+from kapi.api import errors
+from kapi.registry.crd_strategy import CRDStrategy
+from kapi.registry.store import Store, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme.builtin_crd import CUSTOM_RESOURCE_DEFINITIONS
+from kapi.scheme.conversion_webhook import WebhookConverter
+from kapi.scheme.crd import CRDError, definition_from_crd
+from kapi.storage import keys
+from kapi.storage.memory import MemoryStorage
+from kapi.webhook import ClientConfig
+from kapi.webhook.client import close_clients
 
 GROUP = "net.example.com"
 Review = dict[str, Any]

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from server.api import errors
-from server.registry.store import Store, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme.defaulting import apply_defaults, has_defaults
-from server.scheme.definitions import ResourceDef, VersionDef
-from server.scheme.validation import prune_non_nullable_nulls
-from server.storage.memory import MemoryStorage
+from kapi.api import errors
+from kapi.registry.store import Store, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme.defaulting import apply_defaults, has_defaults
+from kapi.scheme.definitions import ResourceDef, VersionDef
+from kapi.scheme.validation import prune_non_nullable_nulls
+from kapi.storage.memory import MemoryStorage
 
 
 def spec_schema(**props: Any) -> dict[str, Any]:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from server.api import errors
-from server.registry.store import Store, StoreOptions, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme.catalogue import builtin
-from server.scheme.quantity import QuantityError, canonical
-from server.storage.memory import MemoryStorage
+from kapi.api import errors
+from kapi.registry.store import Store, StoreOptions, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme.catalogue import builtin
+from kapi.scheme.quantity import QuantityError, canonical
+from kapi.storage.memory import MemoryStorage
 
 
 @pytest.mark.parametrize("sent, kept", [

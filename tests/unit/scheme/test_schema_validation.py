@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from server.api import errors
-from server.api.errors import Cause, go_float, render_value
-from server.config import shipped_resources_dir
-from server.registry.store import Store, WriteOptions
-from server.registry.strategies import strategy_for
-from server.scheme.crd import CRDError, definition_from_crd, load_crd_dir
-from server.scheme.structural import is_structural, schema_causes, structural_causes
-from server.scheme.validation import prune_non_nullable_nulls, validate
-from server.storage.memory import MemoryStorage
+from kapi.api import errors
+from kapi.api.errors import Cause, go_float, render_value
+from kapi.config import shipped_resources_dir
+from kapi.registry.store import Store, WriteOptions
+from kapi.registry.strategies import strategy_for
+from kapi.scheme.crd import CRDError, definition_from_crd, load_crd_dir
+from kapi.scheme.structural import is_structural, schema_causes, structural_causes
+from kapi.scheme.validation import prune_non_nullable_nulls, validate
+from kapi.storage.memory import MemoryStorage
 
 DEFS = {d.plural: d for d in [*load_crd_dir(shipped_resources_dir()), *load_crd_dir(Path(__file__).resolve().parents[2] / "data")]}
 

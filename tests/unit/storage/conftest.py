@@ -25,10 +25,10 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 
 from kapi_cli.etcd_local import EtcdNotFound, LocalEtcd, TLSFiles, etcd_binary
-from server.storage.etcd import EtcdStorage
-from server.storage.file import FileStorage
-from server.storage.memory import MemoryStorage
-from server.storage.etcd_client import EtcdClient, parse_endpoints
+from kapi.storage.etcd import EtcdStorage
+from kapi.storage.file import FileStorage
+from kapi.storage.memory import MemoryStorage
+from kapi.storage.etcd_client import EtcdClient, parse_endpoints
 
 MakeEtcd = Callable[..., Awaitable[EtcdStorage]]
 

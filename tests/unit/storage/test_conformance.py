@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 import pytest
 
-from server.storage.factory import create_storage
-from server.storage.interfaces import (
+from kapi.storage.factory import create_storage
+from kapi.storage.interfaces import (
     ConflictError,
     KeyExistsError,
     KeyNotFoundError,

@@ -25,8 +25,8 @@ import orjson
 import pytest
 
 from kapi_cli.etcd_local import LocalEtcd, make_tls_files
-from server.storage.factory import create_storage
-from server.storage.interfaces import (
+from kapi.storage.factory import create_storage
+from kapi.storage.interfaces import (
     KeyExistsError,
     KeyNotFoundError,
     Object,

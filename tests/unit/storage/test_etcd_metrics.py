@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.api.metrics import ServerMetrics
-from server.storage import keys
-from server.storage.etcd import EtcdStorage
-from server.storage.etcd_client import EtcdClient, parse_endpoints
-from server.storage.factory import create_storage
+from kapi.api.metrics import ServerMetrics
+from kapi.storage import keys
+from kapi.storage.etcd import EtcdStorage
+from kapi.storage.etcd_client import EtcdClient, parse_endpoints
+from kapi.storage.factory import create_storage
 
 
 def etcd_counts(metrics: ServerMetrics) -> dict[tuple[str, str], float]:

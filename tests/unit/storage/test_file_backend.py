@@ -13,9 +13,9 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from server.storage.file import FileStorage
-from server.storage.commit import DiskDiverged
-from server.storage.interfaces import InvalidKeyError, Object, RevisionTooOldError
+from kapi.storage.file import FileStorage
+from kapi.storage.commit import DiskDiverged
+from kapi.storage.interfaces import InvalidKeyError, Object, RevisionTooOldError
 
 PREFIX = "/registry/hello.zeng.dev/foos/default/"
 
@@ -136,7 +136,7 @@ async def test_file_corrupt_files_skipped(
     (base / "bad name.yaml").write_text(yaml.safe_dump({"metadata": {"name": "x", "resourceVersion": "1"}}))
     (base / "notes.txt").write_text("hello")
     (tmp_path / "revision").write_text("garbage")
-    with caplog.at_level(logging.WARNING, logger="server.storage.file"):
+    with caplog.at_level(logging.WARNING, logger="kapi.storage.file"):
         again = FileStorage(tmp_path)
     assert [o["metadata"]["name"] for o in (await again.list("/registry/")).items] == ["good"]
     assert await again.current_revision() == 1

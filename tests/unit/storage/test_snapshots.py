@@ -15,9 +15,9 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 
-from server.storage.etcd import EtcdStorage
-from server.storage.file import FileStorage
-from server.storage.interfaces import (
+from kapi.storage.etcd import EtcdStorage
+from kapi.storage.file import FileStorage
+from kapi.storage.interfaces import (
     KeyNotFoundError,
     Object,
     RevisionTooOldError,
@@ -25,7 +25,7 @@ from server.storage.interfaces import (
     Watcher,
     WatchEvent,
 )
-from server.storage.memory import MemoryStorage
+from kapi.storage.memory import MemoryStorage
 
 FOOS = "/registry/hello.zeng.dev/foos/default/"
 BARS = "/registry/hello.zeng.dev/bars/other/"

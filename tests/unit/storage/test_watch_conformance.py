@@ -24,8 +24,8 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 
-from server.storage.factory import create_storage
-from server.storage.interfaces import (
+from kapi.storage.factory import create_storage
+from kapi.storage.interfaces import (
     KeyNotFoundError,
     Object,
     RevisionNotYetError,
@@ -35,7 +35,7 @@ from server.storage.interfaces import (
     WatchEvent,
     Watcher,
 )
-from server.storage.memory import MemoryStorage
+from kapi.storage.memory import MemoryStorage
 
 FOOS = "/registry/hello.zeng.dev/foos/"
 PREFIX = FOOS + "default/"

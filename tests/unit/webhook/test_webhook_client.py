@@ -8,8 +8,8 @@ from typing import Any, Callable
 
 import pytest
 
-from server.webhook import ClientConfig, WebhookCallError, post_json
-from server.webhook.client import close_clients, with_timeout_query
+from kapi.webhook import ClientConfig, WebhookCallError, post_json
+from kapi.webhook.client import close_clients, with_timeout_query
 
 Server = Any  # tests/conftest.py's HttpsJsonServer (conftest modules cannot be imported)
 Start = Callable[..., Server]

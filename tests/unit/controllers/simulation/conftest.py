@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from server.testing import RunningServer, start_server
+from kapi.testing import RunningServer, start_server
 
 
 def wait_until(probe: Callable[[], Any], timeout: float = 10.0, what: str = "the condition") -> Any:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from server.controllers.simulation.clock import SimClock
+from kapi.controllers.simulation.clock import SimClock
 
 
 def test_manual_clock_stands_still_until_advanced() -> None:

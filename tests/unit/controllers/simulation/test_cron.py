@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from server.controllers.simulation.cron import CronError, parse
+from kapi.controllers.simulation.cron import CronError, parse
 
 
 def at(text: str) -> datetime:

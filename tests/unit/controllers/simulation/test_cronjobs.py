@@ -5,7 +5,7 @@ import subprocess
 from datetime import datetime
 from typing import Any, Callable
 
-from server.testing import RunningServer
+from kapi.testing import RunningServer
 
 CRONJOBS = "/apis/batch/v1/namespaces/default/cronjobs"
 JOBS = "/apis/batch/v1/namespaces/default/jobs"

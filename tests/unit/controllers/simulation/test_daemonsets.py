@@ -5,7 +5,7 @@ import subprocess
 import time
 from typing import Any, Callable
 
-from server.controllers.simulation.daemonpods import (
+from kapi.controllers.simulation.daemonpods import (
     daemon_pod_spec,
     is_updated,
     node_affinity,
@@ -14,8 +14,8 @@ from server.controllers.simulation.daemonpods import (
     target_node,
     tolerates,
 )
-from server.controllers.simulation.nodes import new_node
-from server.testing import RunningServer
+from kapi.controllers.simulation.nodes import new_node
+from kapi.testing import RunningServer
 
 DS = "/apis/apps/v1/namespaces/default/daemonsets"
 PODS = "/api/v1/namespaces/default/pods"

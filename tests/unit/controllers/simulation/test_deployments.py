@@ -5,8 +5,8 @@ from typing import Any, Callable
 
 import pytest
 
-from server.controllers.simulation.deployments import resolve, surge_and_unavailable
-from server.testing import RunningServer
+from kapi.controllers.simulation.deployments import resolve, surge_and_unavailable
+from kapi.testing import RunningServer
 
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
 REPLICA_SETS = "/apis/apps/v1/namespaces/default/replicasets"

@@ -7,8 +7,8 @@ from typing import Any, Callable
 
 import pytest
 
-from server.controllers.simulation.endpoint_parts import MAX_PER_SLICE, endpoint_ports, find_port, in_endpoints, pack
-from server.testing import RunningServer
+from kapi.controllers.simulation.endpoint_parts import MAX_PER_SLICE, endpoint_ports, find_port, in_endpoints, pack
+from kapi.testing import RunningServer
 
 NS = "/api/v1/namespaces/default"
 SLICES = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"

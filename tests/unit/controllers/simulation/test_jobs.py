@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any, Callable
 
-from server.testing import RunningServer
+from kapi.testing import RunningServer
 
 JOBS = "/apis/batch/v1/namespaces/default/jobs"
 PODS = "/api/v1/namespaces/default/pods"

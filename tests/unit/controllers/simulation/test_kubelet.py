@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from server.controllers.simulation.kubelet import image_ref, pod_ip
-from server.testing import RunningServer
+from kapi.controllers.simulation.kubelet import image_ref, pod_ip
+from kapi.testing import RunningServer
 
 PODS = "/api/v1/namespaces/default/pods"
 

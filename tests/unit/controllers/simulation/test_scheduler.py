@@ -4,8 +4,8 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, Callable
 
-from server.controllers.simulation.scheduler import _tolerates, affinity_matches, pod_requests
-from server.testing import RunningServer, start_server
+from kapi.controllers.simulation.scheduler import _tolerates, affinity_matches, pod_requests
+from kapi.testing import RunningServer, start_server
 
 PODS = "/api/v1/namespaces/default/pods"
 

@@ -5,15 +5,15 @@ import subprocess
 import time
 from typing import Any, Callable
 
-from server.controllers.simulation.revisions import (
+from kapi.controllers.simulation.revisions import (
     fnv32,
     revision_hash,
     revision_template,
     surplus,
     template_patch,
 )
-from server.controllers.simulation.statefulsets import claims_for, parent_and_ordinal, stateful_pod
-from server.testing import RunningServer
+from kapi.controllers.simulation.statefulsets import claims_for, parent_and_ordinal, stateful_pod
+from kapi.testing import RunningServer
 
 STS = "/apis/apps/v1/namespaces/default/statefulsets"
 PODS = "/api/v1/namespaces/default/pods"
