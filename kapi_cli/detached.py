@@ -60,7 +60,8 @@ def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> li
             flag("unrestricted-update", config.unrestricted_update),
             flag("kubectl-disabled", config.kubectl_disabled),
             flag("kubectl-ephemeral-token", config.kubectl_ephemeral_token),
-            flag("authn-allow-localhost", config.authn_allow_localhost), "--log-level", log_level,
+            flag("authn-allow-localhost", config.authn_allow_localhost), flag("metrics", config.metrics),
+            "--log-level", log_level,
             "--watch-event-window", str(config.event_window),
             "--watch-bookmark-interval", repr(config.bookmark_interval)]
     if config.etcd_servers:

@@ -115,6 +115,7 @@ def build_config(
     aggregation: AggregationFlags = AggregationFlags(), simulation: SimulateFlags = SimulateFlags(),
     audit: AuditFlags = AuditFlags(),
     log_flags: LoggingFlags = LoggingFlags(),
+    metrics: bool = True,
 ) -> ServerConfig:
     """Validate flags and turn them into the one ServerConfig."""
     try:
@@ -175,6 +176,7 @@ def build_config(
         **simulation.checked(),  # type: ignore[arg-type]
         **audit.checked(),  # type: ignore[arg-type]
         **log_flags.checked(),  # type: ignore[arg-type]
+        metrics=metrics,
     )
 
 
@@ -329,6 +331,8 @@ def start(
         LoggingFlags.log_file_max_size, help="With --detach: rotate the log file past this many MB (0 = never)."),
     log_file_max_backups: int = typer.Option(
         LoggingFlags.log_file_max_backups, help="With --detach: rotated log files kept (NAME.log.1 newest)."),
+    metrics: bool = typer.Option(True, "--metrics/--no-metrics",
+                                 help="Count requests and serve /metrics (off only to measure what counting costs)."),
     detach: bool = typer.Option(False, "--detach/--no-detach",
                                 help="Run in the background (log in $KAPI_HOME/logs/NAME.log); return once ready."),
     ready_timeout: float = typer.Option(DEFAULT_READY_TIMEOUT, help="With --detach: seconds to wait for /readyz."),
@@ -427,7 +431,7 @@ def start(
                           audit=AuditFlags(audit_policy_file, audit_log_path, audit_log_maxage, audit_log_maxbackup,
                                            audit_log_maxsize, audit_webhook_config_file, audit_webhook_batch_max_size,
                                            audit_webhook_batch_max_wait),
-                          log_flags=log_flags)
+                          log_flags=log_flags, metrics=metrics)
     if detach:
         raise typer.Exit(start_detached(config, child_argv(config, request_timeout, log_level), ready_timeout))
     serve_foreground(config, log_level, log_file)

@@ -109,6 +109,8 @@ class ServerConfig:
     logging_format: str = "text"
     log_file_max_size: float = 100.0
     log_file_max_backups: int = 5
+    # Count requests and serve /metrics (kube-apiserver always does); off only to measure what counting costs.
+    metrics: bool = True
     # Issue 23, audit as kube's (kube-apiserver's --audit-* flags): nothing is recorded without a policy
     # and a backend. The log ("-" = stdout) rotates past `audit_log_maxsize` MB (0: lumberjack's 100),
     # keeping `audit_log_maxbackup` files (0: all) no older than `audit_log_maxage` days (0: any age);

@@ -77,6 +77,12 @@ class BackendRun:
         self._stoppers.append(server.stop)
         return server
 
+    def _kapi_with(self, name: str, args: list[str]) -> KapiServer:
+        """`_kapi` with more `kapi start` flags."""
+        server = self._kapi(name)
+        server.extra_args += args
+        return server
+
     def _bench_on(self, server: KapiServer) -> Bench:
         """Start `server` and measure through it."""
         server.start()
@@ -100,6 +106,7 @@ class BackendRun:
         out += self._rate_steps()
         out += [("authorization (RBAC)", lambda: suites.authorization(self._main()))]
         out += [("HTTPS gets", self._tls), ("stop kapi", self._stop_main),
+                ("metrics and audit cost (3 fresh kapis)", self._observability),
                 (f"memory up to {self.sizes.memory[-1]} objects (fresh kapi)", self._memory)]
         if self.options.scale:
             out.append((f"scale to {self.sizes.scale[-1]} objects (fresh kapi)", self._scale))
@@ -192,11 +199,12 @@ class BackendRun:
     def _rollouts(self) -> None:
         from kapi_cli.bench.simulation import rollouts
 
-        def make(name: str, args: list[str]) -> KapiServer:
-            server = self._kapi(name)
-            server.extra_args += args
-            return server
-        self.report.rollouts = rollouts(make, self.sizes.rollouts)
+        self.report.rollouts = rollouts(self._kapi_with, self.sizes.rollouts)
+
+    def _observability(self) -> None:
+        from kapi_cli.bench.observability import observability_cost
+
+        self.report.notes.append(observability_cost(self._kapi_with, self._bench_on, self.root))
 
     def _clusters(self) -> None:
         from kapi_cli.bench.clusters import many_clusters

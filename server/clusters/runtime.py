@@ -242,7 +242,7 @@ class Cluster:
             faults=self.faults,
             log_verbosity=config.verbosity,
             auditor=shared.auditor,
-            metrics=shared.metrics,
+            metrics=shared.metrics if config.metrics else None,
             serves_metrics=root,
         )
         ctx.aggregated = AggregatedApis(config.proxy_client_pair, config.request_timeout)

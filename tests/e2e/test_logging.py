@@ -109,7 +109,7 @@ def test_v2_logs_start_up_and_slow_requests_only(kapi_factory: Any) -> None:
             break
         time.sleep(0.1)
     assert slow == [("LIST", "200")]
-    assert seconds(next(m["latency"] for m in matches if m["uri"] == f"{CMS}?slow=1")) >= 1.2
+    assert seconds(next(m["latency"] for m in matches if m["uri"] == f"{CMS}?slow=1")) >= 1.19  # asyncio timers may fire a hair early
     # what the client got in under a second took the server under a second: not logged at -v=2
     quick = {r.request.url.raw_path.decode() for r in fast if r.elapsed.total_seconds() < 0.9}
     assert quick and not quick & {m["uri"] for m in matches}

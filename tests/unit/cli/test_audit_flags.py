@@ -91,7 +91,8 @@ def test_child_argv_rebuilds_the_same_config(captured: list[ServerConfig], tmp_p
                 bind_address="127.0.0.1", secure_port=0, insecure_port=7003, resources=[], examples=False,
                 request_timeout="60s", unrestricted_update=False, token_auth_file=None, kubectl_disabled=False,
                 kubectl_ephemeral_token=False, authn_allow_localhost=False, san=[])
-    original = start_mod.build_config(**base, audit=flags)  # type: ignore[arg-type]
+    # --no-metrics rides along with the cases that audit: what measures observability's cost round-trips too
+    original = start_mod.build_config(**base, audit=flags, metrics=flags.policy_file is None)  # type: ignore[arg-type]
     argv = start_mod.child_argv(original, "60s", "info")
     assert ("--audit-policy-file" in argv) is (flags.policy_file is not None)
     result = CliRunner().invoke(app, ["start", *argv])

@@ -279,3 +279,15 @@ def test_websocket_watches_are_counted_too() -> None:
         text = _metrics(server)
     assert sample(text, "apiserver_longrunning_requests", **base) == 0
     assert sample(text, "apiserver_watch_events_total", kind="ConfigMap") == 1
+
+
+async def test_no_metrics_counts_nothing_and_serves_no_metrics_path(tmp_path: Path) -> None:
+    """`kapi start --no-metrics` (to measure what counting costs): requests work, /metrics is kube's 404."""
+    async with serve(config(tmp_path, metrics=False)) as client:
+        http = await client()
+        assert (await http.post(CONFIGMAPS, json=cm("plain"))).status_code == 201
+        assert (await http.get(f"{CONFIGMAPS}/plain")).status_code == 200
+        missing = await http.get("/metrics")
+        assert missing.status_code == 404 and missing.json()["kind"] == "Status"
+    async with serve(config(tmp_path, file_rootpath=tmp_path / "on")) as client:
+        assert (await (await client()).get("/metrics")).status_code == 200
