@@ -21,6 +21,12 @@ from kapi.audit.event import Answer, Decoder, Note, encode, json_decoder
 from kapi.audit.policy import PolicyError, PolicyEvaluator, RequestAuditConfig, load_policy
 
 
+#: Notes gather this long before they are encoded: a request served in its own turn of the event loop would
+#: otherwise pay for a flush of its own (measured: about 6 µs of a GET's 60 in-process, against 3 batched).
+#: The log backend writes what is encoded within its own WRITE_DELAY after that.
+ENCODE_DELAY = 0.003
+
+
 class AuditConfigError(ValueError):
     """An `--audit-*` setting the server cannot start with."""
 
@@ -42,8 +48,8 @@ class Auditor:
     """Decides each request's audit level and hands each stage's event to every backend.
 
     Serving a request only notes what happened (`note`: the stage, when, and references to the request's
-    scope and answer); the events are worked out and encoded once the event loop has finished its current
-    turn, in order, a turn's notes at a time, and handed to the backends together (the log writes them a
+    scope and answer); the events are worked out and encoded a few milliseconds later (ENCODE_DELAY), in
+    order, the notes gathered meanwhile at a time, and handed to the backends together (the log writes them a
     little later, in bigger pieces). The batches stay small: what they keep alive, and the work they do at
     once, would otherwise push the request path's own data out of the processor's caches."""
 
@@ -72,12 +78,12 @@ class Auditor:
             self.schedule()
 
     def schedule(self) -> None:
-        """Have what is pending encoded once the event loop's turn ends (at once without a running loop)."""
+        """Have what is pending encoded ENCODE_DELAY from now (at once without a running loop)."""
         if self._loop is None:  # not started (a synchronous caller)
             self.flush()
             return
         self.scheduled = True
-        self._loop.call_soon(self.flush)
+        self._loop.call_later(ENCODE_DELAY, self.flush)
 
     def flush(self) -> None:
         """Encode what waits and hand it to every backend."""

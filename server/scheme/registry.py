@@ -42,6 +42,7 @@ class Scheme:
     def __init__(self, definitions: Iterable[ResourceDef] = ()) -> None:
         self._by_resource: dict[tuple[str, str], ResourceDef] = {}
         self.generation = 0  # bumped on every change, so derived documents know when to rebuild
+        self._groups: tuple[int, dict[str, GroupVersions]] = (-1, {})  # (generation, group table)
         for d in definitions:
             self.add(d)
 
@@ -95,18 +96,20 @@ class Scheme:
 
     def groups(self) -> list[GroupVersions]:
         """Every named API group (not core) with its served versions, in a stable order."""
-        found: dict[str, set[str]] = {}
-        for d in self._by_resource.values():
-            if d.group:
-                found.setdefault(d.group, set()).update(v.name for v in d.served_versions)
-        return [
-            GroupVersions(g, tuple(sorted(vs, key=version_priority)))
-            for g, vs in sorted(found.items())
-            if vs
-        ]
+        return list(self._group_table().values())
 
     def group(self, name: str) -> GroupVersions | None:
-        for g in self.groups():
-            if g.group == name:
-                return g
-        return None
+        """One named group: every request under /apis/ asks, so it is a lookup in a table kept per generation."""
+        return self._group_table().get(name)
+
+    def _group_table(self) -> dict[str, GroupVersions]:
+        generation, table = self._groups
+        if generation != self.generation:
+            found: dict[str, set[str]] = {}
+            for d in self._by_resource.values():
+                if d.group:
+                    found.setdefault(d.group, set()).update(v.name for v in d.served_versions)
+            table = {g: GroupVersions(g, tuple(sorted(vs, key=version_priority))) for g, vs in sorted(found.items())
+                     if vs}
+            self._groups = (self.generation, table)
+        return table
