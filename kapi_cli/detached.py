@@ -63,7 +63,8 @@ def child_argv(config: ServerConfig, request_timeout: str, log_level: str) -> li
             flag("authn-allow-localhost", config.authn_allow_localhost), flag("metrics", config.metrics),
             "--log-level", log_level,
             "--watch-event-window", str(config.event_window),
-            "--watch-bookmark-interval", repr(config.bookmark_interval)]
+            "--watch-bookmark-interval", repr(config.bookmark_interval),
+            "--delete-collection-workers", str(config.delete_collection_workers)]
     if config.etcd_servers:
         args += ["--etcd-servers", ",".join(config.etcd_servers), "--etcd-prefix", config.etcd_prefix,
                  flag("etcd-wait", config.etcd_wait)]

@@ -40,7 +40,7 @@ from kapi_cli.simulate_flags import DEFAULT_CAPACITY_TEXT, DEFAULT_NODES, Simula
 from kapi.auth.modes import DEFAULT_MODES
 from kapi.api.duration import parse_duration
 from kapi.api.klog import KV_ATTR
-from kapi.config import ServerConfig
+from kapi.config import DEFAULT_DELETE_COLLECTION_WORKERS, ServerConfig
 from kapi.logsetup import configure_logging, log_startup
 from kapi.storage.factory import BACKENDS, DEFAULT_ETCD_PREFIX as ETCD_PREFIX
 
@@ -116,6 +116,7 @@ def build_config(
     audit: AuditFlags = AuditFlags(),
     log_flags: LoggingFlags = LoggingFlags(),
     metrics: bool = True,
+    delete_collection_workers: int = DEFAULT_DELETE_COLLECTION_WORKERS,
 ) -> ServerConfig:
     """Validate flags and turn them into the one ServerConfig."""
     try:
@@ -139,6 +140,9 @@ def build_config(
         raise typer.BadParameter(f"{watch_event_window} is not a positive number of events",
                                  param_hint="--watch-event-window")
     bookmark_interval = _positive_duration(watch_bookmark_interval, "--watch-bookmark-interval")
+    if delete_collection_workers < 1:
+        raise typer.BadParameter(f"{delete_collection_workers} is not a positive number of workers",
+                                 param_hint="--delete-collection-workers")
     if token_auth_file is not None and not token_auth_file.is_file():
         raise typer.BadParameter(f"{token_auth_file} is not a file", param_hint="--token-auth-file")
     servers = tuple(s for s in etcd_servers.split(",") if s)
@@ -163,6 +167,7 @@ def build_config(
         event_window=watch_event_window,
         bookmark_interval=bookmark_interval,
         unrestricted_update=unrestricted_update,
+        delete_collection_workers=delete_collection_workers,
         token_auth_file=token_auth_file.resolve() if token_auth_file else None,
         kubectl_disabled=kubectl_disabled,
         kubectl_ephemeral_token=kubectl_ephemeral_token,
@@ -321,6 +326,9 @@ def start(
     watch_event_window: int = typer.Option(
         10000, help="Past events kept for watch resumption and paging; older revisions get 410 Gone."),
     watch_bookmark_interval: str = typer.Option("10s", help="How often an idle watch gets a bookmark (e.g. 1s, 10s)."),
+    delete_collection_workers: int = typer.Option(
+        DEFAULT_DELETE_COLLECTION_WORKERS,
+        help="Deletes of one DELETE of a collection in flight at once (kube's flag; its default is 1)."),
     log_level: str = typer.Option(
         "info", help="Python log level of kapi's and uvicorn's loggers: critical, error, warning, info, debug."),
     verbosity: str = typer.Option(
@@ -431,7 +439,7 @@ def start(
                           audit=AuditFlags(audit_policy_file, audit_log_path, audit_log_maxage, audit_log_maxbackup,
                                            audit_log_maxsize, audit_webhook_config_file, audit_webhook_batch_max_size,
                                            audit_webhook_batch_max_wait),
-                          log_flags=log_flags, metrics=metrics)
+                          log_flags=log_flags, metrics=metrics, delete_collection_workers=delete_collection_workers)
     if detach:
         raise typer.Exit(start_detached(config, child_argv(config, request_timeout, log_level), ready_timeout))
     serve_foreground(config, log_level, log_file)

@@ -17,6 +17,8 @@ def shipped_resources_dir() -> Path:
     return Path(str(resources.files("kapi_configs") / "resources"))
 
 
+DEFAULT_DELETE_COLLECTION_WORKERS = 64  # ServerConfig.delete_collection_workers (kube's default: 1)
+
 @dataclass(frozen=True)
 class ServerConfig:
     """Everything `kapi start` can set. Paths under `file_rootpath` are derived, never configured twice."""
@@ -46,6 +48,10 @@ class ServerConfig:
     service_node_port_range: str = "30000-32767"
     request_timeout: float = 60.0
     unrestricted_update: bool = False
+    # kube-apiserver's --delete-collection-workers (its default is 1): deletes of one DELETE of a collection in
+    # flight at once. kapi's are coroutines of one event loop, so many cost little, and let a file backend's
+    # group commit take them together and an etcd backend overlap their round trips.
+    delete_collection_workers: int = DEFAULT_DELETE_COLLECTION_WORKERS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Watch: how many past events are kept for watch resumption and consistent paging
     # (older revisions answer 410 Gone), and how often an idle watch gets a bookmark.

@@ -25,7 +25,7 @@ from kapi_cli.bench.sizes import Sizes, human
 from kapi_cli.bench.suites import Bench
 
 Step = tuple[str, Callable[[], None]]
-RATE_ROLES = ["", "-{small}", "-{large}"]
+RATE_ROLES = ["", "-{small}", "-{large}", "-del"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,7 @@ class BackendRun:
             ("schema cost", lambda: suites.schema_cost(b())),
             ("typed hub conversion", lambda: suites.hub_conversion(b())),
             ("built-in kinds", lambda: suites.builtin_kinds(b())),
+            (f"delete-collection of {self.sizes.delete_n}", lambda: suites.delete_collection(b())),
         ]
 
     def _main(self) -> Bench:

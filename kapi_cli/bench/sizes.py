@@ -19,6 +19,7 @@ class Sizes:
     ceiling_ops: int = 20_000       # requests per bare-ceiling load (at least 4n)
     rollouts: tuple[int, ...] = (100, 1_000)  # replicas of the simulated Deployment rollouts
     watchers: int = 50
+    delete_n: int = 5_000            # objects one DELETE of a collection removes
     startups: int = 5
 
     @classmethod
@@ -32,7 +33,7 @@ class Sizes:
         n = n or 200
         return cls(n=n, list_small=100, list_large=1_000, page=50, list_repeats=10, traversals=3,
                    memory=(1_000, 5_000), scale=(100, 1_000), scale_batch=100, watch_n=min(n, 100),
-                   ceiling_ops=5_000, rollouts=(100,))
+                   ceiling_ops=5_000, rollouts=(100,), delete_n=1_000)
 
 
 def human(count: int) -> str:

@@ -233,6 +233,26 @@ def authorization(bench: Bench) -> None:
                replace(bench.target, token=rbac.VIEWER_TOKEN), "extra")
 
 
+def delete_collection(bench: Bench) -> None:
+    """kube's namespace clean-up path: one DELETE of a whole collection, timed from request to answer."""
+    count, path = bench.sizes.delete_n, foos(bench.namespace("-del"))
+    fill(bench, path, 0, count, "x")
+
+    async def once() -> Result:
+        conn = await c.Conn.open(bench.target, bench.target.ssl_context())
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        try:
+            status, body = await conn.fetch("DELETE", path)
+        finally:
+            conn.close()
+        seconds = time.perf_counter() - t0
+        if status != 200 or body.count(b'"name":"x') != count:
+            raise RuntimeError(f"DELETE {path} answered {status}, not the {count} objects: {body[:200]!r}")
+        return Result(f"delete-collection of {count} objects", count, seconds, [seconds], time.process_time() - cpu0)
+
+    bench.report.add("delete_collection", bench.measured(lambda: run(once())))
+
+
 def foo_bytes(bench: Bench) -> bytes:
     """What kapi answers to a GET of one Foo: the bare ceiling serves exactly these bytes."""
     status, body = run(fetch_once(bench.target, "GET", f"{bench.ops_path}/s0"))

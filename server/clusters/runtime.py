@@ -205,6 +205,7 @@ class Cluster:
             unrestricted_update=config.unrestricted_update,
             continue_key=secrets.token_bytes(32),  # continue tokens are valid for this process only
             bookmark_interval=config.bookmark_interval,
+            delete_collection_workers=config.delete_collection_workers,
         )
         service_ranges = ServiceRanges(config.service_cluster_ip_range, config.service_node_port_range)
         own_storages = plugins.storages if root else {}

@@ -6,6 +6,7 @@ dry runs that must not touch storage.
 """
 from __future__ import annotations
 
+import asyncio
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -40,10 +41,14 @@ class DeleteSteps:
         async def _out(self, obj: Object, version: str) -> Object: ...
         def _attributes(self, operation: str, version: str, obj: Object | None, old: Object | None,
                         namespace: str, name: str, subresource: str, opts: WriteOptions) -> AdmissionAttributes: ...
-        async def list(self, namespace: str, version: str, opts: ListOptions = ListOptions()) -> Object: ...
+        _options: Any
+
+        async def _select(self, namespace: str, opts: ListOptions) -> tuple[list[Object], dict[str, Any]]: ...
+        def _list_of(self, version: str, list_meta: dict[str, Any], items: list[Object]) -> Object: ...
 
     async def delete(self, namespace: str, name: str, version: str, preconditions: Preconditions | None,
-                     opts: WriteOptions, propagation: str = "", grace_period: int | None = None) -> Object:
+                     opts: WriteOptions, propagation: str = "", grace_period: int | None = None,
+                     current: Object | None = None) -> Object:
         """Delete, or start a graceful deletion while finalizers or a grace period remain.
 
         `Foreground` and `Orphan` propagation add kube's `foregroundDeletion` / `orphan`
@@ -51,13 +56,16 @@ class DeleteSteps:
         `Background` (the default) deletes at once and leaves dependents to the collector.
         `grace_period` (DeleteOptions.gracePeriodSeconds) matters only to kinds with graceful
         deletion (pods): they are kept with a deletionTimestamp that far ahead, which a later
-        delete may only bring closer; 0 removes them at once.
+        delete may only bring closer; 0 removes them at once. `current` is the object as stored, when the
+        caller has just read it (a collection's delete): no read of its own then, and `preconditions` should
+        pin its resourceVersion, so a change since surfaces as a conflict.
         """
         key = self._key(namespace, name)
         if grace_period is not None and grace_period < 0:
             grace_period = 1  # kube: a negative grace period means 1s on the delete path
         with self._translated(name):
-            current = await self._storage.get(key)
+            if current is None:
+                current = await self._storage.get(key)
             if preconditions is not None:
                 preconditions.check(key, current)
             if self._admission is not None:
@@ -121,18 +129,40 @@ class DeleteSteps:
 
     async def delete_collection(self, namespace: str, version: str, opts: WriteOptions,
                                 list_opts: ListOptions = ListOptions(), grace_period: int | None = None) -> Object:
-        """Delete every (selected) object of the collection; answer the list of what was deleted."""
-        listed = await self.list(namespace, version, list_opts)
-        deleted = []
-        for item in listed["items"]:
-            meta = item["metadata"]
-            try:
-                deleted.append(await self.delete(meta.get("namespace", ""), meta["name"], version, None, opts,
-                                                 grace_period=grace_period))
-            except errors.NotFound:
-                continue  # deleted meanwhile: that is what was asked
-        listed["items"] = deleted
-        return listed
+        """Delete every (selected) object of the collection; answer the list of what was deleted, in list order.
+
+        kube's DeleteCollection: `delete_collection_workers` deletes in flight at once (on file they share
+        group commits, on etcd their round trips overlap). Each starts from the object as listed, pinned to its
+        resourceVersion; one changed since the listing is deleted from its new state, as a single DELETE would
+        be. The first error ends the call once the deletes in flight are done (those stay done, as in kube)."""
+        items, list_meta = await self._select(namespace, list_opts)
+        deleted: list[Object | None] = [None] * len(items)
+        queue = iter(enumerate(items))
+        failed: list[BaseException] = []
+
+        async def worker() -> None:
+            for i, item in queue:
+                if failed:
+                    return
+                meta = item["metadata"]
+                ns, name, rv = meta.get("namespace", ""), meta["name"], meta.get("resourceVersion")
+                try:
+                    try:
+                        deleted[i] = await self.delete(ns, name, version, Preconditions(resource_version=rv), opts,
+                                                       grace_period=grace_period, current=item)
+                    except errors.Conflict:  # changed since the listing: from its new state
+                        deleted[i] = await self.delete(ns, name, version, None, opts, grace_period=grace_period)
+                except errors.NotFound:
+                    continue  # deleted meanwhile: that is what was asked
+                except Exception as exc:  # noqa: BLE001 - raised below, once the other workers are done
+                    failed.append(exc)
+                    return
+
+        workers = max(1, min(self._options.delete_collection_workers, len(items)))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        if failed:
+            raise failed[0]
+        return self._list_of(version, list_meta, [obj for obj in deleted if obj is not None])
 
 
 # What a delete request does to an object (kube's rest.BeforeDelete outcomes).

@@ -67,6 +67,7 @@ class StoreOptions:
     unrestricted_update: bool = False
     continue_key: bytes = b""  # signs continue tokens; create_app passes a random per-server key
     bookmark_interval: float = 10.0
+    delete_collection_workers: int = 1  # deletes of one DELETE of a collection in flight at once
 
 
 class Store(DeleteSteps, WriteSteps):
@@ -145,6 +146,15 @@ class Store(DeleteSteps, WriteSteps):
 
     async def list(self, namespace: str, version: str, opts: ListOptions = ListOptions()) -> Object:
         """A `<Kind>List`: selectors filter, `limit`/`continue` page at one revision (kube's semantics)."""
+        items, list_meta = await self._select(namespace, opts)
+        return self._list_of(version, list_meta, await self._out_all(items, version))
+
+    def _list_of(self, version: str, list_meta: dict[str, Any], items: list[Object]) -> Object:
+        return {"apiVersion": self.definition.api_version(version), "kind": self.definition.list_kind_name,
+                "metadata": list_meta, "items": items}
+
+    async def _select(self, namespace: str, opts: ListOptions) -> tuple[list[Object], dict[str, Any]]:
+        """What a list selects, as stored, and the list's metadata (its revision, the next page's token)."""
         prefix = self.collection_prefix(namespace)
         start = ""
         if opts.continue_token:
@@ -166,12 +176,7 @@ class Store(DeleteSteps, WriteSteps):
             list_meta["continue"] = self.continue_codec.encode(revision, next_key)
             if remaining is not None:
                 list_meta["remainingItemCount"] = remaining
-        return {
-            "apiVersion": self.definition.api_version(version),
-            "kind": self.definition.list_kind_name,
-            "metadata": list_meta,
-            "items": await self._out_all(items, version),
-        }
+        return items, list_meta
 
     async def _collect(self, prefix: str, revision: int, start: str,
                        opts: ListOptions) -> tuple[list[Object], int, str, int | None]:

@@ -281,7 +281,24 @@ class EtcdStorage:
 
     async def delete(self, key: str, preconditions: Preconditions | None = None) -> Object:
         etcd_key = self._etcd_key(key)
-        kv = await self._get_kv(key, etcd_key)
+        pinned = preconditions is not None and preconditions.uid is None and preconditions.resource_version
+        if pinned and str(pinned).isdigit():  # the revision to delete is known: one round trip, no read first
+            response = await self._client.txn(
+                compare=[rpc.Compare(key=etcd_key, target=_MOD, result=_EQUAL, mod_revision=int(pinned))],
+                success=[rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=etcd_key, prev_kv=True))],
+                failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=etcd_key))],
+                operation="delete", kind=group_resource(key),
+            )
+            revision = self._saw(response.header)
+            if response.succeeded:
+                prev = response.responses[0].response_delete_range.prev_kvs
+                if prev:
+                    return stamp(_decode(prev[0].value, prev[0].mod_revision), revision)
+                raise KeyNotFoundError(key, f"key not found: {key}")  # pragma: no cover - compared, so present
+            kvs = response.responses[0].response_range.kvs
+            kv = kvs[0] if kvs else None  # changed or gone: checked below as any delete would be
+        else:
+            kv = await self._get_kv(key, etcd_key)
         while True:
             if kv is None:
                 raise KeyNotFoundError(key, f"key not found: {key}")

@@ -100,6 +100,8 @@ class FileStorage(IndexedStorage):
         """The file for `key`, after proving it cannot land outside the root."""
         self._check_key(key)
         path = self._root / (key.lstrip("/") + SUFFIX)
+        if path.parent in self._safe_dirs:  # its directory was resolved inside the root already
+            return path
         resolved = pathlib.Path(os.path.realpath(path))
         if resolved == self._root or not resolved.is_relative_to(self._root):
             raise InvalidKeyError(key, f"storage key escapes the root directory: {key!r}")
@@ -166,9 +168,8 @@ class FileStorage(IndexedStorage):
             else:
                 for directory in {path.parent for path, _tmp in staged}:
                     fsync_dir(directory)
-            for path, tmp in staged:
-                if tmp is None:
-                    self._prune(path.parent)
+            for directory in {path.parent for path, tmp in staged if tmp is None}:
+                self._prune(directory)
         except BaseException as exc:
             raise DiskDiverged(f"writing {len(writes)} objects: {exc}") from exc
 

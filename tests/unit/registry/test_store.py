@@ -175,6 +175,59 @@ async def test_delete_collection() -> None:
     assert (await store.list("default", "v1"))["items"] == []
 
 
+async def test_delete_collection_with_workers_answers_in_list_order() -> None:
+    """kube's --delete-collection-workers: deletes run side by side, the answer keeps the listing's order, and an
+    object its finalizer holds is answered marked (not gone)."""
+    store = make_store(delete_collection_workers=4)
+    for i in range(10):
+        extra = {"finalizers": ["example.com/hold"]} if i == 7 else {}
+        await store.create("default", foo(f"n{i}", **extra), "v1", WriteOptions())
+    gone = await store.delete_collection("default", "v1", WriteOptions())
+    assert [o["metadata"]["name"] for o in gone["items"]] == [f"n{i}" for i in range(10)]
+    assert gone["kind"] == "FooList" and gone["metadata"]["resourceVersion"]
+    left = (await store.list("default", "v1"))["items"]
+    assert [(o["metadata"]["name"], bool(o["metadata"].get("deletionTimestamp"))) for o in left] == [("n7", True)]
+
+
+async def test_delete_collection_deletes_an_object_changed_since_the_listing() -> None:
+    """Each delete starts from the listed object pinned to its resourceVersion; a newer one is deleted from its
+    new state (the conflict is not the client's)."""
+    store = make_store(delete_collection_workers=2)
+    for i in range(3):
+        await store.create("default", foo(f"n{i}"), "v1", WriteOptions())
+    listed = await store._select("default", ListOptions())
+    await store.patch("default", "n1", "v1", "", lambda o: {**o, "spec": {"msg": "changed"}}, WriteOptions())
+
+    async def stale(namespace: str, opts: ListOptions) -> Any:
+        return listed
+    store._select = stale  # type: ignore[method-assign]
+    gone = await store.delete_collection("default", "v1", WriteOptions())
+    assert [(o["metadata"]["name"], o["spec"]["msg"]) for o in gone["items"]] == [
+        ("n0", "hi"), ("n1", "changed"), ("n2", "hi")]
+    del store._select  # the stale listing was for delete_collection only
+    assert (await store.list("default", "v1"))["items"] == []
+
+
+async def test_delete_collection_stops_at_the_first_error() -> None:
+    """A refused delete fails the call once the deletes in flight are done; those stay done, as in kube."""
+    class Refuse:
+        async def admit(self, attributes: Any) -> None:
+            return None
+
+        async def validate(self, attributes: Any) -> None:
+            if attributes.operation == "DELETE" and attributes.name == "n2":
+                raise errors.Forbidden("n2 is kept")
+
+    store = Store(strategy_for(DEFS["foos"]), MemoryStorage(), Refuse(),  # type: ignore[arg-type]
+                  StoreOptions(delete_collection_workers=1))
+    for i in range(5):
+        await store.create("default", foo(f"n{i}"), "v1", WriteOptions())
+    with pytest.raises(errors.Forbidden, match="n2 is kept"):
+        await store.delete_collection("default", "v1", WriteOptions())
+    left = [o["metadata"]["name"] for o in (await store.list("default", "v1"))["items"]]
+    assert left == ["n2", "n3", "n4"]  # one worker: n0 and n1 went, nothing after the refusal
+
+
 async def test_namespace_defaults() -> None:
     store = make_store("namespaces")
     ns = await store.create("", {"metadata": {"name": "team"}}, "v1", WriteOptions())

@@ -348,6 +348,22 @@ async def test_delete_precondition_mismatch_keeps_object(storage: Storage) -> No
     await storage.delete(PREFIX + "a", Preconditions(uid="uid-a", resource_version=str(base + 1)))
 
 
+async def test_delete_pinned_to_its_resource_version(storage: Storage) -> None:
+    """A delete that names the revision it expects (a collection's delete from its listing; one round trip on
+    etcd) answers the last state at the deletion's revision; a newer or missing object is refused as any is."""
+    base = await storage.current_revision()
+    await storage.create(PREFIX + "a", foo("a"))
+    await storage.create(PREFIX + "b", foo("b"))
+    await storage.guaranteed_update(PREFIX + "b", set_size(2))
+    gone = await storage.delete(PREFIX + "a", Preconditions(resource_version=str(base + 1)))
+    assert gone["metadata"]["name"] == "a" and rv(gone) == str(base + 4)
+    with pytest.raises(ConflictError):  # b was updated since revision base + 2
+        await storage.delete(PREFIX + "b", Preconditions(resource_version=str(base + 2)))
+    with pytest.raises(KeyNotFoundError):
+        await storage.delete(PREFIX + "a", Preconditions(resource_version=str(base + 1)))
+    assert [o["metadata"]["name"] for o in (await storage.list(PREFIX)).items] == ["b"]
+
+
 async def test_recreate_after_delete(storage: Storage) -> None:
     base = await storage.current_revision()
     await storage.create(PREFIX + "a", foo("a", uid="1"))
