@@ -57,6 +57,19 @@ def test_every_accepted_difference_has_a_reason() -> None:
         assert len(entry.reason.split()) >= 4, f"{entry}: say why kapi differs"
 
 
+def test_a_racy_exchange_counts_the_same_whether_or_not_the_race_was_won() -> None:
+    """The README's figure must not move with how far kapi's controllers got before the next request."""
+    scenarios = {"s": {"name": "s", "steps": [{}, {}]}}
+    recorded = {"s": [{"code": 200}, {"code": 200}]}
+    accepted = [C.Accepted(scenario="s", step="1", path="*", reason="the controller may finish first", racy=True)]
+    figures = []
+    for second in ({"code": 200}, {"code": 404}):
+        outcomes, used = C.judge(scenarios, recorded, {"s": [{"code": 200}, second]}, accepted)
+        assert not C.stale_entries(accepted, used)
+        figures.append({k: v for k, v in C.summary(outcomes).items() if k != "exchanges_by_difference_class"})
+    assert figures[0] == figures[1] == {"exchanges": 2, "identical": 1, "accepted": 1, "differing": 0}
+
+
 @pytest.fixture(scope="module", params=["memory", "etcd"])
 def results(request: pytest.FixtureRequest) -> Iterator[dict[str, list[dict[str, Any]]]]:
     """Every scenario's answers from one fresh kapi on the backend."""

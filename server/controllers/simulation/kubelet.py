@@ -63,6 +63,10 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# 10.244.<n>.2-254 up to 10.255.<n>.2-254: the addresses a node hands out before it starts over
+POD_IPS_PER_NODE = 253 * 12
+
+
 def pod_ip(node: Object, index: int) -> str:
     """The `index`th address of the node's pod CIDR (10.244.<n>.0/24, spilling into 10.245.<n>.x)."""
     cidr = str((node.get("spec") or {}).get("podCIDR") or "10.244.0.0/24")
@@ -77,6 +81,7 @@ class Kubelet(Controller):
     def __init__(self, cluster: Any) -> None:
         super().__init__(cluster)
         self._ips: dict[str, dict[str, tuple[str, str]]] = {}  # node -> ip -> pod (namespace, name)
+        self._next_ip: dict[str, int] = {}  # node -> the index its next address search starts from
         self._gone_nodes: set[str] = set()
         self._stopping: dict[tuple[str, str], float] = {}  # pod -> when its containers will have stopped
 
@@ -211,9 +216,12 @@ class Kubelet(Controller):
         for ip, owner in taken.items():
             if owner == key:
                 return ip
-        index = 0
-        while pod_ip(node, index) in taken:
-            index += 1
+        # round robin, as the host-local IPAM plugin does: a deleted pod's address is not handed to its
+        # replacement at once, so endpoints never see a new pod under an old pod's address
+        index = self._next_ip.get(node_name, 0)
+        while pod_ip(node, index) in taken and len(taken) < POD_IPS_PER_NODE:
+            index = (index + 1) % POD_IPS_PER_NODE
+        self._next_ip[node_name] = (index + 1) % POD_IPS_PER_NODE
         ip = pod_ip(node, index)
         taken[ip] = key
         return ip

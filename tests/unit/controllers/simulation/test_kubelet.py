@@ -49,6 +49,21 @@ def test_a_pod_runs_with_an_ip_of_its_node(sim: RunningServer, eventually: Calla
         "PodScheduled": "True"}
 
 
+def test_a_deleted_pods_address_is_not_handed_out_again_at_once(sim: RunningServer,
+                                                               eventually: Callable[..., Any]) -> None:
+    """Round robin as host-local IPAM: a replacement must not show up in endpoints under the old pod's address."""
+    def ip_of(name: str) -> str:
+        return eventually(lambda: _get(sim, name).get("status", {}).get("podIP"), what=f"{name}'s address")
+
+    sim.apply(_pod("first", nodeName="kapi-node-1"))
+    old = ip_of("first")
+    code, body = sim.request("DELETE", f"{PODS}/first?gracePeriodSeconds=0")
+    assert code == 200, body
+    eventually(lambda: sim.request("GET", f"{PODS}/first")[0] == 404, what="the pod to go")
+    sim.apply(_pod("second", nodeName="kapi-node-1"))
+    assert ip_of("second") not in ("", old)
+
+
 def test_exit_codes_and_restart_policies(sim: RunningServer, eventually: Callable[..., Any]) -> None:
     sim.apply(_pod("fails", {"kapi.dev/simulate-exit-code": "3"}, restartPolicy="Never"))
     sim.apply(_pod("succeeds", {"kapi.dev/simulate-exit-code": "0"}, restartPolicy="OnFailure"))
