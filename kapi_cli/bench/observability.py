@@ -3,14 +3,15 @@
 
 Why three servers measured in alternating rounds: the difference sought is a few percent, less
 than the drift of a shared 2-core machine over a minute, so each variant gets the same conditions
-the cost is the median over rounds of each variant against --no-metrics in the same round. The server's CPU per GET is reported beside the throughput because,
-with the client on the same cores, CPU per request shows the cost even where the rate hides it.
+(in an order that rotates from round to round); the cost is the median over rounds of each variant
+against --no-metrics in the same round. The server's CPU per GET is reported beside the throughput
+because, with the client on the same cores, CPU per request shows the cost even where the rate hides it.
 """
 from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from kapi_cli.bench import plans as p
 from kapi_cli.bench.client import Result
@@ -20,6 +21,7 @@ from kapi_cli.bench.suites import Bench, create_namespaces, fill
 POLICY = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n"
 ROUNDS = 5
 Variant = tuple[str, str, list[str]]
+T = TypeVar("T")
 PLAIN, METRICS, AUDITED = "get_c16_no_metrics", "get_c16_metrics", "get_c16_metrics_audit"
 
 
@@ -30,6 +32,13 @@ def variants(root: Path) -> list[Variant]:
     return [(PLAIN, "get, 16 clients (--no-metrics)", ["--no-metrics"]),
             (METRICS, "get, 16 clients (metrics, as shipped)", []),
             (AUDITED, "get, 16 clients (metrics + audit at Metadata)", audit)]
+
+
+def rotated(items: list[T], start: int) -> list[T]:
+    """`items` from `start` on, then the rest: no variant is always measured last in a round (a machine that
+    drifts within a round would charge it alone)."""
+    start %= len(items)
+    return items[start:] + items[:start]
 
 
 def cpu_us_per_op(result: Result) -> float | None:
@@ -50,9 +59,9 @@ def observability_cost(make: Callable[[str, list[str]], KapiServer], bench_on: C
             create_namespaces(bench, [""])
             fill(bench, bench.ops_path, 0, bench.sizes.n, "s")
         rounds: list[dict[str, Result]] = []
-        for _ in range(ROUNDS):
+        for round_index in range(ROUNDS):
             measured = {}
-            for (key, name, _args), _server, bench in runs:
+            for (key, name, _args), _server, bench in rotated(runs, round_index):
                 n = bench.sizes.n
                 measured[key] = bench.load(None, name, 16, 4 * n, p.get_plan(bench.ops_path, "s", n))
             rounds.append(measured)

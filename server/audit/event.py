@@ -450,36 +450,56 @@ class AuditRecord:
 Note = tuple[str, RequestAuditConfig, Any, "UserInfo | None", Any, int]
 
 
+_PARTS_KEY = "kapi.audit_parts"  # (head, common part, received time) of a request's events, once worked out
+_LATER_KEY = "kapi.audit_later"  # the later stages' shared part, once worked out (the first answer stays)
+
+
+def _parts(config: RequestAuditConfig, scope: Any, user: UserInfo | None) -> tuple[bytes, bytes, bytes]:
+    """What every stage's line of the request starts with, kept in the scope (bytes only: no reference cycle),
+    so stages encoded in different batches work it out once."""
+    parts = scope[_PARTS_KEY] = (_LEVEL_PREFIX[config.level] + orjson.dumps(scope[AUDIT_ID_KEY]),
+                                 _common_bytes(user, scope), _micro_time(scope[RECEIVED_KEY]))
+    return parts
+
+
+def _later(config: RequestAuditConfig, scope: Any, user: UserInfo | None, answer: Any,
+           parts: tuple[bytes, bytes, bytes], decoder: Decoder) -> bytes:
+    """The later stages' part: inline for the common case (AuditRecord._make_later's first branch, a plain
+    response with a usual code), else through an AuditRecord."""
+    if (config.level == METADATA and answer is not None and type(answer) is not tuple and BODY_KEY not in scope
+            and scope.get(USER_KEY) in (user, None)):
+        status = _CODE_STATUS.get(answer.status_code)
+        if status is not None and not _status_like(answer.body):
+            later = scope[_LATER_KEY] = b"%s,%s%s" % (parts[1], status, parts[2])
+            return later
+    record = AuditRecord(config, scope, user, decoder)
+    record._head, record._common_part, record._received_ts = parts
+    if answer is not None:
+        record.answer(answer)
+    later = scope[_LATER_KEY] = record._make_later()
+    return later
+
+
 def encode(notes: Iterable[Note], decoder: Decoder = json_decoder,
            failed: Callable[[Exception], None] | None = None) -> list[bytes]:
     """The log lines of `notes`, in order; stages the policy omits give none.
 
-    `AuditRecord.line` inlined for the batch: a request's stages share one record (its parts worked out
-    once). An event that cannot be encoded is reported to `failed` and skipped."""
+    `AuditRecord.line` inlined for the batch, the parts a request's stages share kept in its scope. An event
+    that cannot be encoded is reported to `failed` and skipped."""
     lines: list[bytes] = []
     append = lines.append
-    records: dict[int, AuditRecord] = {}
     for stage, config, scope, user, answer, stamp in notes:
         if stage in config.omit_stages:
             continue
         try:
-            key = id(scope)
-            record = records.get(key)
-            if record is None:
-                record = records[key] = AuditRecord(config, scope, user, decoder)
-                head = record._head = _LEVEL_PREFIX[config.level] + orjson.dumps(scope[AUDIT_ID_KEY])
-                common = record._make_common()
-            else:
-                head, common = record._head, record._common_part
+            parts = scope.get(_PARTS_KEY) or _parts(config, scope, user)
             if stage == REQUEST_RECEIVED:
-                received = record._received_ts
-                append(_RECEIVED_LINE % (head, common, received, received))
+                received = parts[2]
+                append(_RECEIVED_LINE % (parts[0], parts[1], received, received))
                 continue
-            if answer is not None and not record.code:
-                record.answer(answer)
-            annotations = _annotations(scope.get(DECISION_KEY))
-            append(_LATER_LINE % (head, _STAGE_BYTES[stage], record._later_part or record._make_later(),
-                                  _micro_time(stamp or time.time_ns()), annotations))
+            later = scope.get(_LATER_KEY) or _later(config, scope, user, answer, parts, decoder)
+            append(_LATER_LINE % (parts[0], _STAGE_BYTES[stage], later, _micro_time(stamp or time.time_ns()),
+                                  _annotations(scope.get(DECISION_KEY))))
         except Exception as exc:  # noqa: BLE001 - one event that cannot be encoded never stops the others
             if failed is not None:
                 failed(exc)

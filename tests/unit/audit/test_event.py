@@ -19,6 +19,7 @@ from kapi.audit.event import (
     RECEIVED_KEY,
     USER_KEY,
     AuditRecord,
+    encode,
     event_list,
     is_long_running,
     item_of,
@@ -242,3 +243,37 @@ def test_a_client_audit_id_is_escaped() -> None:
     rec = AuditRecord(RequestAuditConfig("Metadata"), request, ALICE)
     parsed = orjson.loads(rec.line("RequestReceived"))
     assert parsed["auditID"] == 'x","level":"None' and parsed["level"] == "Metadata"
+
+
+class _Response:
+    """What encode's common case gets: a plain response with its code and bytes."""
+
+    def __init__(self, status_code: int, body: bytes) -> None:
+        self.status_code, self.body, self.raw_headers = status_code, body, JSON_HEADERS
+
+
+@pytest.mark.parametrize("level, answer", [
+    ("Metadata", _Response(200, b'{"kind":"Pod"}')),  # the inline common case
+    ("Metadata", _Response(404, b'{"kind":"Status","message":"gone","code":404}')),
+    ("RequestResponse", (201, b'{"kind":"Pod","metadata":{"name":"p"}}', JSON_HEADERS, None)),
+])
+def test_a_batch_encodes_as_the_record_does_and_stages_may_span_batches(level: str, answer: Any) -> None:
+    config, stamp = RequestAuditConfig(level), 1_700_000_000_000_000_000
+    request = scope("/api/v1/namespaces/default/pods/p", method="GET")
+    request[DECISION_KEY] = Decision(True, "")
+    expected = AuditRecord(config, dict(request), ALICE)
+    expected.answer(answer)
+    wanted = [expected.line("RequestReceived"), expected.line("ResponseComplete", stamp)]
+
+    def notes(req: dict[str, Any]) -> list[Any]:
+        return [("RequestReceived", config, req, ALICE, None, 0),
+                ("ResponseComplete", config, req, ALICE, answer, stamp)]
+
+    def fail(exc: Exception) -> None:
+        raise exc
+
+    received, complete = notes(dict(request))
+    assert encode([received], failed=fail) + encode([complete], failed=fail) == wanted  # two batches
+    assert encode(notes(dict(request)), failed=fail) == wanted  # one
+    # a later stage keeps the first answer it was encoded with
+    assert encode([(*complete[:4], _Response(500, b"{}"), stamp)], failed=fail) == wanted[1:]
