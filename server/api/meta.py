@@ -5,8 +5,9 @@ Pure functions over plain dict objects, shared by every strategy.
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 Object = dict[str, Any]
@@ -20,8 +21,16 @@ _SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGrac
 
 
 def now_rfc3339() -> str:
-    """Second-precision UTC timestamp, formatted the way kube-apiserver writes metav1.Time."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Second-precision UTC timestamp, formatted the way kube-apiserver writes metav1.Time.
+
+    Formatted once a second: every write stamps one or more (creationTimestamp, managedFields' time)."""
+    second = int(time.time())
+    if second != _formatted[0]:
+        _formatted[0], _formatted[1] = second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+    return _formatted[1]
+
+
+_formatted: list[Any] = [-1, ""]
 
 
 def parse_rfc3339(value: str) -> datetime | None:

@@ -32,9 +32,12 @@ class UserInfo:
     def __post_init__(self) -> None:
         object.__setattr__(self, "groups", tuple(self.groups))
         object.__setattr__(self, "extra", _frozen_extra(self.extra))
+        # worked out once: every request hashes its user (the authenticated-group and authorizer caches)
+        object.__setattr__(self, "_hash", hash((self.name, self.uid, self.groups,
+                                                tuple(sorted(self.extra.items())))))
 
     def __hash__(self) -> int:
-        return hash((self.name, self.uid, self.groups, tuple(sorted(self.extra.items()))))
+        return self._hash  # type: ignore[attr-defined,no-any-return]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, UserInfo):
