@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -22,10 +23,11 @@ from kapi.endpoints.params import QueryOptions, check_dry_run, parse_list_option
 from kapi.endpoints.watch import serve_watch
 from kapi.registry.decoding import go_json_type, undecodable
 from kapi.registry.field_manager import manager_from
+from kapi.registry.json_reads import type_prefix
 from kapi.registry.store import Store, WriteOptions
 from kapi.registry.scale import replicas_of, to_scale, with_replicas
 from kapi.registry.table import to_table
-from kapi.scheme.definitions import VersionDef
+from kapi.scheme.definitions import ResourceDef, VersionDef
 from kapi.scheme.registry import version_priority
 from kapi.storage.interfaces import Preconditions
 
@@ -65,19 +67,23 @@ def _resolve(ctx: ApiContext, info: RequestInfo) -> tuple[Store, str]:
     if store is None or info.extra_parts:
         raise errors.no_such_resource()
     definition, version = found  # type: ignore[misc]
-    served_subresources = {"status"} if version.status_subresource else set()
-    if version.scale is not None:
-        served_subresources.add("scale")
-    served_subresources.update(c.name for c in definition.connect)
-    served_subresources.update(a.name for a in definition.actions)
-    served_subresources.update(definition.part_subresources)
-    if info.subresource and info.subresource not in served_subresources:
+    if info.subresource and info.subresource not in _served_subresources(definition, version):
         raise errors.no_such_resource()
     if definition.namespaced and not info.namespace and info.name:
         raise errors.no_such_resource()
     if not definition.namespaced and info.namespace and not (info.group == "" and info.resource == "namespaces"):
         raise errors.no_such_resource()
     return store, version.name
+
+
+def _served_subresources(definition: ResourceDef, version: VersionDef) -> set[str]:
+    served = {"status"} if version.status_subresource else set()
+    if version.scale is not None:
+        served.add("scale")
+    served.update(c.name for c in definition.connect)
+    served.update(a.name for a in definition.actions)
+    served.update(definition.part_subresources)
+    return served
 
 
 def _write_options(q: QueryOptions, request: Request) -> WriteOptions:
@@ -157,6 +163,8 @@ async def _read(request: Request, store: Store, info: RequestInfo, version: str,
     output = neg.negotiate(request.headers.get("accept"), streams=not info.name)
     vdef = store.definition.version(version)
     if info.name:
+        if output.format == "json":
+            return Response(await store.get_json(ns, info.name, version), media_type=neg.JSON)
         obj = await store.get(ns, info.name, version)
         if output.format == "table" and vdef is not None:
             meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
@@ -169,6 +177,10 @@ async def _read(request: Request, store: Store, info: RequestInfo, version: str,
         return respond(request, obj, output=output)
     opts = parse_list_options(request.query_params, store.definition, watch=False,
                               limit=q.limit, continue_token=q.continue_token)
+    if output.format == "json":
+        stored = await store.list_json(ns, version, opts)
+        if stored is not None:
+            return Response(_list_bytes(store, version, *stored), media_type=neg.JSON)
     listed = await store.list(ns, version, opts)
     if output.format == "table" and vdef is not None:
         return respond(request, to_table(vdef, listed["items"], list_metadata=listed["metadata"],
@@ -191,6 +203,19 @@ def without_type_meta(obj: dict[str, Any]) -> dict[str, Any]:
     """A compiled kind's list item: kube decodes typed items with an empty TypeMeta, where a custom
     resource's unstructured items keep their apiVersion and kind."""
     return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+
+
+def _list_bytes(store: Store, version: str, items: list[bytes], list_meta: dict[str, Any]) -> bytes:
+    """The list `_read` makes of objects, made of the items' JSON (`Store.list_json`): the same bytes."""
+    d = store.definition
+    if d.builtin:  # without_type_meta: every item starts with its type prefix, cut to "{"
+        cut = len(type_prefix(d, version))
+        items = [b"{" + item[cut:] for item in items]
+    else:
+        list_meta = {"continue": "", **list_meta}
+    return b'{"apiVersion":%s,"kind":%s,"metadata":%s,"items":[%s]}' % (
+        orjson.dumps(d.api_version(version)), orjson.dumps(d.list_kind_name), orjson.dumps(list_meta),
+        b",".join(items))
 
 
 async def _watch(request: Request, ctx: ApiContext, store: Store, info: RequestInfo, version: str, ns: str,

@@ -37,6 +37,7 @@ from kapi.registry.listing import (
 )
 from kapi.registry.deletion import DeleteSteps
 from kapi.registry.field_manager import FieldManager
+from kapi.registry.json_reads import Collect, JsonReads
 from kapi.registry.strategy import Strategy
 from kapi.registry.watch import WatchStream
 from kapi.registry.write_steps import WriteOptions, WriteSteps, copy_object
@@ -48,6 +49,7 @@ from kapi.storage.interfaces import (
     KeyNotFoundError,
     PreconditionError,
     Preconditions,
+    RawReads,
     RevisionNotYetError,
     RevisionTooOldError,
     StorageUnavailableError,
@@ -70,7 +72,7 @@ class StoreOptions:
     delete_collection_workers: int = 1  # deletes of one DELETE of a collection in flight at once
 
 
-class Store(DeleteSteps, WriteSteps):
+class Store(DeleteSteps, WriteSteps, JsonReads):
     """CRUD, patch and delete for one resource."""
 
     def __init__(
@@ -83,6 +85,7 @@ class Store(DeleteSteps, WriteSteps):
         self.strategy = strategy
         self.definition = strategy.definition
         self._storage = storage
+        self._raw = storage if isinstance(storage, RawReads) else None
         self._admission = admission
         self._options = options
         self.field_manager = FieldManager(strategy.definition)
@@ -153,8 +156,10 @@ class Store(DeleteSteps, WriteSteps):
         return {"apiVersion": self.definition.api_version(version), "kind": self.definition.list_kind_name,
                 "metadata": list_meta, "items": items}
 
-    async def _select(self, namespace: str, opts: ListOptions) -> tuple[list[Object], dict[str, Any]]:
-        """What a list selects, as stored, and the list's metadata (its revision, the next page's token)."""
+    async def _select(self, namespace: str, opts: ListOptions,
+                      collect: Collect | None = None) -> tuple[list[Any], dict[str, Any]]:
+        """What a list selects, as stored (objects, or stored bytes with `JsonReads._collect_raw`), and the
+        list's metadata (its revision, the next page's token)."""
         prefix = self.collection_prefix(namespace)
         start = ""
         if opts.continue_token:
@@ -166,7 +171,8 @@ class Store(DeleteSteps, WriteSteps):
             if read.not_older_than and read.not_older_than > await self._storage.current_revision():
                 raise RevisionNotYetError(prefix, read.not_older_than, await self._storage.current_revision())
             try:
-                items, revision, next_key, remaining = await self._collect(prefix, read.exact, start, opts)
+                items, revision, next_key, remaining = await (collect or self._collect)(
+                    prefix, read.exact, start, opts)
             except RevisionTooOldError:
                 if opts.continue_token:  # the backend no longer has the first page's revision
                     raise expired_continue() from None

@@ -26,7 +26,7 @@ import asyncio
 import bisect
 import heapq
 import inspect
-from typing import Any, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import orjson
 
@@ -163,6 +163,10 @@ class IndexedStorage(GroupCommit):
         return result
 
     async def get(self, key: str, revision: int = 0) -> Object:
+        result: Object = orjson.loads(await self.get_raw(key, revision))
+        return result
+
+    async def get_raw(self, key: str, revision: int = 0) -> bytes:
         self._check_key(key)
         data: bytes | None
         entry = self._entries.get(key)
@@ -173,20 +177,29 @@ class IndexedStorage(GroupCommit):
                 data = then
         if data is None:
             raise KeyNotFoundError(key, f"key not found: {key}")
-        result: Object = orjson.loads(data)
-        return result
+        return data
 
     async def list(
         self, prefix: str, limit: int = 0, continue_key: str = "", revision: int = 0
     ) -> ListResult:
+        return self._page(prefix, limit, continue_key, revision, orjson.loads)
+
+    async def list_raw(
+        self, prefix: str, limit: int = 0, continue_key: str = "", revision: int = 0
+    ) -> ListResult:
+        return self._page(prefix, limit, continue_key, revision, bytes)
+
+    def _page(self, prefix: str, limit: int, continue_key: str, revision: int,
+              decode: Callable[[bytes], Any]) -> ListResult:
         if revision and revision != self._revision:
-            return self._list_at(prefix, limit, continue_key, revision)
+            return self._list_at(prefix, limit, continue_key, revision, decode)
         start, end = self._range(prefix)
         if continue_key:
             start = max(start, bisect.bisect_right(self._keys, continue_key))
         stop = end if limit <= 0 else min(end, start + limit)
         keys = self._keys[start:stop]
-        items = [orjson.loads(self._entries[k][1]) for k in keys]
+        entries = self._entries
+        items = [decode(entries[k][1]) for k in keys]
         remaining = max(0, end - stop)
         return ListResult(
             items=items,
@@ -296,7 +309,8 @@ class IndexedStorage(GroupCommit):
 
     # ----- reading an older revision -----------------------------------------
 
-    def _list_at(self, prefix: str, limit: int, continue_key: str, revision: int) -> ListResult:
+    def _list_at(self, prefix: str, limit: int, continue_key: str, revision: int,
+                 decode: Callable[[bytes], Any] = orjson.loads) -> ListResult:
         """`list` as of `revision`: the current index with later writes undone.
 
         Synchronous (no await), so the index and the log cannot move under it.
@@ -315,10 +329,7 @@ class IndexedStorage(GroupCommit):
             if limit > 0 and len(page) == limit:
                 break
             page.append(k)
-        items: list[Object] = []
-        for k in page:
-            data = then.get(k) or self._entries[k][1]
-            items.append(orjson.loads(data))
+        items = [decode(then.get(k) or self._entries[k][1]) for k in page]
         remaining = 0
         if page:
             last = page[-1]

@@ -155,7 +155,7 @@ class ListResult:
     `remaining` the number of items left after this page when known.
     """
 
-    items: list[Object]
+    items: list[Any]  # objects; their stored JSON bytes from `RawReads.list_raw`
     revision: int
     continue_key: str = ""
     remaining: int | None = None
@@ -276,6 +276,20 @@ class Watcher(Protocol):
 # the caller allowed creation) and returns the new object. It may raise any
 # exception to abort; it may be called more than once.
 TryUpdate = Callable[[Object | None], Awaitable[Object] | Object]
+
+
+@runtime_checkable
+class RawReads(Protocol):
+    """A backend that keeps each object as the JSON it is served in (the memory and file backends, whose
+    stored bytes carry the object's resourceVersion): reads that hand those bytes back let a GET or a LIST
+    answer without decoding and encoding every object again."""
+
+    async def get_raw(self, key: str, revision: int = 0) -> bytes:
+        """`Storage.get`, the stored bytes."""
+
+    async def list_raw(self, prefix: str, limit: int = 0, continue_key: str = "", revision: int = 0
+                       ) -> ListResult:
+        """`Storage.list`, each item the stored bytes."""
 
 
 @runtime_checkable
