@@ -18,6 +18,7 @@ _SUFFIX_LEN = 5
 _MAX_NAME = 253
 # Fields a client may not set on create; the server owns them.
 _SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "selfLink")
+_formatted: list[Any] = [-1, ""]  # the second now_rfc3339 last formatted, and how
 
 
 def now_rfc3339() -> str:
@@ -28,9 +29,6 @@ def now_rfc3339() -> str:
     if second != _formatted[0]:
         _formatted[0], _formatted[1] = second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
     return _formatted[1]
-
-
-_formatted: list[Any] = [-1, ""]
 
 
 def parse_rfc3339(value: str) -> datetime | None:
