@@ -10,6 +10,7 @@ object path, so the bytes are the same either way.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import orjson
@@ -75,11 +76,13 @@ class JsonReads:
             return None
         items, list_meta = await self._select(namespace, opts, self._collect_raw)
         prefix = type_prefix(self.definition, version)
+        if all(map(methodcaller("startswith", prefix), items)):
+            return items, list_meta
+        # the others served as objects, converted together (one conversion webhook call, as `list` makes)
         others = [i for i, data in enumerate(items) if not data.startswith(prefix)]
-        if others:  # served as objects, converted together (one conversion webhook call, as `list` makes)
-            served = await self._out_all([orjson.loads(items[i]) for i in others], version)
-            for i, obj in zip(others, served):
-                items[i] = orjson.dumps(obj)
+        served = await self._out_all([orjson.loads(items[i]) for i in others], version)
+        for i, obj in zip(others, served):
+            items[i] = orjson.dumps(obj)
         return items, list_meta
 
     async def _collect_raw(self, prefix: str, revision: int, start: str, opts: ListOptions

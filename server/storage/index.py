@@ -187,10 +187,11 @@ class IndexedStorage(GroupCommit):
     async def list_raw(
         self, prefix: str, limit: int = 0, continue_key: str = "", revision: int = 0
     ) -> ListResult:
-        return self._page(prefix, limit, continue_key, revision, bytes)
+        return self._page(prefix, limit, continue_key, revision, None)
 
     def _page(self, prefix: str, limit: int, continue_key: str, revision: int,
-              decode: Callable[[bytes], Any]) -> ListResult:
+              decode: Callable[[bytes], Any] | None) -> ListResult:
+        """A page of `list` (`decode` None: the stored bytes as they are)."""
         if revision and revision != self._revision:
             return self._list_at(prefix, limit, continue_key, revision, decode)
         start, end = self._range(prefix)
@@ -199,7 +200,7 @@ class IndexedStorage(GroupCommit):
         stop = end if limit <= 0 else min(end, start + limit)
         keys = self._keys[start:stop]
         entries = self._entries
-        items = [decode(entries[k][1]) for k in keys]
+        items = [entries[k][1] for k in keys] if decode is None else [decode(entries[k][1]) for k in keys]
         remaining = max(0, end - stop)
         return ListResult(
             items=items,
@@ -310,7 +311,7 @@ class IndexedStorage(GroupCommit):
     # ----- reading an older revision -----------------------------------------
 
     def _list_at(self, prefix: str, limit: int, continue_key: str, revision: int,
-                 decode: Callable[[bytes], Any] = orjson.loads) -> ListResult:
+                 decode: Callable[[bytes], Any] | None = orjson.loads) -> ListResult:
         """`list` as of `revision`: the current index with later writes undone.
 
         Synchronous (no await), so the index and the log cannot move under it.
@@ -329,7 +330,8 @@ class IndexedStorage(GroupCommit):
             if limit > 0 and len(page) == limit:
                 break
             page.append(k)
-        items = [decode(then.get(k) or self._entries[k][1]) for k in page]
+        stored = [then.get(k) or self._entries[k][1] for k in page]
+        items = stored if decode is None else [decode(data) for data in stored]
         remaining = 0
         if page:
             last = page[-1]
