@@ -464,14 +464,7 @@ def _parts(config: RequestAuditConfig, scope: Any, user: UserInfo | None) -> tup
 
 def _later(config: RequestAuditConfig, scope: Any, user: UserInfo | None, answer: Any,
            parts: tuple[bytes, bytes, bytes], decoder: Decoder) -> bytes:
-    """The later stages' part: inline for the common case (AuditRecord._make_later's first branch, a plain
-    response with a usual code), else through an AuditRecord."""
-    if (config.level == METADATA and answer is not None and type(answer) is not tuple and BODY_KEY not in scope
-            and scope.get(USER_KEY) in (user, None)):
-        status = _CODE_STATUS.get(answer.status_code)
-        if status is not None and not _status_like(answer.body):
-            later = scope[_LATER_KEY] = b"%s,%s%s" % (parts[1], status, parts[2])
-            return later
+    """The later stages' part, worked out once by an AuditRecord from the request's shared parts."""
     record = AuditRecord(config, scope, user, decoder)
     record._head, record._common_part, record._received_ts = parts
     if answer is not None:

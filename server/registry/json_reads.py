@@ -24,14 +24,14 @@ Object = dict[str, Any]
 #: What `_select` collects with: (prefix, revision, start key, options) → (items, revision, next key, remaining).
 Collect = Callable[[str, int, str, ListOptions], Awaitable[tuple[list[Any], int, str, "int | None"]]]
 
-_prefixes: dict[tuple[str, str, str], bytes] = {}
+_prefixes: dict[tuple[str, str], bytes] = {}
 
 
 def type_prefix(definition: ResourceDef, version: str) -> bytes:
     """`{"apiVersion":…,"kind":…,` as an object served in `version` starts: stored bytes that start so are
     the object as served."""
     api_version = definition.api_version(version)
-    key = (api_version, definition.kind, version)
+    key = (api_version, definition.kind)
     prefix = _prefixes.get(key)
     if prefix is None:
         prefix = _prefixes[key] = b'{"apiVersion":%s,"kind":%s,' % (

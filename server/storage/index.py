@@ -311,7 +311,7 @@ class IndexedStorage(GroupCommit):
     # ----- reading an older revision -----------------------------------------
 
     def _list_at(self, prefix: str, limit: int, continue_key: str, revision: int,
-                 decode: Callable[[bytes], Any] | None = orjson.loads) -> ListResult:
+                 decode: Callable[[bytes], Any] | None) -> ListResult:
         """`list` as of `revision`: the current index with later writes undone.
 
         Synchronous (no await), so the index and the log cannot move under it.
