@@ -405,7 +405,10 @@ def normalize(value: Any, key: str = "") -> Any:
             _mask_table_ages(out)
         return out
     if isinstance(value, list):
-        return [normalize(v, key) for v in value]
+        items = [normalize(v, key) for v in value]
+        if key == "managedFields":  # kube orders the entries by their times, which are masked: compare them in
+            items.sort(key=lambda entry: json.dumps(entry, sort_keys=True))  # an order times cannot change
+        return items
     if key in MASKED_KEYS and value not in (None, "", "None"):
         return MASKED_KEYS[key]
     if key == "clusterIPs" and isinstance(value, str) and value != "None":
